@@ -1,0 +1,263 @@
+"""The symbolic concept library (``library.json``, format ``hni-library/1``).
+
+The library is what the language talks about: per class, its ranked concept *pool* and its c-SCG
+(``graph.nodes[i]`` is slot i+1; edges join 1-based slots). Models are frozen: every operation returns a
+new library and never changes its input. Loading a malformed file raises :class:`LibraryError` naming the
+file and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from .errors import LibraryError
+from .fileio import atomic_write_text
+
+__all__ = [
+    "FORMAT", "PoolConcept", "GraphEdge", "Graph", "Defined", "AppliedScript", "ClassEntry", "Library",
+    "load_library", "parse_library", "dump_library", "write_library", "library_sha256", "library_schema",
+]
+
+FORMAT = "hni-library/1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PoolConcept(_Model):
+    """One discovered concept of a class's pool. ``id`` is ``<class>/<key>`` and never changes meaning."""
+
+    id: str = Field(min_length=3, pattern=r"^[^/\s]+(/[^/\s]+)+$", description="stable concept id, <class>/<key>")
+    importance: float = Field(description="TCAV importance for its class; the pool is ranked by it")
+    label: Optional[str] = Field(default=None, description="optional human label, e.g. 'ladder'")
+    exemplars: tuple[str, ...] = Field(default=(), description="exemplar patch images, relative to the library")
+    images: Optional[int] = Field(default=None, ge=0, description="distinct images the concept was found in")
+
+
+class GraphEdge(_Model):
+    src: int = Field(ge=1, description="source slot (1-based)")
+    dst: int = Field(ge=1, description="destination slot (1-based)")
+    weight: Optional[float] = Field(default=None, description="learnt class-specific edge weight e_ji, if any")
+
+
+class Graph(_Model):
+    """A class's c-SCG: concept ids in slot order and directed edges between slots."""
+
+    nodes: tuple[str, ...]
+    edges: tuple[GraphEdge, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Graph":
+        seen: dict[str, int] = {}
+        for i, node in enumerate(self.nodes, start=1):
+            if node in seen:
+                raise ValueError(f"concept {node!r} appears twice (slots {seen[node]} and {i})")
+            seen[node] = i
+        pairs = set()
+        for edge in self.edges:
+            for end in (edge.src, edge.dst):
+                if end > len(self.nodes):
+                    raise ValueError(
+                        f"edge {edge.src}->{edge.dst} names slot {end}, but the graph has {len(self.nodes)} nodes"
+                    )
+            if edge.src == edge.dst:
+                raise ValueError(f"edge {edge.src}->{edge.dst} joins a slot to itself")
+            if (edge.src, edge.dst) in pairs:
+                raise ValueError(f"edge {edge.src}->{edge.dst} is listed twice")
+            pairs.add((edge.src, edge.dst))
+        return self
+
+    def edge_pairs(self) -> list[tuple[int, int]]:
+        return [(e.src, e.dst) for e in self.edges]
+
+
+class Defined(_Model):
+    """How a zero-shot class was defined (`define class X from ..., edges like D`)."""
+
+    parts: tuple[str, ...]
+    edges_like: str
+
+
+class AppliedScript(_Model):
+    """A script whose changes this library already contains (so applying it again is a no-op)."""
+
+    script: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ClassEntry(_Model):
+    name: str = Field(min_length=1)
+    output_index: Optional[int] = Field(ge=0, description="the network's output unit; null for a class it lacks")
+    pool: tuple[PoolConcept, ...] = ()
+    graph: Graph
+    defined: Optional[Defined] = None
+
+    @field_validator("pool")
+    @classmethod
+    def _unique_pool(cls, pool: tuple[PoolConcept, ...]) -> tuple[PoolConcept, ...]:
+        ids = [c.id for c in pool]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"pool lists concept {dupes[0]!r} more than once")
+        return pool
+
+    def pool_rank(self, concept_id: str) -> Optional[int]:
+        """1-based rank of a concept in this class's pool, or None."""
+        for i, concept in enumerate(self.pool, start=1):
+            if concept.id == concept_id:
+                return i
+        return None
+
+
+class Library(_Model):
+    format: Literal["hni-library/1"] = FORMAT
+    classes: tuple[ClassEntry, ...]
+    applied: tuple[AppliedScript, ...] = ()
+    meta: dict[str, Any] = Field(default_factory=dict, description="free-form provenance (model, config, ...)")
+
+    _by_name: dict[str, ClassEntry] = PrivateAttr(default_factory=dict)
+    _concepts: dict[str, PoolConcept] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Library":
+        names: set[str] = set()
+        outputs: dict[int, str] = {}
+        for entry in self.classes:
+            if entry.name in names:
+                raise ValueError(f"class {entry.name!r} is listed twice")
+            names.add(entry.name)
+            if entry.output_index is not None:
+                if entry.output_index in outputs:
+                    raise ValueError(
+                        f"classes {outputs[entry.output_index]!r} and {entry.name!r} share output_index "
+                        f"{entry.output_index}"
+                    )
+                outputs[entry.output_index] = entry.name
+        known = {c.id for entry in self.classes for c in entry.pool}
+        for entry in self.classes:
+            for slot, node in enumerate(entry.graph.nodes, start=1):
+                if node not in known:
+                    raise ValueError(f"class {entry.name!r}: slot {slot} holds {node!r}, which is in no class's pool")
+        return self
+
+    def model_post_init(self, __context: Any) -> None:
+        self._by_name = {entry.name: entry for entry in self.classes}
+        self._concepts = {c.id: c for entry in self.classes for c in entry.pool}
+
+    def get(self, name: str) -> Optional[ClassEntry]:
+        return self._by_name.get(name)
+
+    def concept(self, concept_id: str) -> Optional[PoolConcept]:
+        return self._concepts.get(concept_id)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [entry.name for entry in self.classes]
+
+    def with_class(self, entry: ClassEntry) -> "Library":
+        """A new library with ``entry`` replacing the class of the same name (or appended)."""
+        if entry.name in self._by_name:
+            classes = tuple(entry if c.name == entry.name else c for c in self.classes)
+        else:
+            classes = self.classes + (entry,)
+        return self.model_copy(update={"classes": classes})._reindexed()
+
+    def with_applied(self, scripts: tuple[AppliedScript, ...]) -> "Library":
+        return self.model_copy(update={"applied": self.applied + scripts})._reindexed()
+
+    def _reindexed(self) -> "Library":
+        # model_copy skips post-init; rebuild the lookup tables of the copy.
+        self.model_post_init(None)
+        return self
+
+
+def _field_path(loc: tuple, data: Any) -> str:
+    """`classes[3] (fire_engine).graph.edges[0].src` from a pydantic error location."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+            if isinstance(node, list) and 0 <= item < len(node):
+                node = node[item]
+                if isinstance(node, dict) and isinstance(node.get("name"), str) and parts[-1].startswith("classes["):
+                    parts[-1] += f" ({node['name']})"
+            else:
+                node = None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts) if parts else "(top level)"
+
+
+def parse_library(text: str, path: str = "<library>") -> Library:
+    """Validate library JSON text. Raises :class:`LibraryError` naming ``path`` and the bad field."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LibraryError(path, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise LibraryError(path, f"the top level must be a JSON object (got {type(data).__name__})")
+    fmt = data.get("format")
+    if fmt is None:
+        raise LibraryError(path, f"missing; a library file starts with \"format\": \"{FORMAT}\"", field="format")
+    if fmt != FORMAT:
+        raise LibraryError(path, f"unsupported format {fmt!r}; this version of hni reads {FORMAT!r}", field="format")
+    try:
+        return Library.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        field = _field_path(tuple(first["loc"]), data)
+        message = first["msg"]
+        if "input" in first and first["type"] not in ("missing",) and not isinstance(first["input"], (dict, list)):
+            message += f" (got {first['input']!r})"
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        raise LibraryError(path, message, field=field) from None
+
+
+def load_library(path: str | os.PathLike) -> Library:
+    """Read and validate a ``library.json``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LibraryError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise LibraryError(str(path), "is a directory, not a library file") from None
+    except UnicodeDecodeError:
+        raise LibraryError(str(path), "not UTF-8 text") from None
+    except OSError as exc:
+        raise LibraryError(str(path), f"cannot be read: {exc.strerror}") from None
+    return parse_library(text, str(path))
+
+
+def dump_library(library: Library) -> str:
+    """Canonical JSON text (stable key order, 2-space indent, trailing newline)."""
+    return json.dumps(library.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+
+
+def library_sha256(library: Library) -> str:
+    return hashlib.sha256(dump_library(library).encode("utf-8")).hexdigest()
+
+
+def write_library(library: Library, path: str | os.PathLike) -> None:
+    """Write atomically (temp file + rename), so a crash never leaves half a library."""
+    atomic_write_text(path, dump_library(library))
+
+
+def library_schema() -> dict:
+    """The JSON Schema of ``hni-library/1`` (published as ``hni_dsl/schema/hni-library-1.schema.json``)."""
+    schema = Library.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "hni-library-1.schema.json"
+    schema["title"] = "hni concept library (hni-library/1)"
+    return schema

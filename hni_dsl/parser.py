@@ -1,0 +1,378 @@
+"""Text -> :class:`~hni_dsl.ast.Script`.
+
+Lark's LALR parser with an indentation post-lexer builds the tree; a transformer turns it into the typed
+AST. Every Lark failure is translated into :class:`~hni_dsl.errors.HniSyntaxError` with a position and a
+message in words ("expected `with`, found `pool`"), never a raw Lark exception.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from contextvars import ContextVar
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.indenter import Indenter
+
+from . import ast
+from .errors import Diagnostic, HniSyntaxError
+
+__all__ = ["parse", "grammar_text", "KEYWORDS"]
+
+KEYWORDS = frozenset(
+    ["class", "define", "from", "edges", "edge", "like", "replace", "concept", "with", "add", "drop",
+     "pool", "forbid"]
+)
+
+# Words for the grammar's named terminals, used in "expected ..." messages.
+_TERMINAL_WORDS = {
+    "NAME": "a class name",
+    "STRING": "a quoted class name",
+    "INT": "a number",
+    "ARROW": "`->` or `<->`",
+    "SLOT": "a slot like `c1`",
+    "FORBID": "`forbid`",
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "end of block",
+    "$END": "end of script",
+}
+
+_comments: ContextVar[list] = ContextVar("hni_comments")
+
+
+def grammar_text() -> str:
+    """The grammar: packaged inside the wheel, or read from the source tree's ``grammar/``."""
+    packaged = resources.files("hni_dsl") / "_grammar" / "hni.lark"
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    source_tree = Path(__file__).resolve().parent.parent / "grammar" / "hni.lark"
+    return source_tree.read_text(encoding="utf-8")
+
+
+class _HniIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types: list[str] = []
+    CLOSE_PAREN_types: list[str] = []
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def handle_NL(self, token: Token):
+        # Same as Lark's, but an inconsistent dedent becomes a positioned syntax error.
+        if self.paren_level > 0:
+            return
+        yield token
+        indent_str = token.rsplit("\n", 1)[1]
+        indent = indent_str.count(" ") + indent_str.count("\t") * self.tab_len
+        if indent > self.indent_level[-1]:
+            self.indent_level.append(indent)
+            yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
+            return
+        open_levels = list(self.indent_level)
+        while indent < self.indent_level[-1]:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
+        if indent != self.indent_level[-1]:
+            line = (token.end_line or token.line or 1)
+            levels = " or ".join(str(level) for level in open_levels)
+            raise _IndentError(
+                line, len(indent_str) + 1,
+                f"inconsistent indentation: {indent} columns matches no enclosing block "
+                f"(indent by {levels} columns here)",
+            )
+
+
+class _IndentError(Exception):
+    def __init__(self, line: int, column: int, message: str):
+        super().__init__(message)
+        self.line, self.column, self.message = line, column, message
+
+
+def _collect_comment_tokens(token: Token) -> Token:
+    sink = _comments.get(None)
+    if sink is not None:
+        sink.append(token)
+    return token
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        postlex=_HniIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+        lexer_callbacks={"_NL": _collect_comment_tokens},
+    )
+
+
+def _span(meta_or_token) -> ast.Span:
+    return ast.Span(
+        line=meta_or_token.line,
+        column=meta_or_token.column,
+        end_line=meta_or_token.end_line,
+        end_column=meta_or_token.end_column,
+    )
+
+
+def _unquote(token: Token) -> str:
+    text = str(token)
+    if token.type != "STRING":
+        return text
+    return re.sub(r"\\(.)", r"\1", text[1:-1])
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    def start(self, meta, statements):
+        return tuple(statements)
+
+    def class_name(self, meta, children):
+        (token,) = children
+        return ast.ClassRef(name=_unquote(token), span=_span(token))
+
+    def slot(self, meta, children):
+        (token,) = children
+        return ast.Slot(index=int(token), span=_span(token))
+
+    def edge(self, meta, children):
+        src, arrow, dst = children
+        return ast.EdgeSpec(src=src, dst=dst, both=str(arrow) == "<->", span=_span(meta))
+
+    def own_pool_ref(self, meta, children):
+        (index,) = children
+        return ast.OwnPoolRef(index=int(index), span=_span(meta))
+
+    def class_pool_ref(self, meta, children):
+        owner, index = children
+        return ast.ClassPoolRef(owner=owner, index=int(index), span=_span(meta))
+
+    def class_slot_ref(self, meta, children):
+        owner, slot = children
+        return ast.ClassSlotRef(owner=owner, slot=int(str(slot)[1:]), span=_span(meta))
+
+    def replace_concept(self, meta, children):
+        slot, target = children
+        return ast.ReplaceConcept(slot=slot, target=target, span=_span(meta))
+
+    def add_concept(self, meta, children):
+        (target,) = children
+        return ast.AddConcept(target=target, span=_span(meta))
+
+    def drop_concept(self, meta, children):
+        (slot,) = children
+        return ast.DropConcept(slot=slot, span=_span(meta))
+
+    def add_edge(self, meta, children):
+        (edge,) = children
+        return ast.AddEdge(edge=edge, span=_span(meta))
+
+    def drop_edge(self, meta, children):
+        (edge,) = children
+        return ast.DropEdge(edge=edge, span=_span(meta))
+
+    def drop_all_edges(self, meta, children):
+        return ast.DropAllEdges(span=_span(meta))
+
+    def forbid(self, meta, children):
+        (token,) = children
+        return ast.Forbid(text=" ".join(str(token).split()), span=_span(token))
+
+    def edit_line(self, meta, edits):
+        return list(edits)
+
+    def class_inline(self, meta, children):
+        cls, edits = children
+        return ast.ClassBlock(cls=cls, edits=tuple(edits), layout=ast.Layout(inline=True), span=_span(meta))
+
+    def class_block(self, meta, children):
+        cls, *lines = children
+        edits = tuple(edit for line in lines for edit in line)
+        return ast.ClassBlock(cls=cls, edits=edits, layout=ast.Layout(inline=False), span=_span(meta))
+
+    def define(self, meta, children):
+        cls, *parts, like = children
+        return ast.DefineClass(cls=cls, parts=tuple(parts), edges_like=like, span=_span(meta))
+
+    def forbid_statement(self, meta, children):
+        (token,) = children
+        return ast.ForbidStatement(text=" ".join(str(token).split()), span=_span(token))
+
+
+def _describe_expected(expected: set[str]) -> str:
+    lark = _lark()
+    words = []
+    patterns = {t.name: t.pattern for t in lark.terminals}
+    for name in sorted(expected):
+        if name in _TERMINAL_WORDS:
+            words.append(_TERMINAL_WORDS[name])
+        elif name in patterns and patterns[name].type == "str":
+            words.append(f"`{patterns[name].value}`")
+        else:
+            words.append(name.lower())
+    words = sorted(set(words))
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _describe_token(token: Token) -> str:
+    if token.type in ("_NL",):
+        return "end of line"
+    if token.type == "_INDENT":
+        return "an indented line"
+    if token.type == "_DEDENT":
+        return "end of block"
+    if token.type == "$END":
+        return "end of script"
+    return f"`{token}`"
+
+
+def _keyword_hint(word: str, expected: set[str]) -> str:
+    """A "did you mean" for a misspelt keyword, among the keywords the parser would accept here."""
+    lark = _lark()
+    patterns = {t.name: t.pattern for t in lark.terminals}
+    candidates = [patterns[n].value for n in expected if n in patterns and patterns[n].type == "str"]
+    if "FORBID" in expected:
+        candidates.append("forbid")
+    close = difflib.get_close_matches(word, [c for c in candidates if c.isalpha()], n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _end_position(text: str) -> tuple[int, int]:
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines = lines[:-1] or [""]
+    return len(lines), len(lines[-1]) + 1
+
+
+def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
+    """One diagnostic for one Lark failure, in words."""
+    if isinstance(exc, _IndentError):
+        return Diagnostic("E005", exc.message, exc.line, exc.column, file=file)
+    if isinstance(exc, UnexpectedCharacters):
+        line, column = exc.line, exc.column
+        char = exc.char
+        if char == '"':
+            rest = text.split("\n")[line - 1][column - 1:] if line - 1 < len(text.split("\n")) else char
+            return Diagnostic(
+                "E003", 'unterminated string: a quoted class name must end with `"` on the same line',
+                line, column, length=len(rest.rstrip()) or 1, file=file,
+            )
+        expected = _describe_expected(set(exc.allowed or ())) if exc.allowed else None
+        shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
+        message = f"unexpected character `{shown}`"
+        if char == "-" and exc.allowed and "ARROW" in exc.allowed:
+            message += "; an edge is written `A->B` or `A<->B`"
+        elif char == "=" and exc.allowed and "ARROW" in exc.allowed:
+            message += "; an edge is written `A->B` or `A<->B`"
+        elif expected:
+            message += f"; expected {expected}"
+        return Diagnostic("E002", message, line, column, file=file)
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        # `accepts` simulates the parser, so it is exact where LALR's merged `expected` set is not.
+        expected = set(getattr(exc, "accepts", None) or exc.expected or ())
+        if token.type == "$END":
+            line, column = _end_position(text)
+            return Diagnostic(
+                "E004", f"unexpected end of script; expected {_describe_expected(expected)}",
+                line, column, file=file,
+            )
+        line = token.line or 1
+        column = token.column or 1
+        if token.type in ("_NL", "_DEDENT"):
+            # Position the caret just after the last token of the unfinished line.
+            line, column = _end_of_code(text, token)
+        message = f"expected {_describe_expected(expected)}, found {_describe_token(token)}"
+        if token.type == "NAME":
+            message += _keyword_hint(str(token), expected)
+        if token.type == "_INDENT":
+            message = "unexpected indentation: only the lines of a `class NAME:` block are indented"
+            column = len(str(token)) + 1
+            line = token.end_line or line
+        length = len(str(token)) if token.type not in ("_NL", "_INDENT", "_DEDENT") else 1
+        return Diagnostic("E001", message, line, column, length=max(1, length), file=file)
+    if isinstance(exc, UnexpectedEOF):
+        line, column = _end_position(text)
+        return Diagnostic("E004", "unexpected end of script", line, column, file=file)
+    raise exc  # not a syntax failure: a bug, let it surface
+
+
+def _end_of_code(text: str, nl_token: Token) -> tuple[int, int]:
+    """Line and column just after the code that precedes a newline token (skipping its comment)."""
+    line = nl_token.line or 1
+    lines = text.split("\n")
+    if line - 1 < len(lines):
+        code = lines[line - 1][: (nl_token.column or 1) - 1].rstrip()
+        return line, len(code) + 1
+    return _end_position(text)
+
+
+def _comments_from(tokens: list[Token]) -> tuple[ast.Comment, ...]:
+    """Comments, with their line and whether they follow code on the same line."""
+    found = []
+    for token in tokens:
+        line = token.line or 1
+        first_chunk = True
+        for chunk in re.split(r"(\r?\n)", str(token)):
+            if chunk in ("\n", "\r\n"):
+                line += 1
+                first_chunk = False
+                continue
+            stripped = chunk.strip()
+            if stripped.startswith("#"):
+                trailing = first_chunk and (token.column or 1) > 1
+                found.append(ast.Comment(line=line, text=stripped.rstrip(), trailing=trailing))
+    return tuple(found)
+
+
+def _trailing_comment_is_code_line(text: str, comment: ast.Comment) -> bool:
+    lines = text.split("\n")
+    before = lines[comment.line - 1].split("#", 1)[0] if comment.line - 1 < len(lines) else ""
+    return bool(before.strip())
+
+
+def parse(text: str, file: str = "<script>") -> ast.Script:
+    """Parse a script. Raises :class:`HniSyntaxError` (with line, column and code) on any bad text.
+
+    >>> script = parse("class fire_engine: replace concept 2 with pool[7]; drop edge 2->4")
+    >>> [edit.kind for edit in script.statements[0].edits]
+    ['replace_concept', 'drop_edge']
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse() takes the script text as str (got {type(text).__name__})")
+    source = text if text.endswith("\n") else text + "\n"
+    sink: list[Token] = []
+    reset = _comments.set(sink)
+    try:
+        tree = _lark().parse(source)
+        statements = _ToAst().transform(tree)
+    except (UnexpectedInput, _IndentError) as exc:
+        raise HniSyntaxError([_translate(exc, source, file)], source=text) from None
+    except VisitError as exc:  # a transformer failure wraps the original exception
+        inner = exc.orig_exc
+        if isinstance(inner, (UnexpectedInput, _IndentError)):
+            raise HniSyntaxError([_translate(inner, source, file)], source=text) from None
+        raise inner from None
+    finally:
+        _comments.reset(reset)
+    comments = tuple(
+        c.model_copy(update={"trailing": c.trailing and _trailing_comment_is_code_line(source, c)})
+        for c in _comments_from(sink)
+    )
+    blank = frozenset(i + 1 for i, line in enumerate(source.split("\n")) if not line.strip())
+    return ast.Script(statements=statements, trivia=ast.ScriptTrivia(comments=comments, blank_lines=blank))

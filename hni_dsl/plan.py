@@ -1,0 +1,242 @@
+"""Plans: the reviewable diff of a set of scripts against a library, in text and JSON.
+
+A plan is bound to its inputs: it records the sha256 of the library it was made against (of the
+library's canonical JSON, so re-indenting the file does not matter) and of every script, and the
+library's ``applied`` list records which scripts a library already contains, so planning or applying the
+same script twice is a no-op the second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from . import transforms as tf
+from .checker import check
+from .errors import Diagnostic, HniError, HniSyntaxError
+from .formatter import format_class_name
+from .library import AppliedScript, Library, library_sha256
+from .parser import parse
+
+__all__ = ["ScriptRef", "Plan", "PlanOutcome", "make_plan", "render_plan", "apply_plan", "StalePlanError",
+           "text_sha256"]
+
+PLAN_FORMAT = "hni-plan/1"
+
+
+class StalePlanError(HniError):
+    """A saved plan no longer matches the library or scripts it was made from."""
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ScriptRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    path: str
+    sha256: str
+    status: Literal["planned", "already_applied", "no_changes"]
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    format: Literal["hni-plan/1"] = PLAN_FORMAT
+    library: str
+    library_sha256: str
+    library_after_sha256: str
+    scripts: tuple[ScriptRef, ...]
+    transforms: tuple[tf.Transform, ...]
+    summary: dict[str, int]
+    text: str
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.transforms)
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """A plan, or the diagnostics that prevented one (``plan`` is None whenever there is an error)."""
+
+    plan: Optional[Plan]
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str]
+    library_after: Optional[Library]
+
+
+def make_plan(library: Library, scripts: list[tuple[str, str]], library_path: str = "<library>") -> PlanOutcome:
+    """Check ``scripts`` ([(path, text)], applied in order) against ``library`` and plan them.
+
+    Scripts already recorded in the library's ``applied`` list are skipped. If any script has an error
+    there is no plan: a script with one error changes nothing.
+    """
+    applied = {entry.sha256 for entry in library.applied}
+    current = library
+    diagnostics: list[Diagnostic] = []
+    refs: list[ScriptRef] = []
+    all_transforms: list[tf.Transform] = []
+    new_applied: list[AppliedScript] = []
+    block_base = 0
+    for path, text in scripts:
+        sha = text_sha256(text)
+        if sha in applied:
+            refs.append(ScriptRef(path=path, sha256=sha, status="already_applied"))
+            continue
+        try:
+            script = parse(text, path)
+        except HniSyntaxError as exc:
+            diagnostics.extend(exc.diagnostics)
+            continue
+        result = check(script, current, path, block_base=block_base)
+        block_base += len(script.statements)
+        diagnostics.extend(result.diagnostics)
+        if not result.ok:
+            continue
+        current = result.library_after
+        all_transforms.extend(result.transforms)
+        refs.append(ScriptRef(path=path, sha256=sha, status="planned" if result.transforms else "no_changes"))
+        if result.transforms:
+            new_applied.append(AppliedScript(script=path, sha256=sha))
+            applied.add(sha)
+    sources = dict(scripts)
+    if any(d.is_error for d in diagnostics):
+        return PlanOutcome(None, tuple(diagnostics), sources, None)
+    after = current.with_applied(tuple(new_applied)) if new_applied else current
+    text, summary = render_plan(library, tuple(all_transforms), refs)
+    plan = Plan(
+        library=library_path, library_sha256=library_sha256(library), library_after_sha256=library_sha256(after),
+        scripts=tuple(refs), transforms=tuple(all_transforms), summary=summary, text=text,
+    )
+    return PlanOutcome(plan, tuple(diagnostics), sources, after)
+
+
+def apply_plan(library: Library, plan: Plan, scripts: Optional[dict[str, str]] = None) -> Library:
+    """Apply a saved plan; refuse it if the library or (when given) the scripts changed since planning."""
+    actual = library_sha256(library)
+    if actual != plan.library_sha256:
+        raise StalePlanError(
+            f"the plan was made against library {plan.library_sha256[:12]}, but the library is now "
+            f"{actual[:12]}; make the plan again (hni plan)"
+        )
+    for ref in plan.scripts:
+        if scripts is not None and ref.path in scripts and text_sha256(scripts[ref.path]) != ref.sha256:
+            raise StalePlanError(f"{ref.path} changed since the plan was made; make the plan again (hni plan)")
+    after = tf.apply_transforms(library, plan.transforms)
+    recorded = tuple(AppliedScript(script=r.path, sha256=r.sha256) for r in plan.scripts if r.status == "planned")
+    after = after.with_applied(recorded) if recorded else after
+    if library_sha256(after) != plan.library_after_sha256:
+        raise StalePlanError("applying the plan did not give the library it promised; make the plan again")
+    return after
+
+
+# -- text ---------------------------------------------------------------------------------------------
+
+def _describe(library: Library, concept: str, origin: str) -> str:
+    label = library.concept(concept).label if library.concept(concept) else None
+    return f"{concept}{f' {json.dumps(label)}' if label else ''} ({origin})"
+
+
+def _weight(entry, pair) -> str:
+    for edge in entry.graph.edges:
+        if (edge.src, edge.dst) == pair and edge.weight is not None:
+            return f" (weight {edge.weight:.3g})"
+    return ""
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: list[ScriptRef]) -> tuple[str, dict]:
+    """Plan text (stable order, diffable) and its summary counts, replaying ``transforms`` on ``library``."""
+    lines: list[str] = []
+    counts = dict.fromkeys(
+        ["classes_changed", "classes_defined", "concepts_replaced", "concepts_added", "concepts_dropped",
+         "edges_added", "edges_dropped"], 0)
+    changed: set[str] = set()
+    defined: set[str] = set()
+    for ref in refs:
+        if ref.status == "already_applied":
+            lines.append(f"= {ref.path}: already applied to this library (sha256 {ref.sha256[:12]}), skipped")
+    current = library
+    for (_, cls), group in groupby(transforms, key=lambda t: (t.block, t.cls)):
+        items = list(group)
+        name = format_class_name(cls)
+        if isinstance(items[0], tf.DefineClass):
+            t = items[0]
+            defined.add(cls)
+            lines.append(f"+ {name} (defined, zero-shot)")
+            for slot, (concept, origin) in enumerate(zip(t.parts, t.part_origins), start=1):
+                lines.append(f"    concept {slot}: {_describe(current, concept, origin)}")
+            edges = ", ".join(f"{s}->{d}" for s, d in t.edges) or "none"
+            lines.append(f"    edges like {format_class_name(t.edges_like)}: {edges}")
+            counts["edges_added"] += len(t.edges)
+            current = tf.apply_transforms(current, items)
+            continue
+        entry = current.get(cls)
+        if cls not in defined:
+            changed.add(cls)
+        lines.append(f"~ {name}")
+        renumbered = False
+        added_slot = len(entry.graph.nodes)
+        for t in items:
+            if isinstance(t, tf.ReplaceConcept):
+                counts["concepts_replaced"] += 1
+                lines.append(f"    concept {t.slot}: {_describe(current, t.old, t.old_origin)} -> "
+                             f"{_describe(current, t.new, t.new_origin)}")
+            elif isinstance(t, tf.AddConcept):
+                counts["concepts_added"] += 1
+                added_slot += 1
+                renumbered = True
+                lines.append(f"    + concept {added_slot}: {_describe(current, t.concept, t.origin)}")
+            elif isinstance(t, tf.DropConcept):
+                counts["concepts_dropped"] += 1
+                renumbered = True
+                touching = [p for p in entry.graph.edge_pairs() if t.slot in p]
+                counts["edges_dropped"] += len(touching)
+                suffix = f" and its {_count(len(touching), 'edge', 'edges')}" if touching else ""
+                lines.append(f"    - concept {t.slot}: {_describe(current, t.concept, t.origin)}{suffix}")
+            elif isinstance(t, tf.DropEdge):
+                counts["edges_dropped"] += 1
+                lines.append(f"    - edge {t.src}->{t.dst}{_weight(entry, (t.src, t.dst))}")
+            elif isinstance(t, tf.AddEdge):
+                counts["edges_added"] += 1
+                lines.append(f"    + edge {t.src}->{t.dst}")
+            elif isinstance(t, tf.DropAllEdges):
+                counts["edges_dropped"] += len(t.edges)
+                listed = ", ".join(f"{s}->{d}" for s, d in t.edges)
+                lines.append(f"    - edges *: {listed} ({_count(len(t.edges), 'edge', 'edges')})")
+        current = tf.apply_transforms(current, items)
+        if renumbered:
+            after = current.get(cls)
+            slots = ", ".join(f"{i} {node}" for i, node in enumerate(after.graph.nodes, start=1))
+            lines.append(f"    slots after: {slots}")
+    counts["classes_changed"] = len(changed)
+    counts["classes_defined"] = len(defined)
+    if not transforms:
+        lines.append("No changes.")
+        return "\n".join(lines) + "\n", counts
+    head = []
+    if counts["classes_changed"]:
+        head.append(_count(counts["classes_changed"], "class changed", "classes changed"))
+    if counts["classes_defined"]:
+        head.append(_count(counts["classes_defined"], "class defined", "classes defined"))
+    detail = []
+    for key, one, many in [
+        ("concepts_replaced", "concept replaced", "concepts replaced"),
+        ("concepts_added", "concept added", "concepts added"),
+        ("concepts_dropped", "concept dropped", "concepts dropped"),
+        ("edges_added", "edge added", "edges added"),
+        ("edges_dropped", "edge dropped", "edges dropped"),
+    ]:
+        if counts[key]:
+            detail.append(_count(counts[key], one, many))
+    summary_line = ", ".join(head) + ("; " + ", ".join(detail) if detail else "")
+    lines.append(summary_line)
+    return "\n".join(lines) + "\n", counts

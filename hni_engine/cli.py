@@ -1,0 +1,179 @@
+"""The `hni` command line.
+
+The language commands (`check`, `fmt`, `plan`) import only :mod:`hni_dsl`, never torch, so a reviewer's CI
+can lint and plan scripts with the language's own small dependencies.
+
+Exit statuses (stable): `check` 0 ok (warnings allowed), 1 errors, 3 usage or input-file problems;
+`fmt --check` 0 canonical, 1 not; `plan` 0 no changes, 2 changes, 1 errors, 3 usage or input problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from typing import Optional, Sequence
+
+from hni_dsl.errors import Diagnostic, HniError, HniSyntaxError, LibraryError, render_diagnostics
+from hni_dsl.fileio import InputFileError, atomic_write_text, read_text
+
+EXIT_OK, EXIT_ERRORS, EXIT_CHANGES, EXIT_USAGE = 0, 1, 2, 3
+
+
+class UsageError(HniError):
+    """Bad command-line usage (exit status 3)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 by default; 2 means "changes" for `hni plan`
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _scripts(args) -> list[tuple[str, str]]:
+    """[(path, text)] of the scripts named, or the workspace's edits/*.hni in file-name order."""
+    paths = list(args.scripts)
+    if not paths:
+        paths = sorted(glob.glob(os.path.join(args.workspace, "edits", "*.hni")))
+        if not paths:
+            raise UsageError(f"no scripts given and no {os.path.join(args.workspace, 'edits', '*.hni')} found")
+    return [(path, read_text(path, "script")) for path in paths]
+
+
+def _library_path(args) -> str:
+    return args.library or os.path.join(args.workspace, "concepts", "library.json")
+
+
+def _print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str], limit: int) -> None:
+    if diagnostics:
+        print(render_diagnostics(diagnostics, sources, limit), file=sys.stderr)
+
+
+def _tally(diagnostics: Sequence[Diagnostic]) -> str:
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+
+
+def cmd_check(args) -> int:
+    from hni_dsl import load_library, make_plan
+
+    library = load_library(_library_path(args))
+    scripts = _scripts(args)
+    outcome = make_plan(library, scripts, _library_path(args))
+    _print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
+    failed = any(d.is_error for d in outcome.diagnostics)
+    names = ", ".join(path for path, _ in scripts)
+    print(f"{'error' if failed else 'ok'}: {names}: {_tally(outcome.diagnostics)}")
+    return EXIT_ERRORS if failed else EXIT_OK
+
+
+def cmd_fmt(args) -> int:
+    from hni_dsl.formatter import format_text
+
+    if not args.scripts:
+        raise UsageError("hni fmt needs at least one script")
+    status = EXIT_OK
+    for path in args.scripts:
+        text = read_text(path, "script")
+        try:
+            formatted = format_text(text, path)
+        except HniSyntaxError as exc:
+            print(exc.render(args.max_errors), file=sys.stderr)
+            status = EXIT_ERRORS
+            continue
+        if args.check:
+            if formatted != text:
+                print(f"would reformat {path}", file=sys.stderr)
+                status = EXIT_ERRORS
+        elif args.write:
+            if formatted != text:
+                atomic_write_text(path, formatted)
+                print(f"reformatted {path}", file=sys.stderr)
+        else:
+            sys.stdout.write(formatted)
+    return status
+
+
+def cmd_plan(args) -> int:
+    from hni_dsl import load_library, make_plan
+
+    library_path = _library_path(args)
+    library = load_library(library_path)
+    outcome = make_plan(library, _scripts(args), library_path)
+    _print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
+    if outcome.plan is None:
+        print(f"error: no plan: {_tally(outcome.diagnostics)}", file=sys.stderr)
+        return EXIT_ERRORS
+    plan_json = outcome.plan.model_dump_json(indent=2) + "\n"
+    if args.output:
+        atomic_write_text(args.output, plan_json)
+    sys.stdout.write(plan_json if args.json else outcome.plan.text)
+    if args.output:
+        print(f"plan written to {args.output}", file=sys.stderr)
+    return EXIT_CHANGES if outcome.plan.has_changes else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="hni",
+        description="Read, review and change what an image classifier has learnt, as concept-graph edit scripts.",
+    )
+    parser.add_argument("-w", "--workspace", default=".", help="workspace folder (default: .)")
+    parser.add_argument("--version", action="version", version=f"hni {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def language_command(name: str, help_text: str, handler) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("scripts", nargs="*", metavar="SCRIPT", help="edit scripts (default: the workspace's edits/*.hni)")
+        p.add_argument("--max-errors", type=int, default=50, metavar="N", help="show at most N diagnostics (default 50)")
+        p.set_defaults(handler=handler)
+        return p
+
+    check = language_command("check", "parse and check edit scripts against the concept library", cmd_check)
+    check.add_argument("--library", metavar="LIB", help="library.json (default: WORKSPACE/concepts/library.json)")
+
+    fmt = language_command("fmt", "print scripts in canonical form, or --check / --write them", cmd_fmt)
+    mode = fmt.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="exit 1 if any script is not canonical")
+    mode.add_argument("--write", action="store_true", help="rewrite non-canonical scripts in place")
+
+    plan = language_command("plan", "show the reviewable diff of the c-SCGs the scripts would make", cmd_plan)
+    plan.add_argument("--library", metavar="LIB", help="library.json (default: WORKSPACE/concepts/library.json)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON (transforms and hashes included)")
+    plan.add_argument("-o", "--output", metavar="PLAN", help="also write the JSON plan to this file")
+    return parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("hni")
+    except Exception:  # not installed (run from a source tree)
+        return "0+unknown"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except (UsageError, InputFileError, LibraryError) as exc:
+        print(f"hni {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HniError as exc:
+        print(f"hni {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERRORS
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
