@@ -80,7 +80,8 @@ def format_script(script: ast.Script) -> str:
     for statement in script.statements:
         lines = _lines_of(statement)
         if isinstance(statement, ast.ClassBlock) and not statement.layout.inline:
-            block_ranges.append((statement.span.line, statement.span.end_line))
+            # The span's end runs on through trailing newline tokens; the last edit's line is the real end.
+            block_ranges.append((statement.span.line, max(edit.span.line for edit in statement.edits)))
         for i, (line, level, text) in enumerate(lines):
             items.append((line, level, text, i == 0 and len(lines) > 1))
 
@@ -90,7 +91,7 @@ def format_script(script: ast.Script) -> str:
         if comment.trailing and comment.line in code_lines:
             trailing.setdefault(comment.line, []).append(comment.text)
         else:
-            inside = any(start < comment.line < end for start, end in block_ranges)
+            inside = any(start < comment.line <= end for start, end in block_ranges)
             items.append((comment.line, 1 if inside else 0, comment.text, False))
     # Stable sort: code lines keep their order; a comment goes after code on an earlier line.
     items.sort(key=lambda item: item[0])

@@ -53,6 +53,12 @@ class Graph(_Model):
     nodes: tuple[str, ...]
     edges: tuple[GraphEdge, ...] = ()
 
+    @field_validator("edges")
+    @classmethod
+    def _canonical_order(cls, edges: tuple[GraphEdge, ...]) -> tuple[GraphEdge, ...]:
+        # One order for equal graphs, so equality, hashes and diffs do not depend on how a file listed them.
+        return tuple(sorted(edges, key=lambda e: (e.src, e.dst)))
+
     @model_validator(mode="after")
     def _consistent(self) -> "Graph":
         seen: dict[str, int] = {}
@@ -163,19 +169,24 @@ class Library(_Model):
 
     def with_class(self, entry: ClassEntry) -> "Library":
         """A new library with ``entry`` replacing the class of the same name (or appended)."""
-        if entry.name in self._by_name:
+        previous = self._by_name.get(entry.name)
+        if previous is not None:
             classes = tuple(entry if c.name == entry.name else c for c in self.classes)
         else:
             classes = self.classes + (entry,)
-        return self.model_copy(update={"classes": classes})._reindexed()
+        copy = self.model_copy(update={"classes": classes})
+        # Update the lookup tables instead of rebuilding them: edits change one class at a time.
+        copy._by_name = {**self._by_name, entry.name: entry}
+        if previous is not None and previous.pool == entry.pool:
+            copy._concepts = self._concepts
+        else:
+            copy._concepts = {**self._concepts, **{c.id: c for c in entry.pool}}
+        return copy
 
     def with_applied(self, scripts: tuple[AppliedScript, ...]) -> "Library":
-        return self.model_copy(update={"applied": self.applied + scripts})._reindexed()
-
-    def _reindexed(self) -> "Library":
-        # model_copy skips post-init; rebuild the lookup tables of the copy.
-        self.model_post_init(None)
-        return self
+        copy = self.model_copy(update={"applied": self.applied + scripts})
+        copy._by_name, copy._concepts = self._by_name, self._concepts
+        return copy
 
 
 def _field_path(loc: tuple, data: Any) -> str:
@@ -194,7 +205,7 @@ def _field_path(loc: tuple, data: Any) -> str:
         else:
             parts.append(str(item))
             node = node.get(item) if isinstance(node, dict) else None
-    return ".".join(parts) if parts else "(top level)"
+    return ".".join(parts)
 
 
 def parse_library(text: str, path: str = "<library>") -> Library:
@@ -215,8 +226,8 @@ def parse_library(text: str, path: str = "<library>") -> Library:
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         first = errors[0]
-        field = _field_path(tuple(first["loc"]), data)
-        message = first["msg"]
+        field = _field_path(tuple(first["loc"]), data) or None
+        message = first["msg"].removeprefix("Value error, ")
         if "input" in first and first["type"] not in ("missing",) and not isinstance(first["input"], (dict, list)):
             message += f" (got {first['input']!r})"
         if len(errors) > 1:
@@ -241,11 +252,12 @@ def load_library(path: str | os.PathLike) -> Library:
 
 
 def dump_library(library: Library) -> str:
-    """Canonical JSON text (stable key order, 2-space indent, trailing newline)."""
-    return json.dumps(library.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    """Canonical JSON text (field order of the format, 2-space indent, trailing newline)."""
+    return library.model_dump_json(indent=2) + "\n"
 
 
 def library_sha256(library: Library) -> str:
+    """Identity of a library's content: sha256 of its canonical text (re-indenting a file keeps it)."""
     return hashlib.sha256(dump_library(library).encode("utf-8")).hexdigest()
 
 

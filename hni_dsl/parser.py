@@ -48,6 +48,8 @@ _TERMINAL_WORDS = {
     "$END": "end of script",
 }
 
+_EDIT_WORDS = frozenset(["replace", "add", "drop"])
+
 _comments: ContextVar[list] = ContextVar("hni_comments")
 
 
@@ -272,12 +274,14 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
                 "E003", 'unterminated string: a quoted class name must end with `"` on the same line',
                 line, column, length=len(rest.rstrip()) or 1, file=file,
             )
-        expected = _describe_expected(set(exc.allowed or ())) if exc.allowed else None
+        allowed = set(exc.allowed or ())
+        interactive = getattr(exc, "interactive_parser", None)
+        if interactive is not None:  # exact, unlike the lexer's merged `allowed` set
+            allowed = set(interactive.accepts()) or allowed
+        expected = _describe_expected(allowed) if allowed else None
         shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
         message = f"unexpected character `{shown}`"
-        if char == "-" and exc.allowed and "ARROW" in exc.allowed:
-            message += "; an edge is written `A->B` or `A<->B`"
-        elif char == "=" and exc.allowed and "ARROW" in exc.allowed:
+        if char in "-=<>" and "ARROW" in allowed:
             message += "; an edge is written `A->B` or `A<->B`"
         elif expected:
             message += f"; expected {expected}"
@@ -300,6 +304,10 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
         message = f"expected {_describe_expected(expected)}, found {_describe_token(token)}"
         if token.type == "NAME":
             message += _keyword_hint(str(token), expected)
+        if str(token) in _EDIT_WORDS and "CLASS" in expected:
+            message += "; edits go inside a block: `class NAME: ...`"
+        elif "COMMA" in expected and "LIKE" not in expected and text.split("\n")[line - 1].lstrip().startswith("define"):
+            message += "; a definition ends with `, edges like CLASS`"
         if token.type == "_INDENT":
             message = "unexpected indentation: only the lines of a `class NAME:` block are indented"
             column = len(str(token)) + 1

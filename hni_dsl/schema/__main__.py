@@ -1,0 +1,3 @@
+from . import write_schema
+
+print(f"wrote {write_schema()}")

@@ -1,0 +1,93 @@
+"""The library file: loading, validation errors that name file and field, schema, atomic writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hni_dsl import LibraryError, dump_library, load_library, parse_library, write_library
+from hni_dsl.library import library_schema
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "hni_dsl" / "schema" / "hni-library-1.schema.json"
+
+
+def _example_dict():
+    return json.loads((Path(__file__).resolve().parents[2] / "examples" / "library.json").read_text())
+
+
+def test_example_round_trips(example_library):
+    assert parse_library(dump_library(example_library)) == example_library
+
+
+@pytest.mark.parametrize(
+    "mutate, field, fragment",
+    [
+        (lambda d: d.pop("format"), "format", "missing"),
+        (lambda d: d.update(format="hni-library/2"), "format", "unsupported format 'hni-library/2'"),
+        (lambda d: d["classes"][0]["graph"]["edges"][0].update(src=0), "classes[0] (fire_engine).graph.edges[0].src",
+         "greater than or equal to 1"),
+        (lambda d: d["classes"][1]["pool"][0].pop("importance"), "classes[1] (ambulance).pool[0].importance", "required"),
+        (lambda d: d["classes"][2].update(colour="red"), "classes[2] (school_bus).colour", "Extra inputs"),
+        (lambda d: d["classes"][0]["graph"]["edges"].append({"src": 1, "dst": 9}), "classes[0] (fire_engine).graph",
+         "names slot 9"),
+        (lambda d: d["classes"][1].update(name="fire_engine"), None, "listed twice"),
+        (lambda d: d["classes"][1].update(output_index=0), None, "share output_index 0"),
+        (lambda d: d["classes"][0]["graph"]["nodes"].__setitem__(0, "nowhere/k1"), None, "in no class's pool"),
+    ],
+)
+def test_malformed_library_names_file_and_field(mutate, field, fragment):
+    data = _example_dict()
+    mutate(data)
+    with pytest.raises(LibraryError) as info:
+        parse_library(json.dumps(data), "concepts/library.json")
+    assert info.value.path == "concepts/library.json"
+    assert info.value.field == field
+    assert fragment in str(info.value)
+    assert str(info.value).startswith("concepts/library.json: ")
+
+
+def test_not_json_and_not_an_object(tmp_path):
+    bad = tmp_path / "library.json"
+    bad.write_text("{ not json")
+    with pytest.raises(LibraryError, match=r"library\.json: not valid JSON"):
+        load_library(bad)
+    bad.write_text("[]")
+    with pytest.raises(LibraryError, match="top level must be a JSON object"):
+        load_library(bad)
+    with pytest.raises(LibraryError, match="no such file"):
+        load_library(tmp_path / "missing.json")
+
+
+def test_published_schema_is_current():
+    published = json.loads(SCHEMA_FILE.read_text())
+    assert published == library_schema(), "regenerate: python -m hni_dsl.schema"
+
+
+def test_schema_accepts_the_example_and_rejects_a_bad_one():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = library_schema()
+    jsonschema.validate(_example_dict(), schema)
+    bad = _example_dict()
+    bad["classes"][0]["graph"]["edges"][0]["src"] = 0
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path, example_library, monkeypatch):
+    target = tmp_path / "concepts" / "library.json"
+    write_library(example_library, target)
+    assert load_library(target) == example_library
+    original = target.read_bytes()
+
+    import hni_dsl.fileio as fileio
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fileio.os, "replace", boom)
+    with pytest.raises(OSError):
+        write_library(example_library.with_applied(()), target)
+    assert target.read_bytes() == original
+    assert [p.name for p in target.parent.iterdir()] == ["library.json"]

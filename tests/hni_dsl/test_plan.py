@@ -1,0 +1,68 @@
+"""Plans: bound to their inputs, no-op on re-apply, nothing on error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hni_dsl import StalePlanError, apply_plan, dump_library, library_sha256, make_plan
+from hni_dsl.plan import Plan, text_sha256
+
+NODE_EDIT = "class fire_engine: replace concept 2 with pool[7]; drop edge 2->4\n"
+
+
+def test_plan_json_carries_transforms_and_hashes(example_library):
+    outcome = make_plan(example_library, [("edit.hni", NODE_EDIT)], "lib.json")
+    plan = outcome.plan
+    data = json.loads(plan.model_dump_json())
+    assert data["format"] == "hni-plan/1"
+    assert data["library_sha256"] == library_sha256(example_library)
+    assert data["scripts"] == [{"path": "edit.hni", "sha256": text_sha256(NODE_EDIT), "status": "planned"}]
+    assert [t["kind"] for t in data["transforms"]] == ["replace_concept", "drop_edge"]
+    assert data["summary"]["concepts_replaced"] == 1 and data["summary"]["edges_dropped"] == 1
+    assert Plan.model_validate_json(plan.model_dump_json()) == plan
+
+
+def test_applying_a_plan_records_the_script_and_second_time_is_a_no_op(example_library):
+    first = make_plan(example_library, [("edit.hni", NODE_EDIT)])
+    library = apply_plan(example_library, first.plan, {"edit.hni": NODE_EDIT})
+    assert library == first.library_after
+    assert [a.sha256 for a in library.applied] == [text_sha256(NODE_EDIT)]
+    again = make_plan(library, [("edit.hni", NODE_EDIT)])
+    assert not again.plan.has_changes
+    assert again.plan.scripts[0].status == "already_applied"
+    assert "already applied" in again.plan.text and "No changes." in again.plan.text
+
+
+def test_stale_plan_is_refused(example_library):
+    plan = make_plan(example_library, [("edit.hni", NODE_EDIT)]).plan
+    other = make_plan(example_library, [("o.hni", "class tank: drop edges *")]).library_after
+    with pytest.raises(StalePlanError, match="library"):
+        apply_plan(other, plan)
+    with pytest.raises(StalePlanError, match="edit.hni changed"):
+        apply_plan(example_library, plan, {"edit.hni": NODE_EDIT + "# edited\n"})
+
+
+def test_a_script_with_an_error_changes_nothing(example_library):
+    snapshot = dump_library(example_library)
+    good_then_bad = "class tank: drop edges *\nclass tank: drop concept 9\n"
+    outcome = make_plan(example_library, [("a.hni", NODE_EDIT), ("b.hni", good_then_bad)])
+    assert outcome.plan is None and outcome.library_after is None
+    assert [d.code for d in outcome.diagnostics if d.is_error] == ["E102"]
+    assert dump_library(example_library) == snapshot
+
+
+def test_scripts_apply_in_order_like_migrations(example_library):
+    define = "define class I from A.c1, E.c2, edges like D\n"
+    edit_defined = "class I: add concept C.c3\n"
+    outcome = make_plan(example_library, [("1.hni", define), ("2.hni", edit_defined)])
+    assert outcome.plan is not None
+    assert len(outcome.library_after.get("I").graph.nodes) == 3
+    reversed_order = make_plan(example_library, [("2.hni", edit_defined), ("1.hni", define)])
+    assert reversed_order.plan is None
+
+
+def test_empty_script_plans_no_changes(example_library):
+    outcome = make_plan(example_library, [("empty.hni", "# nothing yet\n")])
+    assert outcome.plan.text == "No changes.\n" and not outcome.plan.has_changes
