@@ -83,6 +83,7 @@ def make_plan(library: Library, scripts: list[tuple[str, str]], library_path: st
     all_transforms: list[tf.Transform] = []
     new_applied: list[AppliedScript] = []
     block_base = 0
+    script_of_block: dict[int, str] = {}
     for path, text in scripts:
         sha = text_sha256(text)
         if sha in applied:
@@ -94,6 +95,7 @@ def make_plan(library: Library, scripts: list[tuple[str, str]], library_path: st
             diagnostics.extend(exc.diagnostics)
             continue
         result = check(script, current, path, block_base=block_base)
+        script_of_block.update({b: path for b in range(block_base, block_base + len(script.statements))})
         block_base += len(script.statements)
         diagnostics.extend(result.diagnostics)
         if not result.ok:
@@ -108,7 +110,8 @@ def make_plan(library: Library, scripts: list[tuple[str, str]], library_path: st
     if any(d.is_error for d in diagnostics):
         return PlanOutcome(None, tuple(diagnostics), sources, None)
     after = current.with_applied(tuple(new_applied)) if new_applied else current
-    text, summary = render_plan(library, tuple(all_transforms), refs)
+    text, summary = render_plan(library, tuple(all_transforms), refs,
+                                script_of_block if len(scripts) > 1 else None)
     plan = Plan(
         library=library_path, library_sha256=library_sha256(library), library_after_sha256=library_sha256(after),
         scripts=tuple(refs), transforms=tuple(all_transforms), summary=summary, text=text,
@@ -153,8 +156,12 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: list[ScriptRef]) -> tuple[str, dict]:
-    """Plan text (stable order, diffable) and its summary counts, replaying ``transforms`` on ``library``."""
+def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: list[ScriptRef],
+                script_of_block: Optional[dict[int, str]] = None) -> tuple[str, dict]:
+    """Plan text (stable order, diffable) and its summary counts, replaying ``transforms`` on ``library``.
+
+    With ``script_of_block`` (several scripts), each script's changes follow a `# PATH` line.
+    """
     lines: list[str] = []
     counts = dict.fromkeys(
         ["classes_changed", "classes_defined", "concepts_replaced", "concepts_added", "concepts_dropped",
@@ -165,9 +172,13 @@ def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: li
         if ref.status == "already_applied":
             lines.append(f"= {ref.path}: already applied to this library (sha256 {ref.sha256[:12]}), skipped")
     current = library
-    for (_, cls), group in groupby(transforms, key=lambda t: (t.block, t.cls)):
+    shown_script = None
+    for (block, cls), group in groupby(transforms, key=lambda t: (t.block, t.cls)):
         items = list(group)
         name = format_class_name(cls)
+        if script_of_block is not None and script_of_block.get(block) != shown_script:
+            shown_script = script_of_block.get(block)
+            lines.append(f"# {shown_script}")
         if isinstance(items[0], tf.DefineClass):
             t = items[0]
             defined.add(cls)

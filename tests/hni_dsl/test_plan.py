@@ -66,3 +66,9 @@ def test_scripts_apply_in_order_like_migrations(example_library):
 def test_empty_script_plans_no_changes(example_library):
     outcome = make_plan(example_library, [("empty.hni", "# nothing yet\n")])
     assert outcome.plan.text == "No changes.\n" and not outcome.plan.has_changes
+
+
+def test_several_scripts_are_labelled_in_the_plan_text(example_library):
+    outcome = make_plan(example_library, [("1.hni", NODE_EDIT), ("2.hni", "class tank: drop edges *\n")])
+    text = outcome.plan.text
+    assert text.index("# 1.hni") < text.index("~ fire_engine") < text.index("# 2.hni") < text.index("~ tank")
