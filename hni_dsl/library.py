@@ -39,6 +39,11 @@ class PoolConcept(_Model):
     label: Optional[str] = Field(default=None, description="optional human label, e.g. 'ladder'")
     exemplars: tuple[str, ...] = Field(default=(), description="exemplar patch images, relative to the library")
     images: Optional[int] = Field(default=None, ge=0, description="distinct images the concept was found in")
+    # Written only when known, so hand-made libraries stay short.
+    directional: Optional[float] = Field(default=None, description="TCAV mean directional derivative",
+                                         exclude_if=lambda v: v is None)
+    p_value: Optional[float] = Field(default=None, ge=0, le=1, description="TCAV significance vs random CAVs",
+                                     exclude_if=lambda v: v is None)
 
 
 class GraphEdge(_Model):

@@ -144,7 +144,63 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--library", metavar="LIB", help="library.json (default: WORKSPACE/concepts/library.json)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON (transforms and hashes included)")
     plan.add_argument("-o", "--output", metavar="PLAN", help="also write the JSON plan to this file")
+
+    # -- the engine (torch) ---------------------------------------------------------------------
+    def engine_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                       help="where to compute (auto: CUDA when present)")
+        p.set_defaults(handler=_engine(name))
+        return p
+
+    init = engine_command("init", "make a workspace: a built-in scenario, or your own data and model")
+    init.add_argument("dir", metavar="DIR", help="the new workspace folder (must not exist or be empty)")
+    init.add_argument("--scenario", choices=["spurious", "posebias", "zeroshot"], help="built-in synthetic data")
+    init.add_argument("--seed", type=int, default=0, help="seed of the scenario and of every later stage")
+    init.add_argument("--quick", action="store_true", help="a small scenario (30 train / 15 test images per class)")
+    init.add_argument("--image-size", type=int, default=64, help="synthetic image size in pixels (default 64)")
+    init.add_argument("--data", metavar="PATH", help="your data: PATH/train and PATH/test in ImageFolder layout")
+    init.add_argument("--model", metavar="CKPT", help="your network: a state dict or whole-model file")
+    init.add_argument("--arch", default="resnet18", help="torchvision architecture of --model (default resnet18)")
+    init.add_argument("--input-size", type=int, default=224, help="input size of your network (default 224)")
+    init.add_argument("--feature-layer", default="layer4", help="layer for patch features (default layer4)")
+    init.add_argument("--gradcam-layer", default="layer4", help="layer for Grad-CAM (default layer4)")
+
+    train = engine_command("train", "train the original network from scratch on the workspace's data")
+    train.add_argument("--epochs", type=int, help="override train.epochs of hni.toml")
+    train.add_argument("--force", action="store_true", help="replace an existing model/base.pt")
+
+    ev = engine_command("eval", "per-class accuracy and confusion matrix on the test split")
+    ev.add_argument("--model", metavar="PATH", help="a checkpoint other than the workspace's base model")
+
+    ex = engine_command("extract", "discover concepts, build the c-SCGs and train the GRN that mimics the network")
+    ex.add_argument("--no-cache", action="store_true", help="recompute every stage (the cache is left alone)")
+
+    show = sub.add_parser("show", help="a class's c-SCG (numbered as edit scripts number it), or its pool",
+                          description="a class's c-SCG (numbered as edit scripts number it), or its pool")
+    show.add_argument("cls", metavar="CLASS")
+    show.add_argument("--pool", action="store_true", help="the ranked pool (`pool[N]`) instead of the c-SCG")
+    show.add_argument("--library", metavar="LIB", help="library.json (default: WORKSPACE/concepts/library.json)")
+    show.set_defaults(handler=_engine("show"))
+
+    explain = engine_command("explain", "why the network (through its GRN) decides as it does on one image")
+    explain.add_argument("image", metavar="IMAGE")
+    explain.add_argument("--why-not", metavar="CLASS", help="also explain why not this class (its own score)")
     return parser
+
+
+def _engine(name: str):
+    """A handler that imports the engine only when the command runs (the language never needs torch)."""
+
+    def run(args) -> int:
+        try:
+            from hni_engine import commands
+        except ImportError as exc:
+            raise UsageError(f"`hni {name}` needs the engine's dependencies ({exc.name} is missing): "
+                             f"pip install 'hni[engine]'") from None
+        return getattr(commands, f"cmd_{name}")(args)
+
+    return run
 
 
 def _version() -> str:

@@ -36,3 +36,17 @@ except ImportError:  # hypothesis is a dev dependency; the property tests import
 def example_library_for_properties(example_library):
     """The example library, for property tests (hypothesis forbids function-scoped fixtures)."""
     return example_library
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Engine tests use tiny tensors: one thread is as fast, and immune to a busy machine's other load."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

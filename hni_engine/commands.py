@@ -1,0 +1,240 @@
+"""The engine's commands (`init`, `train`, `eval`, `extract`, `show`, `explain`).
+
+Imported only when one of them runs, so the language commands never load torch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import torch
+
+from hni_dsl import load_library
+from hni_dsl.errors import HniError
+from hni_dsl.fileio import atomic_write_text
+
+from .progress import bar
+from .workspace import Workspace, WorkspaceError, init_scenario, init_user
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise HniError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+    return name
+
+
+def _threads() -> None:
+    # Two cores are the reference machine; torch's default may oversubscribe a shared CPU.
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+
+
+def cmd_init(args) -> int:
+    if args.scenario and (args.data or args.model):
+        raise HniError("hni init: give either --scenario NAME, or --data PATH --model CKPT (not both)")
+    if args.scenario:
+        with bar(None, f"generating the {args.scenario} scenario", "img") as progress:
+            ws = init_scenario(args.dir, args.scenario, seed=args.seed, quick=args.quick,
+                               image_size=args.image_size, progress=lambda done, total: (
+                                   setattr(progress, "total", total), progress.update(1)))
+        print(f"workspace {ws.root}: {args.scenario} scenario (seed {args.seed}); next: hni -w {ws.root} train")
+        return 0
+    if not (args.data and args.model):
+        raise HniError("hni init: give --scenario NAME, or --data PATH and --model CKPT (with --arch)")
+    ws = init_user(args.dir, args.data, args.model, args.arch, input_size=args.input_size,
+                   feature_layer=args.feature_layer, gradcam_layer=args.gradcam_layer)
+    print(f"workspace {ws.root}: data {args.data}, model {args.model} ({args.arch}); next: hni -w {ws.root} extract")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .models import build_model, save_checkpoint
+    from .train import train_classifier
+
+    _threads()
+    ws = Workspace(args.workspace)
+    config = ws.config
+    if ws.model_path.exists() and not args.force:
+        raise WorkspaceError(f"{ws.model_path}: a model exists; `hni train --force` replaces it (and makes the "
+                             f"concepts extracted from it stale)")
+    device = resolve_device(args.device)
+    classes = ws.data_classes()
+    with bar(None, "loading images", "img") as progress:
+        train = ws.load_split("train", classes, lambda d, t: progress.update(1))
+        test = ws.load_split("test", classes, lambda d, t: progress.update(1))
+    train_config = config.train if args.epochs is None else config.train.model_copy(update={"epochs": args.epochs})
+    model = build_model(config.model.arch, len(classes))
+    with bar(train_config.epochs, f"training {config.model.arch}", "epoch") as progress:
+        report = train_classifier(model, train, train_config, config.model.mean, config.model.std,
+                                  seed=config.seed, device=device, test=test,
+                                  progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")))
+    sha = save_checkpoint(model.cpu(), config.model.arch, classes, ws.model_path, input_size=config.model.input_size,
+                          mean=list(config.model.mean), std=list(config.model.std), seed=config.seed)
+    metrics = {"model_sha256": sha, "seconds": round(report.seconds, 1), "epochs": train_config.epochs,
+               "train_loss": [round(x, 4) for x in report.train_loss], "test_accuracy": report.test.accuracy,
+               "per_class": report.test.per_class, "confusion": report.test.confusion, "classes": classes}
+    atomic_write_text(ws.model_path.with_suffix(".json"), json.dumps(metrics, indent=2) + "\n")
+    print(report.test.table())
+    print(f"model written to {ws.model_path} (sha256 {sha[:12]}), {report.seconds:.0f} s")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .models import load_checkpoint
+    from .train import evaluate
+
+    _threads()
+    ws = Workspace(args.workspace)
+    config = ws.config
+    device = resolve_device(args.device)
+    classes = ws.data_classes()
+    loaded = load_checkpoint(args.model or ws.model_path, config.model.arch, classes)
+    test = ws.load_split("test", classes)
+    result = evaluate(loaded.model.to(device), test, config.model.mean, config.model.std, device=device)
+    print(result.table())
+    width = max(len(c) for c in classes)
+    print("\nconfusion (rows: true, columns: predicted)")
+    print(" " * (width + 2) + " ".join(f"{i:>4}" for i in range(len(classes))))
+    for i, row in enumerate(result.confusion):
+        print(f"{classes[i]:<{width}}  " + " ".join(f"{v:>4}" for v in row) + f"   {i}")
+    return 0
+
+
+def cmd_extract(args) -> int:
+    from .extract import extract
+
+    _threads()
+    ws = Workspace(args.workspace)
+    device = resolve_device(args.device)
+    start = time.perf_counter()
+    result = extract(ws, device=device, use_cache=not args.no_cache)
+    print(f"concept library: {ws.library_path} ({len(result.library.classes)} classes)")
+    print(f"GRN fidelity (top-1 agreement with the network, held-out images): {result.fidelity:.3f}")
+    print(f"done in {time.perf_counter() - start:.0f} s ({result.report.get('cache', '')}); "
+          f"see `hni show CLASS`")
+    return 0
+
+
+def _library_for(ws: Workspace):
+    path = ws.library_path
+    if not path.exists():
+        raise WorkspaceError(f"{path}: no concept library yet (run `hni extract`)")
+    return load_library(path)
+
+
+def _entry(library, name: str):
+    entry = library.get(name)
+    if entry is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, library.class_names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; classes: {', '.join(library.class_names)}"
+        raise HniError(f"unknown class {name!r}{hint}")
+    return entry
+
+
+def cmd_show(args) -> int:
+    ws = Workspace(args.workspace)
+    library = load_library(args.library) if args.library else _library_for(ws)
+    entry = _entry(library, args.cls)
+    slots = {concept: i for i, concept in enumerate(entry.graph.nodes, start=1)}
+    if args.pool:
+        print(f"{entry.name}: pool of {len(entry.pool)} concepts, ranked by importance "
+              f"(`pool[N]` in edit scripts)")
+        for rank, concept in enumerate(entry.pool, start=1):
+            extra = [f"importance {concept.importance:.3f}"]
+            if concept.directional is not None:
+                extra.append(f"dd {concept.directional:+.3g}")
+            if concept.p_value is not None:
+                extra.append(f"p {concept.p_value:.3f}")
+            if concept.images is not None:
+                extra.append(f"in {concept.images} images")
+            label = f" {json.dumps(concept.label)}" if concept.label else ""
+            slot = f"  = concept {slots[concept.id]}" if concept.id in slots else ""
+            print(f"  pool[{rank}]".ljust(11) + f"{concept.id}{label}  " + ", ".join(extra) + slot)
+        return 0
+    print(f"{entry.name}: c-SCG with {len(entry.graph.nodes)} concepts and {len(entry.graph.edges)} edges"
+          + (f" (network output {entry.output_index})" if entry.output_index is not None else " (defined)"))
+    for slot, concept_id in enumerate(entry.graph.nodes, start=1):
+        rank = entry.pool_rank(concept_id)
+        where = f"pool[{rank}]" if rank else _origin(library, concept_id)
+        concept = library.concept(concept_id)
+        label = f" {json.dumps(concept.label)}" if concept and concept.label else ""
+        print(f"  concept {slot}  {concept_id}{label}  ({where})")
+    if entry.graph.edges:
+        print("  edges (learnt weight e_ji):")
+        for edge in sorted(entry.graph.edges, key=lambda e: (-(abs(e.weight) if e.weight is not None else -1), e.src, e.dst)):
+            weight = f"{edge.weight:+.3f}" if edge.weight is not None else "(not learnt yet)"
+            print(f"    {edge.src}->{edge.dst}  {weight}")
+    else:
+        print("  no edges")
+    return 0
+
+
+def _origin(library, concept_id: str) -> str:
+    for entry in library.classes:
+        rank = entry.pool_rank(concept_id)
+        if rank:
+            return f"{entry.name}.pool[{rank}]"
+    return "not in any pool"
+
+
+def cmd_explain(args) -> int:
+    import hashlib
+
+    from .cache import Cache
+    from .data import load_image
+    from .explain import contributions
+    from .extract import Analyser, _grn_batch, load_extracted
+    from .models import load_checkpoint
+
+    _threads()
+    ws = Workspace(args.workspace)
+    config = ws.config
+    device = resolve_device(args.device)
+    extracted = load_extracted(ws)
+    classes = ws.data_classes()
+    names = extracted.classes
+    if args.why_not is not None and args.why_not not in names:
+        _entry(extracted.library, args.why_not)  # raises with a did-you-mean
+    image = load_image(args.image, config.model.input_size)
+    loaded = load_checkpoint(ws.model_path, config.model.arch, classes)
+    loaded.model.to(device)
+    coi = [classes.index(n) for n in names]
+    analyser = Analyser(loaded, config, coi, Cache(ws.cache_dir), device)
+    digest = hashlib.sha256(image.tobytes()).hexdigest()[:24]
+    (analysis,) = analyser.analyse(image[None], [digest])
+    batch = _grn_batch([analysis], np.arange(1), [extracted.nodes(n) for n in names])
+    with torch.no_grad():
+        grn_logits = extracted.grn(batch)[0]
+    network = torch.softmax(torch.from_numpy(analysis.logits), 0)
+    net_pred = int(network.argmax())
+    grn_pred = int(grn_logits.argmax())
+    print(f"{args.image}")
+    print(f"  network predicts {classes[net_pred]} (p={float(network[net_pred]):.2f}); "
+          f"the GRN predicts {names[grn_pred]} (over {len(names)} classes of interest)")
+    targets = [(f"why {names[grn_pred]}", grn_pred)]
+    if args.why_not is not None:
+        targets.append((f"why not {args.why_not}", names.index(args.why_not)))
+    for title, index in targets:
+        result = contributions(extracted.grn, batch, index)
+        print(f"\n{title} (GRN score {result.logit:+.3f}; contributions of its own graph, then the largest elsewhere)")
+        own = result[names[index]]
+        _print_graph(extracted, names[index], own, batch, names)
+        others = sorted((g for g in result.graphs if g.name != names[index]), key=lambda g: -abs(g.total))[:2]
+        for g in others:
+            print(f"  {g.name} graph: total {g.total:+.3f}")
+    return 0
+
+
+def _print_graph(extracted, name, contribution, batch, names) -> None:
+    offset = sum(len(extracted.library.get(n).graph.nodes) for n in names[:names.index(name)])
+    for slot, concept_id in enumerate(extracted.library.get(name).graph.nodes, start=1):
+        present = bool(batch.present[0, offset + slot - 1])
+        where = "at ({:.2f}, {:.2f})".format(*batch.pos[0, offset + slot - 1].tolist()) if present else "absent"
+        print(f"  concept {slot}  {concept_id:<24} {where:<18} {float(contribution.nodes[slot - 1]):+.3f}")
+    for (s, d), value in zip(contribution.edge_list, contribution.edges.tolist()):
+        print(f"  edge {s + 1}->{d + 1}".ljust(46) + f"{value:+.3f}")

@@ -1,0 +1,189 @@
+"""The workspace configuration, `hni.toml`: typed, validated, with errors that name the file and field.
+
+Every stage reads its parameters from here; the paper's values are the defaults. Each section has a
+stable `key()` used in cache keys, so changing a parameter invalidates exactly the cache entries that
+depend on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hni_dsl.errors import HniError
+from hni_dsl.fileio import atomic_write_text
+
+__all__ = [
+    "ConfigError", "ModelConfig", "DataConfig", "SegmentConfig", "ExtractConfig", "GrnConfig", "HniConfig",
+    "load_config", "dump_config", "write_config", "config_key",
+]
+
+CONFIG_FORMAT = "hni-workspace/1"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ConfigError(HniError):
+    def __init__(self, path: str, message: str, field: Optional[str] = None):
+        self.path, self.field = path, field
+        super().__init__(f"{path}: " + (f"field {field!r}: " if field else "") + message)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def key(self) -> str:
+        """A short stable digest of this section, for cache keys."""
+        return config_key(self.model_dump(mode="json"))
+
+
+def config_key(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ModelConfig(_Section):
+    arch: str = Field("resnet18", description="torchvision classification architecture name")
+    checkpoint: str = Field("model/base.pt", description="state dict or full model file, relative to the workspace")
+    feature_layer: str = Field("layer4", description="module whose output gives patch features")
+    gradcam_layer: str = Field("layer4", description="module Grad-CAM differentiates at")
+    input_size: int = Field(64, ge=16, le=1024, description="images are resized to this square size")
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @field_validator("std")
+    @classmethod
+    def _positive(cls, std):
+        if any(s <= 0 for s in std):
+            raise ValueError(f"std values must be positive (got {list(std)})")
+        return std
+
+
+class DataConfig(_Section):
+    train: str = Field("data/train", description="ImageFolder root of the training split")
+    test: str = Field("data/test", description="ImageFolder root of the test split")
+
+
+class TrainConfig(_Section):
+    """`hni train`: training the original network from scratch (for the demo and users without a model)."""
+
+    epochs: int = Field(12, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    augment: bool = True
+
+
+class SegmentConfig(_Section):
+    n_segments: tuple[int, ...] = (15, 50, 80)
+    compactness: float = Field(20.0, gt=0)
+    sigma: float = Field(1.0, ge=0)
+    min_area: float = Field(0.001, ge=0, lt=1)
+    dedupe_jaccard: float = Field(0.5, gt=0, le=1)
+
+
+class ExtractConfig(_Section):
+    feature_mode: Literal["pool", "crop"] = "pool"
+    images_per_class: int = Field(50, ge=2, description="images per class for concept discovery")
+    gradcam_keep: float = Field(0.5, gt=0, le=1, description="fraction of pixels the Grad-CAM mask keeps")
+    clusters: int = Field(25, ge=2, description="k-means clusters per class")
+    min_cluster_images: float = Field(0.3, gt=0, le=1, description="a concept must occur in this fraction of "
+                                      "the discovery images (ACE's frequency rule)")
+    cluster_members: int = Field(40, ge=2, description="patches nearest the centre kept per concept")
+    tcav_random_sets: int = Field(10, ge=2)
+    tcav_alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the TCAV test")
+    top_k: int = Field(4, ge=1, description="c-SCG nodes per class")
+    match_percentile: float = Field(95.0, gt=0, le=100, description="matching threshold: this percentile of "
+                                    "the concept's best-match distances in its own class's images")
+    edges_kept: float = Field(0.5, gt=0, le=1, description="fraction of edges kept by |e_ji| after GRN training")
+    segment: SegmentConfig = SegmentConfig()
+
+
+class GrnConfig(_Section):
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.01, gt=0)
+    lr_step: int = Field(25, ge=1)
+    lr_gamma: float = Field(0.8, gt=0, le=1)
+
+
+class HniConfig(_Section):
+    format: Literal["hni-workspace/1"] = CONFIG_FORMAT
+    seed: int = 0
+    classes: tuple[str, ...] = Field((), description="classes of interest; empty means every class")
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    extract: ExtractConfig = ExtractConfig()
+    grn: GrnConfig = GrnConfig()
+
+
+def load_config(path: str | Path) -> HniConfig:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file (make a workspace with `hni init`)") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    try:
+        return HniConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] != "missing" and not isinstance(first.get("input"), (dict, list)):
+            message += f" (got {first.get('input')!r})"
+        raise ConfigError(str(path), message, field) from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def dump_config(config: HniConfig) -> str:
+    """TOML text of a config (top-level keys first, then one table per section)."""
+    data = config.model_dump(mode="json")
+    lines = ["# hni workspace: see the README for every field. Paths are relative to this file."]
+    tables: list[tuple[str, dict]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+
+    def emit(name: str, table: dict) -> None:
+        lines.append("")
+        lines.append(f"[{name}]")
+        nested = []
+        for key, value in table.items():
+            if isinstance(value, dict):
+                nested.append((f"{name}.{key}", value))
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+        for sub_name, sub in nested:
+            emit(sub_name, sub)
+
+    for name, table in tables:
+        emit(name, table)
+    return "\n".join(lines) + "\n"
+
+
+def write_config(config: HniConfig, path: str | Path) -> None:
+    atomic_write_text(path, dump_config(config))

@@ -1,0 +1,122 @@
+"""Image data in torchvision's ImageFolder layout (ROOT/<class>/<image>), with clear errors.
+
+Images are decoded once, resized to the network's input size and kept as a uint8 array: the data this
+tool works on (a few thousand small images per run) fits in memory many times over, and every stage
+(training, Grad-CAM, segmentation, features) reads the same pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from hni_dsl.errors import HniError
+
+__all__ = ["DataError", "ImageSet", "scan_image_folder", "load_image_folder", "load_image", "to_tensor",
+           "IMAGE_EXTENSIONS"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
+
+
+class DataError(HniError):
+    """Missing or empty folders, unreadable images, class lists that do not match."""
+
+
+@dataclass
+class ImageSet:
+    """Decoded images of one split: ``images`` (N, S, S, 3) uint8, ``labels`` (N,), class names, file paths."""
+
+    classes: list[str]
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[str]
+    root: str
+    digests: list[str] = field(default_factory=list)  # sha256 of each decoded image, for cache keys
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def indices_of(self, class_index: int) -> np.ndarray:
+        return np.flatnonzero(self.labels == class_index)
+
+    def subset(self, indices: Sequence[int]) -> "ImageSet":
+        idx = np.asarray(indices, dtype=np.int64)
+        return ImageSet(self.classes, self.images[idx], self.labels[idx], [self.paths[i] for i in idx],
+                        self.root, [self.digests[i] for i in idx] if self.digests else [])
+
+
+def scan_image_folder(root: str | Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """Class names (sorted folder names) and (path, label) pairs. Errors name the folder and the problem."""
+    base = Path(root)
+    if not base.exists():
+        raise DataError(f"{root}: no such folder")
+    if not base.is_dir():
+        raise DataError(f"{root}: not a folder")
+    classes = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"{root}: no class folders (expected {root}/<class>/<image>)")
+    items: list[tuple[str, int]] = []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (base / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise DataError(f"{base / name}: class {name!r} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+        items.extend((str(f), label) for f in files)
+    return classes, items
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """RGB uint8 (size, size, 3); an unreadable file raises DataError naming it."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if img.size != (size, size):
+                img = img.resize((size, size), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+
+
+def load_image_folder(root: str | Path, size: int, classes: Optional[Sequence[str]] = None,
+                      progress: Optional[Callable[[int, int], None]] = None, extra_ok: bool = False) -> ImageSet:
+    """Decode a whole split. ``classes`` (e.g. the model's) must equal the folder's class list if given;
+    with ``extra_ok`` the folder may also hold classes the model does not know (a zero-shot test split):
+    those images are left out and the labels follow ``classes``."""
+    found, items = scan_image_folder(root)
+    if classes is not None and extra_ok and set(classes) <= set(found):
+        keep = {found.index(name): i for i, name in enumerate(classes)}
+        items = [(path, keep[label]) for path, label in items if label in keep]
+        found = list(classes)
+    if classes is not None and list(classes) != found:
+        missing = sorted(set(classes) - set(found))
+        extra = sorted(set(found) - set(classes))
+        detail = []
+        if missing:
+            detail.append(f"missing in the data: {', '.join(missing)}")
+        if extra:
+            detail.append(f"not known to the model: {', '.join(extra)}")
+        if not detail:
+            detail.append("same names in a different order")
+        raise DataError(f"{root}: the class folders do not match the model's classes ({'; '.join(detail)})")
+    images = np.empty((len(items), size, size, 3), dtype=np.uint8)
+    digests = []
+    for i, (path, _) in enumerate(items):
+        images[i] = load_image(path, size)
+        digests.append(hashlib.sha256(images[i].tobytes()).hexdigest()[:24])
+        if progress is not None:
+            progress(i + 1, len(items))
+    labels = np.array([label for _, label in items], dtype=np.int64)
+    return ImageSet(found, images, labels, [p for p, _ in items], str(root), digests)
+
+
+def to_tensor(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> normalised float (N, 3, H, W)."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, H, W)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (x - m) / s

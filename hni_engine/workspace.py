@@ -1,0 +1,151 @@
+"""The workspace: a folder a user can keep in git (caches aside), and how one is made.
+
+```
+hni.toml                 configuration (hni_engine.config)
+data/{train,test}/...    the built-in synthetic data (a user's own data may live anywhere)
+model/base.pt            the original network
+concepts/library.json    the symbolic concept library (reviewed)
+concepts/anchors.pt      its numeric side: anchors and matching thresholds keyed by concept id
+concepts/patches/...     exemplar patches per concept (for people)
+concepts/grn.pt          the graph reasoning network that mimics the original network
+concepts/extract.json    what extraction measured (fidelity, timings, cache use)
+edits/*.hni              edit scripts, applied in file-name order
+.hni/cache/              content-addressed stage results, safe to delete
+```
+"""
+
+from __future__ import annotations
+
+import shutil
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Optional
+
+from hni_dsl.errors import HniError
+
+from .config import DataConfig, HniConfig, ModelConfig, load_config, write_config
+from .data import DataError, ImageSet, load_image_folder, scan_image_folder
+
+__all__ = ["Workspace", "WorkspaceError", "init_scenario", "init_user"]
+
+
+class WorkspaceError(HniError):
+    pass
+
+
+class Workspace:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    # -- paths ---------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / "hni.toml"
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def model_path(self) -> Path:
+        return self.resolve(self.config.model.checkpoint)
+
+    concepts_dir = property(lambda self: self.root / "concepts")
+    library_path = property(lambda self: self.concepts_dir / "library.json")
+    anchors_path = property(lambda self: self.concepts_dir / "anchors.pt")
+    patches_dir = property(lambda self: self.concepts_dir / "patches")
+    grn_path = property(lambda self: self.concepts_dir / "grn.pt")
+    extract_report_path = property(lambda self: self.concepts_dir / "extract.json")
+    edits_dir = property(lambda self: self.root / "edits")
+    runs_dir = property(lambda self: self.root / "runs")
+    cache_dir = property(lambda self: self.root / ".hni" / "cache")
+
+    @cached_property
+    def config(self) -> HniConfig:
+        if not self.root.is_dir():
+            raise WorkspaceError(f"{self.root}: no such workspace folder")
+        return load_config(self.config_path)
+
+    # -- data ----------------------------------------------------------------------------------
+    def data_classes(self) -> list[str]:
+        classes, _ = scan_image_folder(self.resolve(self.config.data.train))
+        return classes
+
+    def load_split(self, split: str, classes: list[str],
+                   progress: Optional[Callable[[int, int], None]] = None) -> ImageSet:
+        root = self.resolve(getattr(self.config.data, split))
+        return load_image_folder(root, self.config.model.input_size, classes, progress, extra_ok=(split == "test"))
+
+    def classes_of_interest(self, known: list[str]) -> list[str]:
+        chosen = list(self.config.classes) or list(known)
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            raise WorkspaceError(f"{self.config_path}: field 'classes': {', '.join(map(repr, unknown))} "
+                                 f"not among the data's classes ({', '.join(known)})")
+        return chosen
+
+
+def _fresh_target(path: Path) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise WorkspaceError(f"{path}: exists and is not an empty folder; choose a new workspace folder")
+
+
+def init_scenario(root: str | Path, name: str, *, seed: int = 0, quick: bool = False, image_size: int = 64,
+                  progress: Optional[Callable[[int, int], None]] = None) -> Workspace:
+    """A workspace with a built-in synthetic scenario's data and a config for it."""
+    from . import synthetic
+
+    target = Path(root)
+    _fresh_target(target)
+    if name not in synthetic.SCENARIOS:
+        raise WorkspaceError(f"unknown scenario {name!r}; choose one of {', '.join(synthetic.SCENARIOS)}")
+    world = synthetic.WorldConfig.quick(seed=seed, image_size=image_size) if quick else \
+        synthetic.WorldConfig(seed=seed, image_size=image_size)
+    spec = synthetic.scenario(name, world)
+    created = not target.exists()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        synthetic.generate(spec, target / "data", progress=progress)
+        config = HniConfig(seed=seed, model=ModelConfig(input_size=image_size), data=DataConfig())
+        write_config(config, target / "hni.toml")
+        (target / "edits").mkdir(exist_ok=True)
+        (target / ".gitignore").write_text(".hni/\nruns/\ndata/\n", encoding="utf-8")
+    except BaseException:
+        # Leave nothing half-made behind: a failed init is as if it never ran.
+        if created:
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            for child in target.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+        raise
+    return Workspace(target)
+
+
+def init_user(root: str | Path, data: str | Path, model: str | Path, arch: str, *, input_size: int = 224,
+              feature_layer: str = "layer4", gradcam_layer: str = "layer4") -> Workspace:
+    """A workspace for a user's own data (DATA/train, DATA/test) and checkpoint; both are checked now."""
+    from .models import load_checkpoint
+
+    target = Path(root)
+    _fresh_target(target)
+    data_root = Path(data).resolve()
+    for split in ("train", "test"):
+        if not (data_root / split).is_dir():
+            raise DataError(f"{data_root}: expected ImageFolder splits {data_root / 'train'} and "
+                            f"{data_root / 'test'}")
+    classes, _ = scan_image_folder(data_root / "train")
+    scan_image_folder(data_root / "test")
+    model_path = Path(model).resolve()
+    load_checkpoint(model_path, arch, classes)  # fails early, naming the problem
+    config = HniConfig(
+        model=ModelConfig(arch=arch, checkpoint=str(model_path), input_size=input_size,
+                          feature_layer=feature_layer, gradcam_layer=gradcam_layer),
+        data=DataConfig(train=str(data_root / "train"), test=str(data_root / "test")),
+    )
+    target.mkdir(parents=True, exist_ok=True)
+    write_config(config, target / "hni.toml")
+    (target / "edits").mkdir(exist_ok=True)
+    return Workspace(target)
