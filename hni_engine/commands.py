@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 
 import numpy as np
 import torch
+
+# torch_geometric calls the deprecated torch.jit.script at import; users cannot act on that warning.
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
 
 from hni_dsl import load_library
 from hni_dsl.errors import HniError

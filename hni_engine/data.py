@@ -78,6 +78,8 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
             if img.size != (size, size):
                 img = img.resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
 

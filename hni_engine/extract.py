@@ -35,7 +35,7 @@ from PIL import Image
 from hni_dsl.library import ClassEntry, Graph, GraphEdge, Library, PoolConcept, write_library
 
 from .cache import Cache, cache_key
-from .config import HniConfig
+from .config import ConfigError, HniConfig
 from .data import ImageSet, to_tensor
 from .discovery import Concept, DiscoveryConfig, discover_concepts
 from .gradcam import binarize, eval_mode, resolve_layer
@@ -100,7 +100,8 @@ class ImageAnalysis:
 class Analyser:
     """Runs (or reads from the cache) the per-image stages for one model and configuration."""
 
-    def __init__(self, loaded: LoadedModel, config: HniConfig, coi: Sequence[int], cache: Cache, device: str):
+    def __init__(self, loaded: LoadedModel, config: HniConfig, coi: Sequence[int], cache: Cache, device: str,
+                 config_path: str = "hni.toml"):
         from .features import make_patch_features
 
         self.loaded, self.config, self.coi, self.cache, self.device = loaded, config, list(coi), cache, device
@@ -108,9 +109,13 @@ class Analyser:
         self.seg_config = SegmentationConfig(
             n_segments=tuple(e.segment.n_segments), compactness=e.segment.compactness, sigma=e.segment.sigma,
             min_area=e.segment.min_area, dedupe_jaccard=e.segment.dedupe_jaccard)
+        for field_name, layer in (("model.feature_layer", m.feature_layer), ("model.gradcam_layer", m.gradcam_layer)):
+            try:
+                resolve_layer(loaded.model, layer)
+            except ValueError as exc:
+                raise ConfigError(config_path, str(exc), field_name) from None
         self.features = make_patch_features(e.feature_mode, model=loaded.model, layer=m.feature_layer,
                                             input_size=m.input_size, mean=m.mean, std=m.std, device=device)
-        resolve_layer(loaded.model, m.gradcam_layer)
         self.seg_key = cache_key("segments", e.segment.key())
         # Each key names exactly what its result depends on, so a changed parameter misses only those entries.
         pixels = (m.input_size, list(m.mean), list(m.std))
@@ -323,7 +328,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     names = ws.classes_of_interest(classes)
     coi = [classes.index(n) for n in names]
     cache = Cache(ws.cache_dir, enabled=use_cache)
-    analyser = Analyser(loaded, config, coi, cache, device)
+    analyser = Analyser(loaded, config, coi, cache, device, str(ws.config_path))
     timings["load"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -1,0 +1,159 @@
+"""The NN -> human path end to end on a tiny synthetic world: init, train, extract, show, explain, check.
+
+Small on purpose (three classes, a dozen images each, a few epochs): it proves the stages fit together,
+that bad input is refused clearly, and that the cache is keyed right. Quality is measured in benchmarks/.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import pytest
+
+from hni_engine import synthetic
+from hni_engine.cli import main
+from hni_engine.config import ConfigError, ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
+from hni_engine.progress import set_quiet
+
+
+def _tiny_config(**extract) -> HniConfig:
+    return HniConfig(
+        seed=0,
+        train=TrainConfig(epochs=2, batch_size=16),
+        extract=ExtractConfig(images_per_class=8, clusters=5, cluster_members=10, tcav_random_sets=3,
+                              min_cluster_images=0.3, **extract),
+        grn=GrnConfig(epochs=4, batch_size=8),
+    )
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    set_quiet(True)
+    root = tmp_path_factory.mktemp("ws")
+    spec = synthetic.scenario("posebias", synthetic.WorldConfig(train_per_class=12, test_per_class=6, seed=0))
+    synthetic.generate(spec, root / "data")
+    write_config(_tiny_config(), root / "hni.toml")
+    assert main(["-w", str(root), "train", "--device", "cpu"]) == 0
+    assert main(["-w", str(root), "extract", "--device", "cpu"]) == 0
+    yield root
+    set_quiet(False)
+
+
+def test_extract_writes_a_library_the_language_accepts(workspace, capsys):
+    library = json.loads((workspace / "concepts" / "library.json").read_text())
+    assert library["format"] == "hni-library/1" and len(library["classes"]) == 3
+    for entry in library["classes"]:
+        assert 1 <= len(entry["graph"]["nodes"]) <= 4
+        assert entry["graph"]["nodes"] == [c["id"] for c in entry["pool"][: len(entry["graph"]["nodes"])]]
+        for concept in entry["pool"]:
+            for exemplar in concept["exemplars"]:
+                assert (workspace / "concepts" / exemplar).is_file()
+    empty = workspace / "edits" / "000_empty.hni"
+    empty.parent.mkdir(exist_ok=True)
+    empty.write_text("# nothing yet\n")
+    assert main(["-w", str(workspace), "check", str(empty)]) == 0
+    name = library["classes"][0]["name"]
+    edit = workspace / "edit.hni"
+    edit.write_text(f"class {name}: drop edges *\n" if library["classes"][0]["graph"]["edges"]
+                    else f"class {name}: replace concept 1 with pool[1]\n")
+    assert main(["-w", str(workspace), "plan", str(edit)]) in (0, 2)
+    report = json.loads((workspace / "concepts" / "extract.json").read_text())
+    assert 0.0 <= report["fidelity_test"] <= 1.0
+
+
+def test_show_numbers_match_the_library(workspace, capsys):
+    library = json.loads((workspace / "concepts" / "library.json").read_text())
+    entry = library["classes"][0]
+    capsys.readouterr()
+    assert main(["-w", str(workspace), "show", entry["name"]]) == 0
+    out = capsys.readouterr().out
+    for slot, concept in enumerate(entry["graph"]["nodes"], start=1):
+        assert f"concept {slot}  {concept}" in out
+    assert main(["-w", str(workspace), "show", entry["name"], "--pool"]) == 0
+    out = capsys.readouterr().out
+    for rank, concept in enumerate(entry["pool"], start=1):
+        assert f"pool[{rank}]" in out and concept["id"] in out
+
+
+def test_explain_an_image(workspace, capsys):
+    image = next((workspace / "data" / "test").rglob("*.png"))
+    other = sorted(p.name for p in (workspace / "data" / "test").iterdir())[-1]
+    capsys.readouterr()
+    assert main(["-w", str(workspace), "explain", str(image), "--why-not", other, "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "network predicts" in out and f"why not {other}" in out and "concept 1" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["show", "no_such_class"], "unknown class 'no_such_class'"),
+    (["explain", "{root}/hni.toml"], "not a readable image"),
+    (["explain", "{root}/missing.png"], "no such image file"),
+])
+def test_bad_input_is_refused_clearly(workspace, capsys, argv, fragment):
+    capsys.readouterr()
+    status = main(["-w", str(workspace)] + [a.format(root=workspace) for a in argv])
+    assert status != 0
+    assert fragment in capsys.readouterr().err
+
+
+def test_wrong_layer_name_is_a_config_error(workspace, tmp_path, capsys):
+    copy = tmp_path / "ws"
+    shutil.copytree(workspace, copy, ignore=shutil.ignore_patterns(".hni", "concepts"))
+    config = _tiny_config().model_copy(update={"model": HniConfig().model.model_copy(update={"feature_layer": "layer5"})})
+    write_config(config, copy / "hni.toml")
+    capsys.readouterr()
+    assert main(["-w", str(copy), "extract", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "model.feature_layer" in err and "did you mean 'layer4'" in err
+    assert not (copy / "concepts").exists()  # a failed run leaves nothing behind
+
+
+def test_cache_keys_follow_exactly_their_inputs(workspace):
+    from hni_engine.cache import Cache
+    from hni_engine.extract import Analyser
+    from hni_engine.models import load_checkpoint
+    from hni_engine.workspace import Workspace
+
+    ws = Workspace(workspace)
+    loaded = load_checkpoint(ws.model_path, "resnet18", ws.data_classes())
+
+    def keys(config):
+        a = Analyser(loaded, config, [0, 1, 2], Cache(ws.cache_dir), "cpu")
+        return a.seg_key, a.feat_key, a.cam_key
+
+    base = keys(_tiny_config())
+    grn_changed = keys(_tiny_config().model_copy(update={"grn": GrnConfig(epochs=9)}))
+    assert grn_changed == base  # nothing per-image depends on the GRN
+    cam_changed = keys(_tiny_config(gradcam_keep=0.3))
+    assert cam_changed[:2] == base[:2] and cam_changed[2] != base[2]
+    mode_changed = keys(_tiny_config(feature_mode="crop"))
+    assert mode_changed[0] == base[0] and mode_changed[1] != base[1] and mode_changed[2] == base[2]
+    from hni_engine.config import SegmentConfig
+
+    seg_changed = keys(_tiny_config(segment=SegmentConfig(compactness=10.0)))
+    assert all(s != b for s, b in zip(seg_changed, base))
+
+
+def test_corrupt_cache_entry_is_recomputed(workspace, capsys):
+    entries = sorted((workspace / ".hni" / "cache" / "features").rglob("*.pt"))
+    assert entries
+    entries[0].write_bytes(b"corrupt")
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["-w", str(workspace), "extract", "--device", "cpu"]) == 0
+    assert any("unreadable" in str(w.message) for w in caught)
+    assert entries[0].read_bytes() != b"corrupt"
+
+
+def test_config_error_names_the_file(tmp_path, capsys):
+    (tmp_path / "hni.toml").write_text("[extract]\nclusters = 'many'\n")
+    assert main(["-w", str(tmp_path), "extract", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "hni.toml: field 'extract.clusters'" in err
+    with pytest.raises(ConfigError):
+        from hni_engine.config import load_config
+
+        load_config(tmp_path / "hni.toml")
