@@ -123,9 +123,13 @@ class Analyser:
         self.cam_key = cache_key("cams", loaded.sha256, m.gradcam_layer, m.feature_layer, e.gradcam_keep,
                                  self.coi, pixels, self.seg_key)
 
-    def masks(self, image: np.ndarray, digest: str) -> np.ndarray:
+    def layers(self, image: np.ndarray, digest: str) -> tuple[np.ndarray, int]:
+        """The image's segments as (L, H, W) label layers and their count (cached)."""
         entry = self.cache.get_or_compute("segments", cache_key(self.seg_key, digest), lambda: self._segment(image))
-        return decode_masks(entry["layers"].numpy(), int(entry["count"]))
+        return entry["layers"].numpy(), int(entry["count"])
+
+    def masks(self, image: np.ndarray, digest: str) -> np.ndarray:
+        return decode_masks(*self.layers(image, digest))
 
     def _segment(self, image: np.ndarray) -> dict:
         masks = segment(image, self.seg_config)
@@ -145,9 +149,10 @@ class Analyser:
                 todo.append((i, feat, cams))
         if todo:
             self.cache.misses += len(todo)
-            masks = [self.masks(images[i], digests[i]) for i, _, _ in todo]
+            layers = [self.layers(images[i], digests[i]) for i, _, _ in todo]
+            masks = [decode_masks(*layer) for layer in layers]
             need_cams = [k for k, (_, _, cams) in enumerate(todo) if cams is None]
-            cam_results = self._cams(images[[todo[k][0] for k in need_cams]], [masks[k] for k in need_cams]) \
+            cam_results = self._cams(images[[todo[k][0] for k in need_cams]], [layers[k] for k in need_cams]) \
                 if need_cams else []
             cam_by_k = dict(zip(need_cams, cam_results))
             need_feats = [k for k, (_, feat, _) in enumerate(todo) if feat is None]
@@ -170,7 +175,7 @@ class Analyser:
         return ImageAnalysis(feat["features"].float().numpy(), feat["centres"].numpy(), cams["inside"].numpy(),
                              cams["logits"].numpy(), cams["gradient"].float().numpy())
 
-    def _cams(self, images: np.ndarray, masks: list[np.ndarray]) -> list[dict]:
+    def _cams(self, images: np.ndarray, layers: list[tuple[np.ndarray, int]]) -> list[dict]:
         """One forward pass per batch: logits, each class of interest's Grad-CAM, TCAV gradients."""
         model, m = self.loaded.model, self.config.model
         cam_layer = resolve_layer(model, m.gradcam_layer)
@@ -199,10 +204,16 @@ class Analyser:
         cam_maps = torch.where(span > 0, (cam_maps - low) / span.clamp_min(1e-12), torch.zeros_like(cam_maps))
         regions = binarize(cam_maps.flatten(0, 1), self.config.extract.gradcam_keep).view_as(cam_maps)
         results = []
-        for b, image_masks in enumerate(masks):
-            area = image_masks.reshape(len(image_masks), -1).sum(1).clip(min=1)  # (S,)
-            region = regions[b].reshape(len(self.coi), -1).numpy().astype(np.float32)  # (n, H*W)
-            inside = region @ image_masks.reshape(len(image_masks), -1).T.astype(np.float32) / area  # (n, S)
+        for b, (label_layers, count) in enumerate(layers):
+            region = regions[b].reshape(len(self.coi), -1).numpy()  # (n, H*W) bool
+            covered = np.zeros((len(self.coi), count + 1))
+            area = np.zeros(count + 1)
+            # Segments of one layer do not overlap: per-label counts (bincount) replace S full-mask products.
+            for layer in label_layers.reshape(len(label_layers), -1).astype(np.int64):
+                area += np.bincount(layer, minlength=count + 1)
+                for j in range(len(self.coi)):
+                    covered[j] += np.bincount(layer, weights=region[j], minlength=count + 1)
+            inside = covered[:, 1:] / np.maximum(area[1:], 1)  # (n, S)
             results.append({"inside": torch.from_numpy(inside.astype(np.float32)),
                             "logits": logits[b].detach().float(),
                             "gradient": torch.stack([g[b] for g in grads]).detach().half()})
@@ -380,8 +391,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
 
     clock = time.perf_counter()
     library = _library(names, classes, pools, kept_graphs, final_weights, loaded, config)
-    _write_outputs(ws, library, pools, names, nodes, grn, kept_graphs, train, analyser, held_out, report,
-                   timings, cache, loaded)
+    _write_outputs(ws, library, pools, names, grn, train, analyser, held_out, report, timings, cache, loaded)
     timings["write"] = time.perf_counter() - clock
     return ExtractResult(library, held_out, json.loads(ws.extract_report_path.read_text()))
 
@@ -404,8 +414,31 @@ def _library(names, classes, pools, graphs, weights, loaded: LoadedModel, config
     return Library(classes=tuple(entries), meta=meta)
 
 
-def _write_outputs(ws, library, pools, names, nodes, grn, graphs, train: ImageSet, analyser: Analyser,
-                   held_out, report, timings, cache: Cache, loaded: LoadedModel) -> None:
+def _member_locations(pools, names, train: ImageSet, analyser: Analyser) -> dict[str, list]:
+    """Where each concept's member patches are: [image path, x0, y0, x1, y1] (box normalised to [0, 1]).
+
+    For people (which images show the concept) and for benchmarks that compare concepts with the
+    synthetic world's ground truth (is a concept the injected context object?).
+    """
+    out: dict[str, list] = {}
+    masks_of: dict[int, np.ndarray] = {}
+    for name in names:
+        for c in pools[name]:
+            rows = []
+            for image_id, seg_id in c.members:
+                if image_id not in masks_of:
+                    masks_of[image_id] = analyser.masks(train.images[image_id], train.digests[image_id])
+                mask = masks_of[image_id][seg_id]
+                ys, xs = np.nonzero(mask)
+                h, w = mask.shape
+                rows.append([train.paths[image_id], float(xs.min() / w), float(ys.min() / h),
+                             float((xs.max() + 1) / w), float((ys.max() + 1) / h)])
+            out[f"{name}/{c.key}"] = rows
+    return out
+
+
+def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: Analyser, held_out, report,
+                   timings, cache: Cache, loaded: LoadedModel) -> None:
     ws.root.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix=".concepts.partial-", dir=ws.root))
     try:
@@ -414,6 +447,7 @@ def _write_outputs(ws, library, pools, names, nodes, grn, graphs, train: ImageSe
         anchors = torch.from_numpy(np.stack([c.anchor for name in names for c in pools[name]]))
         thresholds = torch.tensor([c.threshold for name in names for c in pools[name]])
         torch.save({"format": "hni-anchors/1", "ids": ids, "anchors": anchors, "thresholds": thresholds,
+                    "members": _member_locations(pools, names, train, analyser),
                     "model_sha256": loaded.sha256}, built / "anchors.pt")
         torch.save({"format": "hni-grn/1", "classes": names, "state": grn.state()}, built / "grn.pt")
         with bar(sum(min(EXEMPLARS_PER_CONCEPT, len(c.members)) for n in names for c in pools[n]),
@@ -428,7 +462,7 @@ def _write_outputs(ws, library, pools, names, nodes, grn, graphs, train: ImageSe
                         progress.update(1)
         summary = {
             "fidelity_test": held_out,
-            "grn": {"val_fidelity": getattr(report, "val_accuracy", None), "epochs": getattr(report, "epochs", None)},
+            "grn": {"best_epoch": report.best_epoch, "val_fidelity": report.val_accuracy, "epochs": report.epochs},
             "classes": names,
             "images": {"train": len(train)},
             "timings_s": {k: round(v, 2) for k, v in timings.items()},

@@ -157,3 +157,25 @@ def test_config_error_names_the_file(tmp_path, capsys):
         from hni_engine.config import load_config
 
         load_config(tmp_path / "hni.toml")
+
+
+def test_init_refuses_bad_targets_and_inputs(tmp_path, capsys):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    assert main(["init", str(tmp_path / "full"), "--scenario", "posebias"]) == 1
+    assert "exists and is not an empty folder" in capsys.readouterr().err
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+    assert main(["init", str(tmp_path / "own"), "--data", str(tmp_path / "nodata"), "--model", "m.pt"]) == 1
+    assert "expected ImageFolder splits" in capsys.readouterr().err
+    assert not (tmp_path / "own").exists()
+
+
+def test_init_with_own_data_checks_the_checkpoint(workspace, tmp_path, capsys):
+    model = workspace / "model" / "base.pt"
+    assert main(["init", str(tmp_path / "mine"), "--data", str(workspace / "data"), "--model", str(model),
+                 "--input-size", "64"]) == 0
+    assert (tmp_path / "mine" / "hni.toml").is_file()
+    wrong = tmp_path / "wrong.pt"
+    wrong.write_bytes(b"nope")
+    assert main(["init", str(tmp_path / "mine2"), "--data", str(workspace / "data"), "--model", str(wrong)]) == 1
+    assert "not a readable checkpoint" in capsys.readouterr().err

@@ -1,0 +1,117 @@
+"""NN -> human quality and cost: GRN fidelity per scenario and seed, whether extraction reveals the
+injected shortcut (spurious), and the peak memory of `hni extract` (M1).
+
+    .venv/bin/python benchmarks/nn_to_human.py                       # 3 scenarios x seeds 0 1 2, default size
+    .venv/bin/python benchmarks/nn_to_human.py --quick --seeds 0     # a small smoke version
+
+Each run is the real command line in a fresh workspace: `hni init --scenario`, `hni train`, `hni extract`.
+Results go to benchmarks/results/nn_to_human[-quick].json with the machine, commit and settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+HNI = [sys.executable, "-c",
+       "import resource, sys; from hni_engine.cli import main; status = main(sys.argv[1:]); "
+       "print(f'PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr); sys.exit(status)"]
+
+
+def run(*argv: str) -> tuple[float, int]:
+    """Run one hni command; returns (seconds, peak RSS in MB). Fails loudly with the command's output."""
+    start = time.perf_counter()
+    proc = subprocess.run(HNI + list(argv), capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "HNI_QUIET": "1"})
+    if proc.returncode != 0:
+        raise SystemExit(f"hni {' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    peak = [int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_RSS_KB")]
+    return time.perf_counter() - start, (peak[-1] // 1024 if peak else -1)
+
+
+def context_concepts(ws: Path, k: int) -> dict[str, dict]:
+    """For each class trained with a context object: is one of its c-SCG concepts that object?
+
+    A concept counts as the context object when most of its member patches have their centre inside the
+    context object's box in their image (ground truth from the generator's metadata).
+    """
+    manifest = json.loads((ws / "data" / "scenario.json").read_text())
+    injected = manifest.get("context", {}).get("objects", {})
+    boxes = {}
+    size = manifest["image_size"]
+    for line in (ws / "data" / "metadata.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record.get("context"):
+            boxes[record["file"]] = [v / size for v in record["context"]["box"]]
+    library = json.loads((ws / "concepts" / "library.json").read_text())
+    members = torch.load(ws / "concepts" / "anchors.pt", weights_only=True)["members"]
+    out = {}
+    for entry in library["classes"]:
+        if entry["name"] not in injected:
+            continue
+        found = []
+        for slot, concept_id in enumerate(entry["graph"]["nodes"][:k], start=1):
+            inside = 0
+            rows = members[concept_id]
+            for path, x0, y0, x1, y1 in rows:
+                rel = str(Path(path).relative_to(ws / "data")) if Path(path).is_absolute() else \
+                    str(Path(path).relative_to(Path("data")))
+                box = boxes.get(rel)
+                cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+                inside += bool(box and box[0] <= cx <= box[2] and box[1] <= cy <= box[3])
+            share = inside / max(1, len(rows))
+            if share >= 0.5:
+                found.append({"slot": slot, "concept": concept_id, "members_on_context": round(share, 2)})
+        out[entry["name"]] = {"context_object": injected[entry["name"]], "in_top_k": found}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", nargs="+", default=["spurious", "posebias", "zeroshot"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--workdir", default="/tmp/hni-bench")
+    args = parser.parse_args()
+    results = []
+    for scenario in args.scenarios:
+        for seed in args.seeds:
+            ws = Path(args.workdir) / f"{scenario}-{seed}{'-quick' if args.quick else ''}"
+            shutil.rmtree(ws, ignore_errors=True)
+            init_s, _ = run("init", str(ws), "--scenario", scenario, "--seed", str(seed), *(["--quick"] if args.quick else []))
+            train_s, _ = run("-w", str(ws), "train", "--device", "auto")
+            extract_s, peak_mb = run("-w", str(ws), "extract", "--device", "auto")
+            report = json.loads((ws / "concepts" / "extract.json").read_text())
+            network = json.loads((ws / "model" / "base.json").read_text())
+            row = {"scenario": scenario, "seed": seed, "fidelity": round(report["fidelity_test"], 4),
+                   "network_test_accuracy": round(network["test_accuracy"], 4),
+                   "seconds": {"init": round(init_s, 1), "train": round(train_s, 1), "extract": round(extract_s, 1)},
+                   "extract_stage_seconds": report["timings_s"], "extract_peak_rss_mb": peak_mb}
+            if scenario == "spurious":
+                row["context"] = context_concepts(ws, k=4)
+            results.append(row)
+            print(json.dumps(row), flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    summary = {
+        "benchmark": "nn_to_human", "quick": args.quick, "commit": commit,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
+                   f"{'cuda' if torch.cuda.is_available() else 'cpu'}, python {platform.python_version()}",
+        "runs": results,
+    }
+    out = ROOT / "benchmarks" / "results" / f"nn_to_human{'-quick' if args.quick else ''}.json"
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
