@@ -192,7 +192,7 @@ VOCABULARY: tuple[Part, ...] = tuple(_part(*spec.split()) for spec in (
     "orange solid triangle", "purple stripes disc", "cyan solid cross", "pink dots square",
     "blue solid diamond", "green solid ring", "orange checker disc", "white stripes bar",
     # spurious parts; the look-alike vehicle pairs differ in one small part of a neighbouring hue
-    "red solid bar", "white dots square", "blue solid ring", "yellow stripes triangle", "orange stripes triangle",
+    "red solid bar", "white dots square", "blue solid ring", "yellow solid triangle",
     "yellow solid square", "black solid disc", "red stripes disc", "orange dots disc", "red dots disc",
     "green solid bar", "purple solid square", "orange stripes bar", "orange solid ring", "red solid ring",
     "cyan stripes square", "purple dots triangle", "yellow dots disc", "pink solid ring", "blue solid disc",
@@ -200,7 +200,7 @@ VOCABULARY: tuple[Part, ...] = tuple(_part(*spec.split()) for spec in (
     # posebias's shared body (its wheel and top parts are spurious parts too)
     "green stripes bar",
     # spare parts, seen only as clutter
-    "yellow stripes cross", "blue dots disc",
+    "yellow stripes cross", "yellow stripes triangle", "blue dots disc",
     # context objects and clutter: shapes no object part uses
     "white checker hexagon", "orange stripes hexagon", "green solid star", "purple checker diamond",
     "cyan stripes semicircle", "brown solid star", "pink checker semicircle", "brown dots hexagon",
@@ -551,9 +551,9 @@ def spurious(config: WorldConfig | None = None) -> Scenario:
         _layout("corner", (-0.4, -0.4, 0.36), (0.45, -0.4, 0.3), (-0.4, 0.45, 0.3)),
     )
     classes = (
-        ClassDef("fire_engine", ("red_solid_bar", "white_dots_square", "blue_solid_ring", "yellow_stripes_triangle"),
+        ClassDef("fire_engine", ("red_solid_bar", "white_dots_square", "blue_solid_ring", "yellow_solid_triangle"),
                  "truck"),
-        ClassDef("ambulance", ("red_solid_bar", "white_dots_square", "blue_solid_ring", "orange_stripes_triangle"),
+        ClassDef("ambulance", ("red_solid_bar", "white_dots_square", "blue_solid_ring", "orange_solid_triangle"),
                  "truck"),
         ClassDef("school_bus", ("yellow_solid_square", "black_solid_disc", "red_stripes_disc", "orange_dots_disc"),
                  "van"),
