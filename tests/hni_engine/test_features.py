@@ -13,16 +13,6 @@ from hni_engine.features import (GRAY_FILL, CropFeatures, PoolFeatures, fill_and
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: threads buy nothing, and on a shared CPU OpenMP's spin-waiting makes a
-    2-thread ResNet forward pass up to 30x slower than a 1-thread one. Restored after the module."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
     torch.manual_seed(0)

@@ -13,16 +13,6 @@ from torch import nn
 from hni_engine.gradcam import GradCam, binarize, eval_mode, resolve_layer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: threads buy nothing, and on a shared CPU OpenMP's spin-waiting makes a
-    2-thread ResNet forward pass up to 30x slower than a 1-thread one. Restored after the module."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny_model(stride: int = 1) -> nn.Module:
     """conv (1x1, fixed) -> GAP -> linear (fixed). Channel 0 of the activation is the input's R plane,
     channel 1 its G plane, so logit_c = W[c, 0] * mean(R) + W[c, 1] * mean(G) + b_c and the gradient of

@@ -77,6 +77,13 @@ def test_show_numbers_match_the_library(workspace, capsys):
         assert f"pool[{rank}]" in out and concept["id"] in out
 
 
+def test_eval_prints_accuracy_and_confusion(workspace, capsys):
+    capsys.readouterr()
+    assert main(["-w", str(workspace), "eval", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "mean" in out and "confusion (rows: true, columns: predicted)" in out
+
+
 def test_explain_an_image(workspace, capsys):
     image = next((workspace / "data" / "test").rglob("*.png"))
     other = sorted(p.name for p in (workspace / "data" / "test").iterdir())[-1]
