@@ -56,7 +56,7 @@ def cmd_init(args) -> int:
 
 def cmd_train(args) -> int:
     from .models import build_model, save_checkpoint
-    from .train import train_classifier
+    from .train import seed_everything, train_classifier
 
     _threads()
     ws = Workspace(args.workspace)
@@ -70,6 +70,7 @@ def cmd_train(args) -> int:
         train = ws.load_split("train", classes, lambda d, t: progress.update(1))
         test = ws.load_split("test", classes, lambda d, t: progress.update(1))
     train_config = config.train if args.epochs is None else config.train.model_copy(update={"epochs": args.epochs})
+    seed_everything(config.seed)  # the initial weights too: same workspace and seed, same network
     model = build_model(config.model.arch, len(classes))
     with bar(train_config.epochs, f"training {config.model.arch}", "epoch") as progress:
         report = train_classifier(model, train, train_config, config.model.mean, config.model.std,

@@ -81,6 +81,28 @@ def decode_masks(layers: np.ndarray, count: int) -> np.ndarray:
     return masks
 
 
+def _pool_by_labels(fmap: torch.Tensor, layers: np.ndarray, count: int) -> Optional[torch.Tensor]:
+    """Pool-mode features straight from the label layers: each segment's area in each feature-map cell
+    (one bincount per layer) weights the cells. Equals area-weighted adaptive pooling of the masks when
+    the map tiles the image evenly; returns None otherwise.
+
+    Args:
+        fmap: (C, h, w) feature map of one image.
+        layers: (L, H, W) label layers (value = segment index + 1).
+    """
+    c, h, w = fmap.shape
+    height, width = layers.shape[1:]
+    if height % h or width % w:
+        return None
+    cell = (np.arange(height)[:, None] // (height // h)) * w + np.arange(width)[None, :] // (width // w)  # (H, W)
+    counts = np.zeros((count + 1) * h * w)
+    for layer in layers.astype(np.int64):
+        counts += np.bincount((layer * h * w + cell).ravel(), minlength=(count + 1) * h * w)
+    weights = torch.from_numpy(counts.reshape(count + 1, h * w)[1:]).float()  # (S, h*w)
+    pooled = weights @ fmap.float().reshape(c, h * w).T  # (S, C)
+    return pooled / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
 # -- per-image analysis ---------------------------------------------------------------------------
 
 @dataclass
@@ -152,20 +174,25 @@ class Analyser:
             layers = [self.layers(images[i], digests[i]) for i, _, _ in todo]
             masks = [decode_masks(*layer) for layer in layers]
             need_cams = [k for k, (_, _, cams) in enumerate(todo) if cams is None]
-            cam_results = self._cams(images[[todo[k][0] for k in need_cams]], [layers[k] for k in need_cams]) \
-                if need_cams else []
-            cam_by_k = dict(zip(need_cams, cam_results))
             need_feats = [k for k, (_, feat, _) in enumerate(todo) if feat is None]
+            # Pool-mode features come from the same forward pass as Grad-CAM when both are needed and read
+            # the same layer at the same size: one pass per image instead of two (P2).
+            shared = [k for k in need_feats if k in need_cams] if self._pool_shares_cam_pass() else []
+            cam_results = self._cams(images[[todo[k][0] for k in need_cams]], [layers[k] for k in need_cams],
+                                     [masks[k] if k in shared else None for k in need_cams]) if need_cams else []
+            cam_by_k = dict(zip(need_cams, cam_results))
+            feat_by_k = {k: cam_by_k[k].pop("pooled") for k in shared}
+            rest = [k for k in need_feats if k not in feat_by_k]
             # One batched call: pool mode then needs one forward pass per batch, not per image.
-            computed = self.features.many([images[todo[k][0]] for k in need_feats], [masks[k] for k in need_feats])
-            feat_by_k = dict(zip(need_feats, computed))
+            computed = self.features.many([images[todo[k][0]] for k in rest], [masks[k] for k in rest])
+            feat_by_k.update(zip(rest, computed))
             for k, (i, feat, cams) in enumerate(todo):
                 if feat is None:
                     feat = {"features": feat_by_k[k].float().half(),
                             "centres": torch.from_numpy(mask_centres(masks[k])).float()}
                     self.cache.save("features", cache_key(self.feat_key, digests[i]), feat)
                 if cams is None:
-                    cams = cam_by_k[k]
+                    cams = {key: value for key, value in cam_by_k[k].items() if key != "pooled"}
                     self.cache.save("cams", cache_key(self.cam_key, digests[i]), cams)
                 out[i] = self._combine(feat, cams)
         return out  # type: ignore[return-value]
@@ -175,8 +202,15 @@ class Analyser:
         return ImageAnalysis(feat["features"].float().numpy(), feat["centres"].numpy(), cams["inside"].numpy(),
                              cams["logits"].numpy(), cams["gradient"].float().numpy())
 
-    def _cams(self, images: np.ndarray, layers: list[tuple[np.ndarray, int]]) -> list[dict]:
-        """One forward pass per batch: logits, each class of interest's Grad-CAM, TCAV gradients."""
+    def _pool_shares_cam_pass(self) -> bool:
+        from .features import PoolFeatures
+
+        return isinstance(self.features, PoolFeatures) and self.features.run_size == self.config.model.input_size
+
+    def _cams(self, images: np.ndarray, layers: list[tuple[np.ndarray, int]],
+              pool_masks: Optional[list[Optional[np.ndarray]]] = None) -> list[dict]:
+        """One forward pass per batch: logits, each class of interest's Grad-CAM, TCAV gradients, and
+        (where ``pool_masks`` gives an image's masks) its pool-mode patch features under "pooled"."""
         model, m = self.loaded.model, self.config.model
         cam_layer = resolve_layer(model, m.gradcam_layer)
         feat_layer = resolve_layer(model, m.feature_layer)
@@ -214,7 +248,12 @@ class Analyser:
                 for j in range(len(self.coi)):
                     covered[j] += np.bincount(layer, weights=region[j], minlength=count + 1)
             inside = covered[:, 1:] / np.maximum(area[1:], 1)  # (n, S)
-            results.append({"inside": torch.from_numpy(inside.astype(np.float32)),
+            pooled = None
+            if pool_masks is not None and pool_masks[b] is not None:
+                pooled = _pool_by_labels(feat[b].detach(), label_layers, count)
+                if pooled is None:  # the map does not tile the image evenly: the general path
+                    pooled = self.features.pool_map(feat[b].detach(), pool_masks[b])  # (S, C)
+            results.append({"pooled": pooled, "inside": torch.from_numpy(inside.astype(np.float32)),
                             "logits": logits[b].detach().float(),
                             "gradient": torch.stack([g[b] for g in grads]).detach().half()})
         return results

@@ -256,11 +256,19 @@ class PoolFeatures(PatchFeatures):
                                  for image in images[start:start + self.batch_size]])  # (N, 3, size, size)
             maps = self._feature_maps(batch)  # (N, C, h, w)
             for fmap, image_masks in zip(maps, masks[start:start + self.batch_size]):
-                soft = _tensor(image_masks).to(self.device, torch.float32)[:, None]  # (S, 1, H, W)
-                weights = F.adaptive_avg_pool2d(soft, fmap.shape[-2:]).flatten(1)  # (S, h*w)
-                pooled = weights @ fmap.flatten(1).T  # (S, C)
-                out.append(pooled / weights.sum(dim=1, keepdim=True))
+                out.append(self.pool_map(fmap, image_masks))
         return out
+
+    def pool_map(self, fmap: Tensor, masks: np.ndarray) -> Tensor:
+        """Average one image's feature map ``(C, h, w)`` inside each of its masks ``(S, H, W)`` -> ``(S, C)``.
+
+        Public so a caller that already ran the forward pass at ``run_size`` (extraction's Grad-CAM pass
+        reads the same layer) can pool without a second pass.
+        """
+        soft = _tensor(masks).to(fmap.device, torch.float32)[:, None]  # (S, 1, H, W)
+        weights = F.adaptive_avg_pool2d(soft, fmap.shape[-2:]).flatten(1)  # (S, h*w)
+        pooled = weights @ fmap.float().flatten(1).T  # (S, C)
+        return pooled / weights.sum(dim=1, keepdim=True)
 
 
 _MODES: dict[str, type[PatchFeatures]] = {cls.mode: cls for cls in (CropFeatures, PoolFeatures)}

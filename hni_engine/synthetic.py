@@ -37,14 +37,13 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import uuid
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -728,14 +727,21 @@ def _rng(seed: int, *keys: str | int) -> np.random.Generator:
     return np.random.default_rng([seed, *words])
 
 
+@lru_cache(maxsize=64)
+def _ranks(seed: int, split: Split, cls: str, n: int) -> np.ndarray:
+    """A seeded random rank for each image index of one class and split."""
+    ranks = np.argsort(_rng(seed, "context", split.value, cls).permutation(n))
+    ranks.setflags(write=False)
+    return ranks
+
+
 def _context_of(spec: Scenario, split: Split, cls: str, index: int) -> str | None:
     """Which class's context object image ``index`` of ``cls`` carries, or None."""
     rule = spec.context
     if rule is None or cls not in rule.objects:
         return None
     n = spec.config.count(split)
-    order = _rng(spec.config.seed, "context", split.value, cls).permutation(n)
-    rank = int(np.nonzero(order == index)[0][0])  # exact counts per class, not a coin per image
+    rank = int(_ranks(spec.config.seed, split, cls, n)[index])  # exact counts per class, not a coin per image
     if split is Split.TRAIN:
         return cls if rank < round(rule.rate * n) else None
     if rule.test is ContextPolicy.ABSENT or (rule.test is ContextPolicy.MIXED and rank < n // 2):
@@ -838,6 +844,11 @@ def _file_name(index: int, count: int) -> str:
     return f"{index:0{max(4, len(str(count - 1)))}d}.png"
 
 
+def _context_counts(spec: Scenario, split: Split, cls: str) -> dict[str, int]:
+    owners = (_context_of(spec, split, cls, i) for i in range(spec.config.count(split)))
+    return dict(sorted(Counter(owner for owner in owners if owner is not None).items()))
+
+
 def manifest(spec: Scenario) -> dict[str, Any]:
     """The ground truth of a generated tree, as written to ``scenario.json``."""
     cfg = spec.config
@@ -872,12 +883,7 @@ def manifest(spec: Scenario) -> dict[str, Any]:
     }
     if spec.context is not None:
         rule = spec.context
-        with_context = {
-            split.value: {c: dict(sorted(Counter(
-                owner for i in range(cfg.count(split)) if (owner := _context_of(spec, split, c, i)) is not None
-            ).items())) for c in rule.objects}
-            for split in Split
-        }
+        with_context = {split.value: {c: _context_counts(spec, split, c) for c in rule.objects} for split in Split}
         doc["context"] = {
             "objects": dict(rule.objects),
             "rate": rule.rate,
@@ -927,7 +933,8 @@ def generate(spec: Scenario, out: str | os.PathLike[str], *, overwrite: bool = F
     out = Path(out)
     _check_target(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()  # not tempfile.mkdtemp: its 0700 mode would stick to the renamed tree
     try:
         total = sum(spec.config.count(s) * len(spec.class_names(s)) for s in Split)
         with open(tmp / METADATA_NAME, "w", encoding="utf-8") as meta:

@@ -186,3 +186,14 @@ def test_init_with_own_data_checks_the_checkpoint(workspace, tmp_path, capsys):
     wrong.write_bytes(b"nope")
     assert main(["init", str(tmp_path / "mine2"), "--data", str(workspace / "data"), "--model", str(wrong)]) == 1
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_training_is_deterministic(workspace, tmp_path):
+    import torch
+
+    copy = tmp_path / "again"
+    shutil.copytree(workspace, copy, ignore=shutil.ignore_patterns(".hni", "concepts", "model"))
+    assert main(["-w", str(copy), "train", "--device", "cpu"]) == 0
+    first = torch.load(workspace / "model" / "base.pt", weights_only=True)["state_dict"]
+    second = torch.load(copy / "model" / "base.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(first[k], second[k]) for k in first)

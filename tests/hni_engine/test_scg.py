@@ -49,3 +49,24 @@ def test_match_class_uses_only_candidates_of_that_class():
     assert p1.tolist() == [[True]] and q1[0, 0].tolist() == [0.25, 0.5]
     x, present, pos = assemble([(x0, p0, q0), (x1, p1, q1)])
     assert x.shape == (1, 2, 2) and present.tolist() == [[False, True]]
+
+
+def test_pooling_from_label_layers_equals_mask_pooling():
+    import torch
+    import torchvision
+
+    from hni_engine.extract import _pool_by_labels, decode_masks, encode_masks
+    from hni_engine.features import PoolFeatures
+
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 5, (8, 8))
+    fine = rng.integers(0, 9, (16, 16))
+    labels = [np.kron(coarse, np.ones((4, 4), int)), np.kron(fine, np.ones((2, 2), int))]  # two resolutions
+    masks = np.concatenate([np.stack([lab == v for v in np.unique(lab)]) for lab in labels])
+    layers = encode_masks(masks)
+    assert (decode_masks(layers, len(masks)) == masks).all()
+    fmap = torch.randn(6, 4, 4)
+    model = torchvision.models.resnet18(weights=None, num_classes=2)
+    pool = PoolFeatures(model, "layer4", 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    assert torch.allclose(_pool_by_labels(fmap, layers, len(masks)), pool.pool_map(fmap, masks), atol=1e-5)
+    assert _pool_by_labels(torch.randn(6, 3, 3), layers, len(masks)) is None  # 32 px do not tile into 3 cells

@@ -207,6 +207,12 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]
 
 
+def test_the_tree_gets_ordinary_permissions(tmp_path):
+    (tmp_path / "reference").mkdir()
+    syn.generate(syn.scenario("posebias", TINY), tmp_path / "world")
+    assert (tmp_path / "world").stat().st_mode == (tmp_path / "reference").stat().st_mode
+
+
 def test_an_empty_output_directory_is_used(tmp_path):
     (tmp_path / "world").mkdir()
     syn.generate(syn.scenario("posebias", TINY), tmp_path / "world")
@@ -232,7 +238,7 @@ def test_an_interrupted_run_leaves_nothing_or_the_old_tree(tmp_path):
 
 def test_progress_counts_every_image(tmp_path):
     calls = []
-    syn.generate(syn.scenario("posebias", TINY), tmp_path / "w", progress=lambda done, total: calls.append((done, total)))
+    syn.generate(syn.scenario("posebias", TINY), tmp_path / "w", progress=lambda *args: calls.append(args))
     assert calls == [(i, 18) for i in range(1, 19)]
 
 
