@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workdir", default="/tmp/hni-bench")
+    parser.add_argument("--out", help="result file (default benchmarks/results/nn_to_human[-quick].json)")
     args = parser.parse_args()
     results = []
     for scenario in args.scenarios:
@@ -108,7 +109,8 @@ def main() -> None:
                    f"{'cuda' if torch.cuda.is_available() else 'cpu'}, python {platform.python_version()}",
         "runs": results,
     }
-    out = ROOT / "benchmarks" / "results" / f"nn_to_human{'-quick' if args.quick else ''}.json"
+    out = Path(args.out) if args.out else \
+        ROOT / "benchmarks" / "results" / f"nn_to_human{'-quick' if args.quick else ''}.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {out}")
 
