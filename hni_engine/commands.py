@@ -118,6 +118,9 @@ def cmd_extract(args) -> int:
     result = extract(ws, device=device, use_cache=not args.no_cache)
     print(f"concept library: {ws.library_path} ({len(result.library.classes)} classes)")
     print(f"GRN fidelity (top-1 agreement with the network, held-out images): {result.fidelity:.3f}")
+    for name, used in result.report.get("frequency_rule_relaxed", {}).items():
+        print(f"note: {name}'s concepts recur in fewer images than extract.min_cluster_images asks; "
+              f"kept clusters found in >= {used:.0%} of its images")
     print(f"done in {time.perf_counter() - start:.0f} s ({result.report.get('cache', '')}); "
           f"see `hni show CLASS`")
     return 0

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from hni_dsl.errors import HniError
 from hni_dsl.library import ClassEntry, Graph, GraphEdge, Library, PoolConcept, write_library
 
 from .cache import Cache, cache_key
@@ -289,8 +290,13 @@ def _discovery_images(data: ImageSet, analyses: list[ImageAnalysis], label: int,
     return ordered[:count]
 
 
+class ExtractError(HniError):
+    """Extraction cannot go on with this data and configuration."""
+
+
 def _discover(config: HniConfig, data: ImageSet, analyses: list[ImageAnalysis], coi: list[int],
-              names: list[str]) -> dict[str, list[Concept]]:
+              names: list[str], relaxed: dict[str, float]) -> dict[str, list[Concept]]:
+    """Each class's concept pool; classes whose frequency rule had to be relaxed are noted in ``relaxed``."""
     e = config.extract
     rng = np.random.default_rng(config.seed)
     pools: dict[str, list[Concept]] = {}
@@ -317,8 +323,10 @@ def _discover(config: HniConfig, data: ImageSet, analyses: list[ImageAnalysis], 
                                              gradients, dc)
                 frequency /= 2  # a class whose patches vary a lot: relax ACE's frequency rule, and say so
             if not concepts:
-                raise RuntimeError(f"no concept found for class {names[label]!r}: too few segments inside its "
-                                   f"Grad-CAM regions ({len(features)})")
+                raise ExtractError(f"no concept found for class {names[label]!r}: {len(features)} segments inside "
+                                   f"its Grad-CAM regions; give it more images or lower extract.clusters")
+            if frequency * 2 < e.min_cluster_images:
+                relaxed[names[label]] = frequency * 2
             pools[names[label]] = concepts
             progress.update(1)
     return pools
@@ -391,7 +399,8 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     timings["analyse"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    pools = _discover(config, train, train_an, coi, classes)
+    relaxed: dict[str, float] = {}
+    pools = _discover(config, train, train_an, coi, classes, relaxed)
     timings["discover"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -430,7 +439,8 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
 
     clock = time.perf_counter()
     library = _library(names, classes, pools, kept_graphs, final_weights, loaded, config)
-    _write_outputs(ws, library, pools, names, grn, train, analyser, held_out, report, timings, cache, loaded)
+    _write_outputs(ws, library, pools, names, grn, train, analyser, held_out, report, timings, cache, loaded,
+                   relaxed)
     timings["write"] = time.perf_counter() - clock
     return ExtractResult(library, held_out, json.loads(ws.extract_report_path.read_text()))
 
@@ -477,7 +487,7 @@ def _member_locations(pools, names, train: ImageSet, analyser: Analyser) -> dict
 
 
 def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: Analyser, held_out, report,
-                   timings, cache: Cache, loaded: LoadedModel) -> None:
+                   timings, cache: Cache, loaded: LoadedModel, relaxed: dict[str, float]) -> None:
     ws.root.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix=".concepts.partial-", dir=ws.root))
     try:
@@ -506,6 +516,8 @@ def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: An
             "images": {"train": len(train)},
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "cache": cache.stats(),
+            # classes whose concepts recur in fewer images than extract.min_cluster_images asks (value used)
+            "frequency_rule_relaxed": relaxed,
             "model_sha256": loaded.sha256,
         }
         (built / "extract.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
