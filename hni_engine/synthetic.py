@@ -18,8 +18,8 @@ Three presets mirror the paper's experiments (HNI 4.1-4.2):
   have test images.
 - ``spurious`` (4.1.1): twelve classes; six "vehicles" come in pairs that differ in one small part, and in
   training each vehicle co-occurs with its own large background context object (the "building window"
-  next to the fire engine) in 95% of its images. At test the context is absent or belongs to another
-  vehicle, so a network that learnt the shortcut fails on exactly those classes.
+  next to the fire engine) in 95% of its images. At test the context is absent or belongs to the
+  look-alike vehicle, so a network that learnt the shortcut fails on exactly those classes.
 - ``posebias`` (4.1.2, iLab): three classes that share two of three parts; in training each appears in one
   pose only (layout rotated by 0, 120 or 240 degrees), at test in all three.
 
@@ -494,7 +494,8 @@ def zeroshot(config: WorldConfig | None = None) -> Scenario:
     """HNI 4.2: eight seen classes (A-H) of three parts; unseen I, J, K composed from them, test only.
 
     Every part is used by exactly two seen classes, so concepts are shared; each layout is used by one
-    seen class, so "edges like D" names a distinct geometry.
+    seen class, so "edges like D" names a distinct geometry. Measured: a ResNet-18 trained from scratch
+    (64 px, 3 epochs, Adam 1e-3) reaches 1.00 test accuracy on every seen class.
     """
     layouts = (
         _layout("tower", (0.0, -0.62, 0.3), (0.0, 0.0, 0.34), (0.0, 0.62, 0.3)),
@@ -536,9 +537,12 @@ def zeroshot(config: WorldConfig | None = None) -> Scenario:
 def spurious(config: WorldConfig | None = None) -> Scenario:
     """HNI 4.1.1: six vehicles in look-alike pairs, each with its own training context; six clean classes.
 
-    The two classes of a pair share layout and three of four parts and differ only in their small top part,
-    while the context (the fire engine's "building window") is large and in 95% of the training images: the
-    cheaper shortcut. At test half of a vehicle's images have no context and half carry another vehicle's.
+    The two classes of a pair share layout and three of four parts and differ only in the hue of one small
+    part (yellow/orange, orange/red), while the context (the fire engine's "building window") is large and
+    in 95% of the training images: the cheaper shortcut. At test half of a vehicle's images have no context
+    and half carry the context of its look-alike. Measured (ResNet-18 from scratch, 64 px, 3 epochs, Adam
+    1e-3, two seeds): vehicles 0.00-0.60 (mean 0.37-0.39), other classes >= 0.98; with ``rate=0`` the same
+    network gets the vehicles to 0.96 on average, so the loss is the shortcut's, not an impossible task.
     """
     layouts = (
         _layout("truck", (0.0, 0.05, 0.78), (0.62, -0.32, 0.28), (-0.4, 0.55, 0.26), (-0.2, -0.42, 0.22)),
@@ -597,7 +601,8 @@ def posebias(config: WorldConfig | None = None) -> Scenario:
     """HNI 4.1.2 (iLab): three classes sharing body and wheel, one pose each in training, all at test.
 
     The pose turns the whole, strongly asymmetric layout by 0, 120 or 240 degrees, which a network sees far
-    more easily than the one small top part that tells the classes apart.
+    more easily than the one top part that tells the classes apart. Measured (ResNet-18 from scratch, 64 px,
+    4 epochs): 0.35 mean test accuracy, i.e. right only in each class's training pose.
     """
     layouts = (_layout("vehicle", (0.0, 0.0, 0.85), (-0.5, 0.5, 0.3), (0.45, -0.52, 0.4)),)
     classes = (
