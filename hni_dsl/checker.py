@@ -17,7 +17,7 @@ from . import transforms as tf
 from .errors import Diagnostic, HniSemanticError
 from .library import ClassEntry, Library
 
-__all__ = ["CheckResult", "check", "compile_script"]
+__all__ = ["CheckResult", "check", "compile_script", "concept_origin"]
 
 
 @dataclass(frozen=True)
@@ -154,19 +154,7 @@ class _Checker:
         return None
 
     def origin_of(self, entry: ClassEntry, concept: str) -> str:
-        """How a concept already in a graph is known to a reader: its pool rank, in which pool."""
-        rank = entry.pool_rank(concept)
-        if rank is not None:
-            return f"pool[{rank}]"
-        owner_name = concept.split("/", 1)[0]
-        owner = self.library.get(owner_name)
-        if owner is not None and owner.pool_rank(concept) is not None:
-            return f"{_name(owner.name)}.pool[{owner.pool_rank(concept)}]"
-        for other in self.library.classes:
-            rank = other.pool_rank(concept)
-            if rank is not None:
-                return f"{_name(other.name)}.pool[{rank}]"
-        return "not in any pool"
+        return concept_origin(self.library, entry, concept)
 
     # -- statements ------------------------------------------------------------------------------
     def run(self, script: ast.Script) -> None:
@@ -255,6 +243,18 @@ class _Checker:
             return
         self.library = tf.apply_transforms(self.library, transforms)
         self.transforms.extend(transforms)
+
+
+def concept_origin(library: Library, entry: Optional[ClassEntry], concept: str) -> str:
+    """How a concept in a graph is known to a reader: `pool[N]` in ``entry``'s own pool, else `X.pool[N]`."""
+    rank = entry.pool_rank(concept) if entry is not None else None
+    if rank is not None:
+        return f"pool[{rank}]"
+    for other in library.classes:
+        rank = other.pool_rank(concept)
+        if rank is not None:
+            return f"{_name(other.name)}.pool[{rank}]"
+    return "not in any pool"
 
 
 def _name(name: str) -> str:

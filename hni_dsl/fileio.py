@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import HniError
 
-__all__ = ["InputFileError", "read_text", "atomic_write_text"]
+__all__ = ["InputFileError", "read_text", "atomic_write_bytes", "atomic_write_text"]
 
 
 class InputFileError(HniError):
@@ -29,19 +29,28 @@ def read_text(path: str | os.PathLike, what: str = "file") -> str:
         raise InputFileError(f"{path}: cannot be read: {exc.strerror}") from None
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write via a temp file beside the target and a rename: readers see the old or the new file, never half."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> None:
+    """Write via a temp file beside the target and a rename: readers see the old or the new file, never half.
+
+    ``fsync=False`` skips forcing the data to disk (for caches, whose entries can always be recomputed).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
         if target.exists():
             os.chmod(tmp, target.stat().st_mode & 0o7777)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """UTF-8 text, written atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))

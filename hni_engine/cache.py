@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
+
+from hni_dsl.fileio import atomic_write_bytes
 
 __all__ = ["Cache", "cache_key"]
 
@@ -62,18 +62,9 @@ class Cache:
     def save(self, stage: str, key: str, value: Any) -> None:
         if not self.enabled:
             return
-        path = self.path(stage, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         torch.save({"format": _ENTRY_FORMAT, "key": key, "value": value}, buffer)
-        fd, tmp = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(buffer.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(self.path(stage, key), buffer.getvalue(), fsync=False)
 
     def get_or_compute(self, stage: str, key: str, compute: Callable[[], Any]) -> Any:
         value = self.load(stage, key)

@@ -16,6 +16,7 @@ import torch
 warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
 
 from hni_dsl import load_library
+from hni_dsl.checker import concept_origin
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
 
@@ -167,8 +168,7 @@ def cmd_show(args) -> int:
     print(f"{entry.name}: c-SCG with {len(entry.graph.nodes)} concepts and {len(entry.graph.edges)} edges"
           + (f" (network output {entry.output_index})" if entry.output_index is not None else " (defined)"))
     for slot, concept_id in enumerate(entry.graph.nodes, start=1):
-        rank = entry.pool_rank(concept_id)
-        where = f"pool[{rank}]" if rank else _origin(library, concept_id)
+        where = concept_origin(library, entry, concept_id)
         concept = library.concept(concept_id)
         label = f" {json.dumps(concept.label)}" if concept and concept.label else ""
         print(f"  concept {slot}  {concept_id}{label}  ({where})")
@@ -182,19 +182,9 @@ def cmd_show(args) -> int:
     return 0
 
 
-def _origin(library, concept_id: str) -> str:
-    for entry in library.classes:
-        rank = entry.pool_rank(concept_id)
-        if rank:
-            return f"{entry.name}.pool[{rank}]"
-    return "not in any pool"
-
-
 def cmd_explain(args) -> int:
-    import hashlib
-
     from .cache import Cache
-    from .data import load_image
+    from .data import image_digest, load_image
     from .explain import contributions
     from .extract import Analyser, _grn_batch, load_extracted
     from .models import load_checkpoint
@@ -213,8 +203,7 @@ def cmd_explain(args) -> int:
     loaded.model.to(device)
     coi = [classes.index(n) for n in names]
     analyser = Analyser(loaded, config, coi, Cache(ws.cache_dir), device)
-    digest = hashlib.sha256(image.tobytes()).hexdigest()[:24]
-    (analysis,) = analyser.analyse(image[None], [digest])
+    (analysis,) = analyser.analyse(image[None], [image_digest(image)])
     batch = _grn_batch([analysis], np.arange(1), [extracted.nodes(n) for n in names])
     with torch.no_grad():
         grn_logits = extracted.grn(batch)[0]

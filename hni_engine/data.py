@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from hni_dsl.errors import HniError
 
-__all__ = ["DataError", "ImageSet", "scan_image_folder", "load_image_folder", "load_image", "to_tensor",
+__all__ = ["DataError", "ImageSet", "scan_image_folder", "load_image_folder", "load_image", "image_digest", "to_tensor",
            "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
@@ -49,6 +49,11 @@ class ImageSet:
         idx = np.asarray(indices, dtype=np.int64)
         return ImageSet(self.classes, self.images[idx], self.labels[idx], [self.paths[i] for i in idx],
                         self.root, [self.digests[i] for i in idx] if self.digests else [])
+
+
+def image_digest(image: np.ndarray) -> str:
+    """Content key of a decoded image (for cache keys): the same pixels give the same key, whatever the file."""
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:24]
 
 
 def scan_image_folder(root: str | Path) -> tuple[list[str], list[tuple[str, int]]]:
@@ -109,7 +114,7 @@ def load_image_folder(root: str | Path, size: int, classes: Optional[Sequence[st
     digests = []
     for i, (path, _) in enumerate(items):
         images[i] = load_image(path, size)
-        digests.append(hashlib.sha256(images[i].tobytes()).hexdigest()[:24])
+        digests.append(image_digest(images[i]))
         if progress is not None:
             progress(i + 1, len(items))
     labels = np.array([label for _, label in items], dtype=np.int64)

@@ -233,10 +233,8 @@ class Analyser:
         finally:
             for handle in handles:
                 handle.remove()
+        # No min-max normalisation: binarize keeps the top pixels by rank, which a monotone rescaling keeps.
         cam_maps = torch.stack(cams, 1)  # (B, n, H, W)
-        low = cam_maps.flatten(2).min(2).values[..., None, None]
-        span = cam_maps.flatten(2).max(2).values[..., None, None] - low
-        cam_maps = torch.where(span > 0, (cam_maps - low) / span.clamp_min(1e-12), torch.zeros_like(cam_maps))
         regions = binarize(cam_maps.flatten(0, 1), self.config.extract.gradcam_keep).view_as(cam_maps)
         results = []
         for b, (label_layers, count) in enumerate(layers):

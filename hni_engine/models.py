@@ -16,8 +16,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -27,6 +25,7 @@ import torchvision
 from torch import nn
 
 from hni_dsl.errors import HniError
+from hni_dsl.fileio import atomic_write_bytes
 
 __all__ = ["ModelError", "LoadedModel", "build_model", "save_checkpoint", "load_checkpoint", "file_sha256",
            "CHECKPOINT_FORMAT"]
@@ -76,20 +75,9 @@ def save_checkpoint(model: nn.Module, arch: str, classes: Sequence[str], path: s
     """Write atomically (temp file + rename); returns the file's sha256."""
     payload = {"format": CHECKPOINT_FORMAT, "arch": arch, "classes": list(classes),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buffer.getvalue())
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
