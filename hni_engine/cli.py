@@ -43,7 +43,16 @@ def _scripts(args) -> list[tuple[str, str]]:
 
 
 def _library_path(args) -> str:
-    return args.library or os.path.join(args.workspace, "concepts", "library.json")
+    """--library, else the workspace's current library: the latest run's (runs/HEAD), or the extraction's."""
+    if args.library:
+        return args.library
+    head = os.path.join(args.workspace, "runs", "HEAD")
+    if os.path.isfile(head):
+        with open(head, encoding="utf-8") as handle:
+            run = handle.read().strip()
+        if run:
+            return os.path.join(args.workspace, "runs", run, "library.json")
+    return os.path.join(args.workspace, "concepts", "library.json")
 
 
 def _print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str], limit: int) -> None:
@@ -133,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     check = language_command("check", "parse and check edit scripts against the concept library", cmd_check)
-    check.add_argument("--library", metavar="LIB", help="library.json (default: WORKSPACE/concepts/library.json)")
+    check.add_argument("--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)")
 
     fmt = language_command("fmt", "print scripts in canonical form, or --check / --write them", cmd_fmt)
     mode = fmt.add_mutually_exclusive_group()
@@ -141,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--write", action="store_true", help="rewrite non-canonical scripts in place")
 
     plan = language_command("plan", "show the reviewable diff of the c-SCGs the scripts would make", cmd_plan)
-    plan.add_argument("--library", metavar="LIB", help="library.json (default: WORKSPACE/concepts/library.json)")
+    plan.add_argument("--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON (transforms and hashes included)")
     plan.add_argument("-o", "--output", metavar="PLAN", help="also write the JSON plan to this file")
 
@@ -176,11 +185,27 @@ def build_parser() -> argparse.ArgumentParser:
     ex = engine_command("extract", "discover concepts, build the c-SCGs and train the GRN that mimics the network")
     ex.add_argument("--no-cache", action="store_true", help="recompute every stage (the cache is left alone)")
 
+    apply = engine_command("apply", "apply edit scripts (or a saved plan) to the network: retrain the GRN, "
+                                    "distil into the network, write runs/<id>/")
+    apply.add_argument("scripts", nargs="*", metavar="SCRIPT|PLAN.json",
+                       help="edit scripts, or one plan saved by `hni plan -o` (default: edits/*.hni in name order)")
+    apply.add_argument("--no-cache", action="store_true", help="recompute patch features instead of reading the cache")
+    apply.add_argument("--max-errors", type=int, default=50, metavar="N", help="show at most N diagnostics")
+
+    demo = engine_command("demo", "from nothing to a before/after table: generate a scenario, train, extract, "
+                                  "apply its example edit script")
+    demo.add_argument("--scenario", choices=["spurious", "posebias", "zeroshot"], default="posebias",
+                      help="which built-in scenario (default posebias: its script needs no reviewer's choice)")
+    demo.add_argument("--quick", action="store_true", help="a small version (about two minutes on two cores)")
+    demo.add_argument("--dir", metavar="DIR", help="the demo workspace (default: ./hni-demo-SCENARIO[-quick])")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--force", action="store_true", help="replace an existing demo workspace")
+
     show = sub.add_parser("show", help="a class's c-SCG (numbered as edit scripts number it), or its pool",
                           description="a class's c-SCG (numbered as edit scripts number it), or its pool")
     show.add_argument("cls", metavar="CLASS")
     show.add_argument("--pool", action="store_true", help="the ranked pool (`pool[N]`) instead of the c-SCG")
-    show.add_argument("--library", metavar="LIB", help="library.json (default: WORKSPACE/concepts/library.json)")
+    show.add_argument("--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)")
     show.set_defaults(handler=_engine("show"))
 
     explain = engine_command("explain", "why the network (through its GRN) decides as it does on one image")

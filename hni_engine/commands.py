@@ -1,4 +1,4 @@
-"""The engine's commands (`init`, `train`, `eval`, `extract`, `show`, `explain`).
+"""The engine's commands (`init`, `train`, `eval`, `extract`, `show`, `explain`, `apply`, `demo`).
 
 Imported only when one of them runs, so the language commands never load torch.
 """
@@ -6,6 +6,7 @@ Imported only when one of them runs, so the language commands never load torch.
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 
@@ -97,7 +98,12 @@ def cmd_eval(args) -> int:
     config = ws.config
     device = resolve_device(args.device)
     classes = ws.data_classes()
-    loaded = load_checkpoint(args.model or ws.model_path, config.model.arch, classes)
+    path = args.model or ws.model_path
+    if args.model and os.path.isdir(args.model):  # a run folder
+        path = os.path.join(args.model, "model.pt")
+    # A run's network may know classes the training data lacks (defined ones): its own list decides.
+    classes = _checkpoint_classes(path) or classes
+    loaded = load_checkpoint(path, config.model.arch, classes)
     test = ws.load_split("test", classes)
     result = evaluate(loaded.model.to(device), test, config.model.mean, config.model.std, device=device)
     print(result.table())
@@ -107,6 +113,15 @@ def cmd_eval(args) -> int:
     for i, row in enumerate(result.confusion):
         print(f"{classes[i]:<{width}}  " + " ".join(f"{v:>4}" for v in row) + f"   {i}")
     return 0
+
+
+def _checkpoint_classes(path) -> "list[str] | None":
+    """The class list stored beside a run's network (classes.json), if there is one."""
+    listed = os.path.join(os.path.dirname(str(path)), "classes.json")
+    if os.path.basename(str(path)) == "model.pt" and os.path.isfile(listed):
+        with open(listed, encoding="utf-8") as handle:
+            return list(json.load(handle))
+    return None
 
 
 def cmd_extract(args) -> int:
@@ -235,3 +250,79 @@ def _print_graph(extracted, name, contribution, batch, names) -> None:
         print(f"  concept {slot}  {concept_id:<24} {where:<18} {float(contribution.nodes[slot - 1]):+.3f}")
     for (s, d), value in zip(contribution.edge_list, contribution.edges.tolist()):
         print(f"  edge {s + 1}->{d + 1}".ljust(46) + f"{value:+.3f}")
+
+
+# -- human -> NN ------------------------------------------------------------------------------------
+
+def _load_plan_file(path: str):
+    """A plan saved by `hni plan -o`, with its scripts read back from where the plan names them."""
+    from pydantic import ValidationError
+
+    from hni_dsl.fileio import read_text
+    from hni_dsl.plan import Plan, StalePlanError
+
+    try:
+        plan = Plan.model_validate_json(read_text(path, "plan"))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise HniError(f"{path}: not an hni plan ({where}: {first['msg']}); make one with `hni plan -o`") from None
+    sources = {}
+    for ref in plan.scripts:
+        try:
+            sources[ref.path] = read_text(ref.path, "script")
+        except Exception:
+            raise StalePlanError(f"{path}: the plan's script {ref.path} cannot be read; make the plan again") from None
+    return plan, sources
+
+
+def cmd_apply(args) -> int:
+    from hni_dsl import load_library, make_plan
+    from hni_dsl.plan import apply_plan
+
+    from .apply import current_state, apply_plan_to_network
+    from .cli import EXIT_ERRORS, _print_diagnostics, _scripts, _tally
+
+    _threads()
+    ws = Workspace(args.workspace)
+    ws.config  # a bad hni.toml fails here, before any work
+    state = current_state(ws)
+    library = load_library(state.library_path)
+    if len(args.scripts) == 1 and args.scripts[0].endswith(".json"):
+        plan, sources = _load_plan_file(args.scripts[0])
+        after = apply_plan(library, plan, sources)  # refuses a stale plan
+    else:
+        scripts = _scripts(args)
+        outcome = make_plan(library, scripts, str(state.library_path))
+        _print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
+        if outcome.plan is None:
+            print(f"error: nothing applied: {_tally(outcome.diagnostics)}")
+            return EXIT_ERRORS
+        plan, after, sources = outcome.plan, outcome.library_after, outcome.sources
+    where = f"run {state.run}" if state.run else "the extracted network"
+    if not plan.has_changes:
+        done = [r.path for r in plan.scripts if r.status == "already_applied"]
+        idle = [r.path for r in plan.scripts if r.status == "no_changes"]
+        parts = ([f"already applied: {', '.join(done)}"] if done else []) + \
+                ([f"no changes: {', '.join(idle)}"] if idle else [])
+        print(f"nothing to apply ({'; '.join(parts)}); the current network is {where}")
+        return 0
+    print(plan.text.rstrip())
+    print(f"applying to {where} ({state.model_path})")
+    result = apply_plan_to_network(ws, plan, after, sources, device=resolve_device(args.device),
+                                   use_cache=not args.no_cache)
+    print()
+    print(result.table())
+    grn = result.metrics["grn"]["test_accuracy"]
+    if grn is not None:
+        print(f"GRN on the edited graphs: test accuracy {grn:.3f}")
+    print(f"run written to {result.run_dir} (now the current network; `hni eval --model {result.run_dir}`)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    _threads()
+    return run_demo(args.scenario, quick=args.quick, root=args.dir, seed=args.seed, force=args.force,
+                    device=resolve_device(args.device))

@@ -114,6 +114,25 @@ class GrnConfig(_Section):
     lr_gamma: float = Field(0.8, gt=0, le=1)
 
 
+class DistillConfig(_Section):
+    """Partial knowledge distillation into the original network (HNI 3.2.3, eq. 1-4).
+
+    alpha and beta are the paper's. The paper's optimiser (SGD lr 0.1, batch 4, 100 epochs) is far too slow
+    on two CPU cores; the defaults here were chosen by measurement (see BENCHMARKS.md, "Human -> NN").
+    The temperatures follow the paper per kind of edit (hni_engine.distill.TEMPERATURES).
+    """
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.01, gt=0, description="SGD learning rate (momentum 0.9, cosine decay)")
+    momentum: float = Field(0.9, ge=0, lt=1)
+    alpha: float = Field(2.5, ge=0, description="weight of the soft-label term")
+    beta: float = Field(1.0, ge=0, description="weight of the hard-label term (zero-shot runs use none)")
+    augment: bool = Field(True, description="random translation of the student's input, as in `hni train`")
+    synthetic_per_class: int = Field(0, ge=0, description="synthesized graphs per defined class; 0: as many "
+                                     "as the seen classes have training images on average")
+
+
 class HniConfig(_Section):
     format: Literal["hni-workspace/1"] = CONFIG_FORMAT
     seed: int = 0
@@ -123,6 +142,7 @@ class HniConfig(_Section):
     train: TrainConfig = TrainConfig()
     extract: ExtractConfig = ExtractConfig()
     grn: GrnConfig = GrnConfig()
+    distill: DistillConfig = DistillConfig()
 
 
 def load_config(path: str | Path) -> HniConfig:

@@ -1,0 +1,444 @@
+"""`hni apply`: a checked plan changes the network itself (HNI 3.2, ENGINE.md 5-9).
+
+The steps, each reading what the previous produced:
+
+1. the plan's transforms give the edited library (the caller checked and planned the scripts, or loaded
+   and verified a saved plan against the current library);
+2. the I-SCGs of the edited classes are rebuilt from the cached patch features of extraction (no forward
+   pass of the network when the cache is intact);
+3. defined classes get synthesized graphs (hni_engine.zeroshot);
+4. the GRN is retrained on the edited graphs with ground-truth labels;
+5. partial knowledge distillation into a copy of the current network (hni_engine.distill);
+6. before/after evaluation on the test split, and the run folder `runs/<id>/` written atomically; only
+   then does `runs/HEAD` move to it. An apply that fails or is interrupted leaves the workspace as it was.
+
+Runs chain like migrations: the current state is the run `runs/HEAD` names (or the extraction when there
+is none); its library records the scripts already applied, so applying them again is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from hni_dsl import transforms as tf
+from hni_dsl.errors import HniError
+from hni_dsl.fileio import atomic_write_text
+from hni_dsl.library import Library, library_sha256, write_library
+from hni_dsl.plan import Plan, text_sha256
+
+from . import distill as kd
+from .cache import Cache
+from .data import ImageSet
+from .extract import Analyser, _analyse_all, load_extracted, single_thread
+from .models import LoadedModel, file_sha256, load_checkpoint, save_checkpoint
+from .progress import bar
+from .scg import ImagePatches, NodeConcept, assemble, match_class
+from .train import Evaluation, evaluate
+from .workspace import Workspace, WorkspaceError
+
+__all__ = ["CurrentState", "current_state", "ApplyResult", "apply_plan_to_network", "edit_kind", "RUN_FORMAT"]
+
+RUN_FORMAT = "hni-run/1"
+
+
+class ApplyError(HniError):
+    """The plan cannot be applied to this workspace's network."""
+
+
+# -- where the workspace stands -------------------------------------------------------------------
+
+@dataclass
+class CurrentState:
+    """The library and network edits apply to: the latest run's, or the extraction's."""
+
+    library_path: Path
+    model_path: Path
+    classes: list[str]
+    run: Optional[str]  # run id, None for the extraction itself
+
+
+def head_path(ws: Workspace) -> Path:
+    return ws.runs_dir / "HEAD"
+
+
+def current_state(ws: Workspace) -> CurrentState:
+    head = head_path(ws)
+    if head.is_file():
+        run = head.read_text(encoding="utf-8").strip()
+        folder = ws.runs_dir / run
+        if not (folder / "model.pt").is_file() or not (folder / "library.json").is_file():
+            raise WorkspaceError(f"{head}: names run {run!r}, but {folder} is missing or incomplete")
+        classes = json.loads((folder / "classes.json").read_text(encoding="utf-8"))
+        return CurrentState(folder / "library.json", folder / "model.pt", list(classes), run)
+    if not ws.library_path.is_file():
+        raise WorkspaceError(f"{ws.library_path}: no concept library yet (run `hni extract`)")
+    return CurrentState(ws.library_path, ws.model_path, ws.data_classes(), None)
+
+
+def edit_kind(transforms) -> str:
+    """Which of the paper's temperature settings a plan calls for: zeroshot, node or edge edits."""
+    if any(isinstance(t, tf.DefineClass) for t in transforms):
+        return "zeroshot"
+    if any(isinstance(t, (tf.ReplaceConcept, tf.AddConcept, tf.DropConcept)) for t in transforms):
+        return "node"
+    return "edge"
+
+
+def changed_classes(before: Library, after: Library) -> list[str]:
+    out = []
+    for entry in after.classes:
+        old = before.get(entry.name)
+        if old is None or old.graph != entry.graph:
+            out.append(entry.name)
+    return out
+
+
+# -- the result -----------------------------------------------------------------------------------
+
+@dataclass
+class ApplyResult:
+    run_id: str
+    run_dir: Path
+    before: Evaluation
+    after: Evaluation
+    metrics: dict = field(default_factory=dict)
+
+    def table(self) -> str:
+        """Per-class test accuracy before and after, edited classes marked."""
+        edited = set(self.metrics.get("edited_classes", []))
+        width = max(len(c) for c in self.after.classes)
+        lines = [f"{'class':<{width}}  before   after   change", "-" * (width + 27)]
+        for name in self.after.classes:
+            b, a = self.before.per_class[name], self.after.per_class[name]
+            mark = "  (edited)" if name in edited else ""
+            lines.append(f"{name:<{width}}  {b:6.3f}  {a:6.3f}  {100 * (a - b):+6.1f}{mark}")
+        m = self.metrics
+        lines.append("-" * (width + 27))
+        for key, label in (("edited", "edited classes"), ("unedited", "unedited classes")):
+            summary = m["mean_change"].get(key)
+            if summary is not None:
+                lines.append(f"{label}: mean accuracy {summary['before']:.3f} -> {summary['after']:.3f} "
+                             f"({100 * summary['change']:+.1f} pts)")
+        return "\n".join(lines)
+
+
+# -- graphs from the cache ------------------------------------------------------------------------
+
+def _patches(analyses, n_defined: int) -> list[ImagePatches]:
+    """Each image's patches; defined classes have no Grad-CAM, so every patch is a candidate for them."""
+    out = []
+    for a in analyses:
+        rows = a.inside > 0
+        if n_defined:
+            rows = np.concatenate([rows, np.ones((n_defined, rows.shape[1]), dtype=bool)])
+        out.append(ImagePatches(a.features, a.centres, rows))
+    return out
+
+
+def _graphs(patches: list[ImagePatches], rows: list[int], nodes: list[list[NodeConcept]]):
+    from .grn import ISCGBatch
+
+    x, present, pos = assemble([match_class(patches, row, class_nodes) for row, class_nodes in zip(rows, nodes)])
+    return ISCGBatch(x=x, present=present, pos=pos)
+
+
+def _mean_summary(names: list[str], before: Evaluation, after: Evaluation) -> Optional[dict]:
+    if not names:
+        return None
+    b = float(np.mean([before.per_class[n] for n in names]))
+    a = float(np.mean([after.per_class[n] for n in names]))
+    return {"classes": names, "before": round(b, 4), "after": round(a, 4), "change": round(a - b, 4)}
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("hni")
+    except Exception:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+# -- the whole apply ------------------------------------------------------------------------------
+
+def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sources: dict[str, str], *,
+                          device: str = "cpu", use_cache: bool = True) -> ApplyResult:
+    """Run steps 2-6 for a verified plan against ``current_state(ws)``; returns the written run."""
+    from .grn import GRN, ClassGraph, predict, train_grn
+
+    config = ws.config
+    clock, timings = time.perf_counter(), {}
+    state = current_state(ws)
+    from hni_dsl import load_library
+
+    library = load_library(state.library_path)
+    if library_sha256(library) != plan.library_sha256:
+        raise ApplyError(f"the plan was made against library {plan.library_sha256[:12]}, but "
+                         f"{state.library_path} is {library_sha256(library)[:12]}; plan again")
+    current = load_checkpoint(state.model_path, config.model.arch, state.classes)
+    described = library.meta.get("model_sha256")
+    if described and described != current.sha256:
+        raise ApplyError(f"{state.library_path} describes model {described[:12]}, but {state.model_path} is "
+                         f"{current.sha256[:12]} (retrained since?); run `hni extract` again")
+
+    # Extraction's concepts and its network: the cached patch features were computed with that network.
+    extracted = load_extracted(ws)
+    base_classes = ws.data_classes()
+    extraction_model = load_checkpoint(ws.model_path, config.model.arch, base_classes)
+    if extraction_model.sha256 != json.loads(ws.extract_report_path.read_text())["model_sha256"]:
+        raise ApplyError(f"{ws.model_path} changed since `hni extract`; run `hni extract` again")
+
+    kind = edit_kind(plan.transforms)
+    temperatures = kd.TEMPERATURES[kind]
+    edited = changed_classes(library, library_after)
+    # Every defined class (this plan's or an earlier run's) has no images: its graphs are synthesized.
+    defined = [e.name for e in library_after.classes if e.defined is not None]
+    student_classes = state.classes + [n for n in defined if n not in state.classes]
+    new_outputs = len(student_classes) - len(state.classes)
+    grn_names = [e.name for e in library_after.classes]
+    coi_names = [n for n in grn_names if n not in defined]
+    coi = [base_classes.index(n) for n in coi_names]
+
+    # A defined class may have no test images (a user's data): it is then left out of the evaluation.
+    from .data import scan_image_folder
+
+    tested = set(scan_image_folder(ws.resolve(config.data.test))[0])
+    eval_classes = [n for n in student_classes if n in tested or n in base_classes]
+    with bar(None, "loading images", "img") as progress:
+        train = ws.load_split("train", base_classes, lambda d, t: progress.update(1))
+        test = ws.load_split("test", eval_classes, lambda d, t: progress.update(1))
+    timings["load"] = time.perf_counter() - clock
+
+    # 2. I-SCGs from the cache. Test images of defined classes were never analysed: they cost a pass.
+    clock = time.perf_counter()
+    cache = Cache(ws.cache_dir, enabled=use_cache)
+    analyser = Analyser(extraction_model, config, coi, cache, device, str(ws.config_path))
+    coi_train = train.subset(np.flatnonzero(np.isin(train.labels, coi)))
+    grn_test = test.subset(np.flatnonzero(np.isin([eval_classes[i] for i in test.labels], grn_names)))
+    train_an = _analyse_all(analyser, coi_train, "reading cached train patches")
+    misses_train = cache.misses
+    test_an = _analyse_all(analyser, grn_test, "reading cached test patches")
+    rows_of = {n: coi_names.index(n) if n in coi_names else len(coi_names) + defined.index(n) for n in grn_names}
+    nodes = [[NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid])
+              for cid in library_after.get(n).graph.nodes] for n in grn_names]
+    train_patches = _patches(train_an, len(defined))
+    test_patches = _patches(test_an, len(defined))
+    rows = [rows_of[n] for n in grn_names]
+    train_graphs = _graphs(train_patches, rows, nodes)
+    test_graphs = _graphs(test_patches, rows, nodes)
+    timings["rebuild"] = time.perf_counter() - clock
+    rebuild = {"seconds": round(timings["rebuild"], 3), "forward_passes_train": misses_train,
+               "cache": cache.stats()}
+
+    # Labels in the GRN's class order.
+    grn_train_labels = torch.tensor([grn_names.index(base_classes[l]) for l in coi_train.labels], dtype=torch.long)
+    grn_test_labels = torch.tensor([grn_names.index(eval_classes[l]) for l in grn_test.labels], dtype=torch.long)
+
+    # 3. Synthesized graphs for defined classes.
+    clock = time.perf_counter()
+    synthetic_counts: dict[str, int] = {}
+    if defined:
+        from .grn import ISCGBatch
+
+        batches, labels = [train_graphs], [grn_train_labels]
+        for name in defined:
+            virtual = _synthesize_class(library_after, name, coi_names, coi_train, base_classes, train_patches,
+                                        train_graphs, grn_names, rows_of, extracted, config, len(defined))
+            synthetic_counts[name] = len(virtual)
+            batches.append(_graphs(virtual, rows, nodes))
+            labels.append(torch.full((len(virtual),), grn_names.index(name), dtype=torch.long))
+        grn_train_set, grn_train_targets = ISCGBatch.cat(batches), torch.cat(labels)
+    else:
+        grn_train_set, grn_train_targets = train_graphs, grn_train_labels
+    timings["synthesize"] = time.perf_counter() - clock
+
+    # 4. The GRN retrained on the edited graphs, ground truth.
+    clock = time.perf_counter()
+    g = config.grn
+    graphs = [ClassGraph(n, len(library_after.get(n).graph.nodes),
+                         tuple((e.src - 1, e.dst - 1) for e in library_after.get(n).graph.edges)) for n in grn_names]
+    with bar(g.epochs, "training the GRN on the edited graphs", "epoch") as progress, single_thread():
+        grn = GRN(graphs, grn_train_set.x.shape[-1])
+        grn_report = train_grn(grn, grn_train_set, grn_train_targets, mode="labels", epochs=g.epochs,
+                               batch_size=g.batch_size, lr=g.lr, lr_step=g.lr_step, lr_gamma=g.lr_gamma,
+                               seed=config.seed, device=device, progress=lambda *a: progress.update(1))
+    grn_test_pred = predict(grn, test_graphs).argmax(1)
+    grn_per_class = {n: float((grn_test_pred[grn_test_labels == i] == i).float().mean())
+                     if (grn_test_labels == i).any() else None for i, n in enumerate(grn_names)}
+    grn_accuracy = float((grn_test_pred == grn_test_labels).float().mean()) if len(grn_test_labels) else None
+    timings["grn"] = time.perf_counter() - clock
+
+    # 5. Partial knowledge distillation.
+    clock = time.perf_counter()
+    m = config.model
+    original_logits = kd.teacher_logits(current.model, train.images, m.mean, m.std, device=device)  # (N, K)
+    original_logits = _as_student(original_logits, base_classes, student_classes)
+    grn_logits = torch.zeros(len(train), len(grn_names))
+    has_graphs = torch.from_numpy(np.isin(train.labels, coi))
+    grn_logits[has_graphs] = predict(grn, train_graphs)
+    covered = [student_classes.index(n) for n in grn_names]
+    soft = kd.combined_soft_label(original_logits, grn_logits, covered, temperatures, has_graphs)
+    # Zero-shot distillation uses the GRN's soft labels only (HNI 4.2); other edits add the ground truth.
+    hard = None if kind == "zeroshot" else torch.tensor([student_classes.index(base_classes[l]) for l in train.labels])
+    d = config.distill
+    with bar(d.epochs, f"distilling into {m.arch} ({kind} edit)", "epoch") as progress:
+        student, distill_report = kd.distill(
+            current.model, train, soft, hard, d, temperatures, m.mean, m.std, extra_classes=new_outputs,
+            seed=config.seed, device=device,
+            progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")))
+    timings["distill"] = time.perf_counter() - clock
+
+    # 6. Before / after on the test split (the current network has no output for a defined class).
+    clock = time.perf_counter()
+    from .train import predict_logits
+
+    columns = [student_classes.index(n) for n in eval_classes]
+    before_logits = _as_student(predict_logits(current.model.to(device), test.images, m.mean, m.std, device=device),
+                                state.classes, student_classes)[:, columns]
+    after_logits = predict_logits(student.to(device), test.images, m.mean, m.std, device=device)[:, columns]
+    before = evaluate(current.model, test, m.mean, m.std, logits=before_logits)
+    after = evaluate(student, test, m.mean, m.std, logits=after_logits)
+    timings["evaluate"] = time.perf_counter() - clock
+    unedited = [n for n in eval_classes if n not in edited]
+    edited_eval = [n for n in edited if n in eval_classes]
+    metrics = {
+        "format": RUN_FORMAT,
+        "kind": kind,
+        "classes": student_classes,
+        "edited_classes": edited,
+        "defined_classes": defined,
+        "before": {"per_class": before.per_class, "accuracy": before.accuracy, "confusion": before.confusion},
+        "after": {"per_class": after.per_class, "accuracy": after.accuracy, "confusion": after.confusion},
+        "evaluated_classes": eval_classes,
+        "mean_change": {"edited": _mean_summary(edited_eval, before, after),
+                        "unedited": _mean_summary(unedited, before, after)},
+        "grn": {"classes": grn_names, "test_accuracy": grn_accuracy, "per_class": grn_per_class,
+                "best_epoch": grn_report.best_epoch, "val_accuracy": grn_report.best_val_accuracy},
+        "synthetic_graphs": synthetic_counts,
+        "distill": {"temperatures": vars(temperatures), "alpha": d.alpha, "beta": 0.0 if hard is None else d.beta,
+                    "epochs": d.epochs, "batch_size": d.batch_size, "lr": d.lr, "optimiser": "SGD",
+                    "momentum": d.momentum, "loss": [round(x, 5) for x in distill_report.loss]},
+        "rebuild": rebuild,
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+    return _write_run(ws, state, current, library, library_after, plan, sources, student, student_classes, grn,
+                      metrics, before, after)
+
+
+def _as_student(logits: torch.Tensor, classes: list[str], student_classes: list[str]) -> torch.Tensor:
+    """Logits over ``student_classes``; classes the network lacks get -inf (no probability)."""
+    out = torch.full((len(logits), len(student_classes)), float("-inf"))
+    for i, name in enumerate(classes):
+        out[:, student_classes.index(name)] = logits[:, i]
+    return out
+
+
+def _synthesize_class(library: Library, name: str, coi_names, coi_train: ImageSet, base_classes, train_patches,
+                      train_graphs, grn_names, rows_of, extracted, config, n_defined: int) -> list[ImagePatches]:
+    from .zeroshot import part_patches, synthesize
+
+    entry = library.get(name)
+    like = entry.defined.edges_like
+    m = len(entry.graph.nodes)
+    parts = []
+    for cid in entry.graph.nodes:
+        owner = cid.split("/")[0]
+        if owner not in coi_names:
+            raise ApplyError(f"class {name!r}: part {cid} belongs to {owner!r}, which has no extracted images")
+        label = base_classes.index(owner)
+        images = [p for p, l in zip(train_patches, coi_train.labels) if l == label]
+        found = part_patches(NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]), images,
+                             rows_of[owner])
+        if len(found) == 0:
+            raise ApplyError(f"class {name!r}: part {cid} is matched in no training image of {owner!r}; "
+                             f"choose another concept")
+        parts.append(found)
+    like_label = base_classes.index(like)
+    like_rows = np.flatnonzero(coi_train.labels == like_label)
+    start = sum(len(library.get(n).graph.nodes) for n in grn_names[: grn_names.index(like)])
+    positions = train_graphs.pos[like_rows, start:start + m].numpy()
+    present = train_graphs.present[like_rows, start:start + m].numpy()
+    per_class = np.bincount(coi_train.labels)
+    count = config.distill.synthetic_per_class or int(round(per_class[per_class > 0].mean()))
+    rng = np.random.default_rng([config.seed, grn_names.index(name)])
+    try:
+        return synthesize(parts, positions, present, count, len(coi_names) + n_defined, rng)
+    except ValueError as exc:
+        raise ApplyError(f"class {name!r}: {exc} (edges like {like!r})") from None
+
+
+# -- the run folder -------------------------------------------------------------------------------
+
+def _next_run_id(ws: Workspace, digest: str) -> str:
+    existing = [p for p in ws.runs_dir.glob("[0-9][0-9][0-9][0-9]-*") if p.is_dir()] if ws.runs_dir.is_dir() else []
+    return f"{len(existing) + 1:04d}-{digest[:8]}"
+
+
+def _write_run(ws: Workspace, state: CurrentState, current: LoadedModel, library: Library, library_after: Library,
+               plan: Plan, sources: dict[str, str], student, student_classes, grn, metrics, before, after
+               ) -> ApplyResult:
+    config = ws.config
+    config_sha = file_sha256(ws.config_path)
+    inputs = json.dumps([current.sha256, plan.library_sha256, [s.sha256 for s in plan.scripts], config_sha],
+                        sort_keys=True)
+    run_id = _next_run_id(ws, text_sha256(inputs))
+    ws.runs_dir.mkdir(parents=True, exist_ok=True)
+    built = Path(tempfile.mkdtemp(prefix=f".{run_id}.partial-", dir=ws.runs_dir))
+    try:
+        m = config.model
+        model_sha = save_checkpoint(student, m.arch, student_classes, built / "model.pt", input_size=m.input_size,
+                                    mean=list(m.mean), std=list(m.std), seed=config.seed)
+        atomic_write_text(built / "classes.json", json.dumps(student_classes, indent=2) + "\n")
+        meta = {**library_after.meta, "model_sha256": model_sha, "run": run_id,
+                "extracted_model_sha256": library.meta.get("extracted_model_sha256", library.meta.get("model_sha256"))}
+        # The network now has an output for each defined class: the library says which.
+        entries = tuple(e if e.output_index is not None else e.model_copy(
+            update={"output_index": student_classes.index(e.name)}) for e in library_after.classes)
+        final_library = Library(classes=entries, applied=library_after.applied, meta=meta)
+        write_library(final_library, built / "library.json")
+        torch.save({"format": "hni-grn/1", "classes": metrics["grn"]["classes"], "state": grn.state()},
+                   built / "grn.pt")
+        atomic_write_text(built / "plan.txt", plan.text)
+        atomic_write_text(built / "plan.json", plan.model_dump_json(indent=2) + "\n")
+        (built / "scripts").mkdir()
+        for i, ref in enumerate(plan.scripts):
+            if ref.path in sources:
+                atomic_write_text(built / "scripts" / f"{i + 1:02d}_{Path(ref.path).name}", sources[ref.path])
+        atomic_write_text(built / "metrics.json", json.dumps(metrics, indent=2, default=float) + "\n")
+        provenance = {
+            "format": RUN_FORMAT,
+            "run": run_id,
+            "parent_run": state.run,
+            "base_model": {"path": str(state.model_path), "sha256": current.sha256},
+            "library_before": {"path": str(state.library_path), "sha256": plan.library_sha256},
+            "library_after_sha256": library_sha256(final_library),
+            "model_sha256": model_sha,
+            "scripts": [{"path": r.path, "sha256": r.sha256, "status": r.status} for r in plan.scripts],
+            "config": {"path": str(ws.config_path), "sha256": config_sha, "key": config.key()},
+            "seed": config.seed,
+            "versions": {"hni": _package_version(), "torch": torch.__version__, "python": platform.python_version()},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        atomic_write_text(built / "provenance.json", json.dumps(provenance, indent=2) + "\n")
+        target = ws.runs_dir / run_id
+        built.rename(target)
+    except BaseException:
+        shutil.rmtree(built, ignore_errors=True)
+        raise
+    # The run exists; HEAD moves last, so a failure before this line leaves the current state as it was.
+    try:
+        atomic_write_text(head_path(ws), run_id + "\n")
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return ApplyResult(run_id, target, before, after, metrics)

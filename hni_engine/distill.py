@@ -1,0 +1,169 @@
+"""Partial knowledge distillation (HNI 3.2.3, eq. 1-4): the edited reasoning goes back into the network.
+
+Two teachers with different expertise: teacher 1 is the GRN, retrained on the edited c-SCGs, over the
+classes it covers (S_I); teacher 2 is the frozen original network over all classes. Their softened
+distributions are combined (eq. 3): take teacher 2's, let P_r be its mass on S_I, and replace the S_I
+entries by P_r times teacher 1's distribution. The student starts as a copy of the original network and
+minimises  L = alpha * L_soft + beta * L_hard  (eq. 1), with L_soft the cross-entropy between the combined
+label and the student's distribution at T_S (eq. 2) and L_hard the cross-entropy with the ground truth
+(eq. 4). Teacher outputs are computed once per image, before training.
+
+For zero-shot classes the student's output layer grows by one row per new class; the new rows start at
+zero weight and a bias far below the others, so the old classes' logits are unchanged and the new
+classes take no probability until distillation teaches them (HNI 4.2 uses soft labels only there).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import DistillConfig
+from .data import ImageSet, to_tensor
+from .train import _augment, predict_logits
+
+__all__ = ["Temperatures", "TEMPERATURES", "combined_soft_label", "distillation_loss", "grow_classifier",
+           "output_layer", "DistillReport", "distill"]
+
+
+@dataclass(frozen=True)
+class Temperatures:
+    student: float
+    teacher_grn: float
+    teacher_original: float
+
+
+# HNI appendix B.4. The paper gives no T_T2 for edge edits or zero-shot; T_T2 = T_S there, as for nodes.
+TEMPERATURES = {
+    "node": Temperatures(student=1.0, teacher_grn=1.5, teacher_original=1.0),
+    "edge": Temperatures(student=2.0, teacher_grn=2.0, teacher_original=2.0),
+    "zeroshot": Temperatures(student=1.5, teacher_grn=1.5, teacher_original=1.5),
+}
+
+NEW_CLASS_BIAS = -30.0  # a grown row's starting bias: exp(-30) of the mass, i.e. none in practice
+
+
+def combined_soft_label(original_logits: Tensor, grn_logits: Tensor, covered: Sequence[int],
+                        t: Temperatures, has_graphs: Optional[Tensor] = None) -> Tensor:
+    """Eq. 3: the combined soft label (N, K) from teacher 2's logits (N, K) and teacher 1's (N, n).
+
+    Args:
+        original_logits: the original network's logits over all K student classes (zeros for classes it
+            lacks are not allowed: pass -inf there, so they take no mass).
+        grn_logits: the GRN's logits over its n classes.
+        covered: the student output index of each GRN class (S_I), in the GRN's order.
+        has_graphs: (N,) bool, images the GRN can speak for; elsewhere the label is teacher 2's alone.
+    """
+    p2 = F.softmax(original_logits / t.teacher_original, dim=1)  # (N, K)
+    p1 = F.softmax(grn_logits / t.teacher_grn, dim=1)  # (N, n)
+    idx = torch.as_tensor(list(covered), dtype=torch.long)
+    p_r = p2[:, idx].sum(dim=1, keepdim=True)  # (N, 1): teacher 2's mass on S_I
+    combined = p2.clone()
+    combined[:, idx] = p_r * p1
+    if has_graphs is not None:
+        combined = torch.where(has_graphs[:, None], combined, p2)
+    return combined
+
+
+def distillation_loss(student_logits: Tensor, soft: Tensor, labels: Optional[Tensor], *, alpha: float,
+                      beta: float, t_student: float) -> Tensor:
+    """Eq. 1-2, 4: alpha * CE(combined soft label, student at T_S) + beta * CE(ground truth, student)."""
+    log_q = F.log_softmax(student_logits / t_student, dim=1)
+    loss = alpha * -(soft * log_q).sum(dim=1).mean()
+    if labels is not None and beta > 0:
+        loss = loss + beta * F.cross_entropy(student_logits, labels)
+    return loss
+
+
+def output_layer(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
+    """The final linear layer of a torchvision classifier: (its parent, attribute name, the layer)."""
+    last: Optional[tuple[nn.Module, str, nn.Linear]] = None
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Linear):
+                last = (parent, name, child)
+    if last is None:
+        raise ValueError(f"{type(model).__name__}: no linear output layer to grow")
+    return last
+
+
+def grow_classifier(model: nn.Module, extra: int) -> nn.Module:
+    """Add ``extra`` output units (in place); the old units' logits are unchanged."""
+    if extra <= 0:
+        return model
+    parent, name, old = output_layer(model)
+    new = nn.Linear(old.in_features, old.out_features + extra, bias=True)
+    with torch.no_grad():
+        new.weight.zero_()
+        new.weight[: old.out_features] = old.weight
+        new.bias.fill_(NEW_CLASS_BIAS)
+        new.bias[: old.out_features] = old.bias if old.bias is not None else 0.0
+    setattr(parent, name, new)
+    return model
+
+
+@dataclass
+class DistillReport:
+    epochs: int
+    seconds: float = 0.0
+    loss: list[float] = field(default_factory=list)
+
+
+def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional[Tensor], config: DistillConfig,
+            temperatures: Temperatures, mean, std, *, extra_classes: int = 0, seed: int = 0,
+            device: str = "cpu", progress: Optional[Callable[[int, int, float], None]] = None
+            ) -> tuple[nn.Module, DistillReport]:
+    """Train a copy of ``original`` (grown by ``extra_classes`` outputs) on precomputed soft labels.
+
+    Args:
+        soft: (N, K + extra_classes) combined soft labels of the training images.
+        labels: (N,) ground-truth student indices, or None for soft labels only (zero-shot).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    student = grow_classifier(copy.deepcopy(original).cpu(), extra_classes).to(device)
+    x_all = to_tensor(train.images, mean, std)
+    steps = max(1, -(-len(train) // config.batch_size))
+    optimiser = torch.optim.SGD(student.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps)
+    report = DistillReport(epochs=config.epochs)
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for epoch in range(config.epochs):
+            student.train()
+            order = torch.randperm(len(train), generator=generator)
+            total = 0.0
+            for step in range(steps):
+                idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+                if len(idx) < 2 and step > 0:  # BatchNorm needs two samples; the last sliver joins nothing
+                    continue
+                x = x_all[idx]
+                if config.augment:
+                    x = _augment(x, generator)
+                logits = student(x.to(device))
+                loss = distillation_loss(logits, soft[idx].to(device),
+                                         labels[idx].to(device) if labels is not None else None,
+                                         alpha=config.alpha, beta=config.beta, t_student=temperatures.student)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                total += loss.item() * len(idx)
+            report.loss.append(total / len(train))
+            if progress is not None:
+                progress(epoch + 1, config.epochs, report.loss[-1])
+    student.eval()
+    report.seconds = time.perf_counter() - start
+    return student.cpu(), report
+
+
+def teacher_logits(model: nn.Module, images: np.ndarray, mean, std, *, device: str = "cpu") -> Tensor:
+    """The frozen original network's logits on the distillation images, once (teacher 2)."""
+    return predict_logits(model.to(device), images, mean, std, device=device)

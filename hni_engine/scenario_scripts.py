@@ -1,0 +1,140 @@
+"""The example edit script of each built-in scenario, written the way its reviewer would write it.
+
+Slot and pool numbers exist only after extraction, so a fixed script cannot fit every seed. A reviewer
+looks at each concept's exemplar patches and decides what it shows; here the scenario's ground truth
+(the part and context boxes in `data/metadata.jsonl`) stands in for the reviewer's eyes: a concept shows
+what most of its member patches sit on. The scripts then make the paper's edits:
+
+- spurious (HNI 4.1.1): in each class trained with a context object, replace every c-SCG concept that
+  shows the context or background by the best-ranked pool concept that shows one of the class's parts;
+- posebias (HNI 4.1.2): drop every edge of every class (the relations encode the training pose);
+- zeroshot (HNI 4.2): define each unseen class from the concepts showing the named parts, edges like the
+  class whose layout it borrows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from hni_dsl.formatter import format_class_name
+from hni_dsl.library import Library
+
+from .workspace import Workspace, WorkspaceError
+
+__all__ = ["ConceptLabels", "concept_labels", "example_script"]
+
+CONTEXT, BACKGROUND, MIXED = "<context>", "<background>", "<mixed>"
+
+
+class ConceptLabels(dict):
+    """concept id -> what its member patches show: a part name, CONTEXT, BACKGROUND or MIXED."""
+
+
+def _relative(path: str) -> str:
+    parts = Path(path).parts
+    anchor = len(parts) - 1 - parts[::-1].index("data") if "data" in parts else -1
+    return "/".join(parts[anchor + 1:])
+
+
+def concept_labels(ws: Workspace, majority: float = 0.5) -> ConceptLabels:
+    """Label each pool concept by where the centres of its member patches fall (metadata boxes)."""
+    manifest_path = ws.root / "data" / "scenario.json"
+    if not manifest_path.is_file():
+        raise WorkspaceError(f"{manifest_path}: missing; example scripts exist only for built-in scenarios")
+    size = json.loads(manifest_path.read_text())["image_size"]
+    records = {}
+    for line in (ws.root / "data" / "metadata.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        records[record["file"]] = record
+    members = torch.load(ws.anchors_path, weights_only=True)["members"]
+    labels = ConceptLabels()
+    for concept_id, rows in members.items():
+        votes: Counter[str] = Counter()
+        for path, x0, y0, x1, y1 in rows:
+            record = records.get(_relative(path))
+            if record is None:
+                continue
+            cx, cy = (x0 + x1) / 2 * size, (y0 + y1) / 2 * size
+            inside = lambda box: box[0] <= cx <= box[2] and box[1] <= cy <= box[3]  # noqa: E731
+            hits = [p for p in record["parts"] if inside(p["box"])]
+            if hits:  # the smallest box holding the centre: a small part drawn over a large one
+                votes[min(hits, key=lambda p: (p["box"][2] - p["box"][0]) * (p["box"][3] - p["box"][1]))["part"]] += 1
+            elif record.get("context") and inside(record["context"]["box"]):
+                votes[CONTEXT] += 1
+            else:
+                votes[BACKGROUND] += 1
+        top, count = votes.most_common(1)[0] if votes else (MIXED, 0)
+        labels[concept_id] = top if count >= majority * max(1, sum(votes.values())) else MIXED
+    return labels
+
+
+def _spurious(library: Library, labels: ConceptLabels, manifest: dict) -> list[str]:
+    lines = []
+    parts_of = {name: set(c["parts"]) for name, c in manifest["classes"].items()}
+    for name in manifest.get("context", {}).get("objects", {}):
+        entry = library.get(name)
+        if entry is None:
+            continue
+        nodes = list(entry.graph.nodes)
+        bad = [i for i, cid in enumerate(nodes, start=1) if labels.get(cid) in (CONTEXT, BACKGROUND, MIXED)]
+        genuine = [rank for rank, c in enumerate(entry.pool, start=1)
+                   if labels.get(c.id) in parts_of[name] and c.id not in nodes]
+        edits = [f"replace concept {slot} with pool[{rank}]" for slot, rank in zip(bad, genuine)]
+        shown = ", ".join(f"{slot}: {labels.get(nodes[slot - 1])}" for slot in bad) or "none"
+        lines.append(f"# {name}: context/background concepts {shown}")
+        if edits:
+            lines.append(f"class {format_class_name(name)}: " + "; ".join(edits))
+    return lines
+
+
+def _posebias(library: Library) -> list[str]:
+    return [f"class {format_class_name(e.name)}: drop edges *" for e in library.classes if e.graph.edges]
+
+
+def _reference(library: Library, labels: ConceptLabels, source: str, part: str) -> Optional[str]:
+    entry = library.get(source)
+    if entry is None:
+        return None
+    for slot, cid in enumerate(entry.graph.nodes, start=1):
+        if labels.get(cid) == part:
+            return f"{format_class_name(source)}.c{slot}"
+    for rank, concept in enumerate(entry.pool, start=1):
+        if labels.get(concept.id) == part:
+            return f"{format_class_name(source)}.pool[{rank}]"
+    return None
+
+
+def _zeroshot(library: Library, labels: ConceptLabels, manifest: dict) -> list[str]:
+    lines = []
+    for name, comp in manifest.get("compositions", {}).items():
+        refs = [_reference(library, labels, p["class"], p["part"]) for p in comp["parts"]]
+        missing = [p["part"] for p, r in zip(comp["parts"], refs) if r is None]
+        if missing:
+            lines.append(f"# {name}: no concept shows {', '.join(missing)}; not defined")
+            continue
+        lines.append(f"define class {format_class_name(name)} from {', '.join(refs)}, "
+                     f"edges like {format_class_name(comp['layout_from'])}")
+    return lines
+
+
+def example_script(ws: Workspace, library: Library) -> str:
+    """The scenario's example edit script for this workspace's extracted library."""
+    manifest = json.loads((ws.root / "data" / "scenario.json").read_text())
+    scenario = manifest.get("scenario")
+    header = [f"# {scenario}: the scenario's example edits, written from what each concept's member patches",
+              "# show (hni_engine.scenario_scripts). Review them with `hni show CLASS --pool` before applying."]
+    if scenario == "posebias":
+        body = ["# The relations between parts encode the single training pose of each class: drop them.",
+                *_posebias(library)]
+    elif scenario == "spurious":
+        body = _spurious(library, concept_labels(ws), manifest)
+    elif scenario == "zeroshot":
+        body = _zeroshot(library, concept_labels(ws), manifest)
+    else:
+        raise WorkspaceError(f"{ws.root}: scenario {scenario!r} has no example script")
+    return "\n".join(header + body) + "\n"
