@@ -143,7 +143,10 @@ def cmd_extract(args) -> int:
 
 
 def _library_for(ws: Workspace):
-    path = ws.library_path
+    """The current library: the latest run's (runs/HEAD) once edits were applied, else the extraction's."""
+    head = ws.runs_dir / "HEAD"
+    path = ws.runs_dir / head.read_text(encoding="utf-8").strip() / "library.json" if head.is_file() else \
+        ws.library_path
     if not path.exists():
         raise WorkspaceError(f"{path}: no concept library yet (run `hni extract`)")
     return load_library(path)

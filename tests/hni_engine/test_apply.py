@@ -1,0 +1,245 @@
+"""`hni apply` on a tiny world: run folders, re-apply, stale plans, interrupted runs, defined classes, demo.
+
+Tiny on purpose (three classes, a dozen images each, one distillation epoch): it proves the human -> NN
+path fits together and keeps the workspace safe. The quality of edits is measured in benchmarks/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hni_engine import synthetic
+from hni_engine.cli import main
+from hni_engine.config import DistillConfig, ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
+from hni_engine.progress import set_quiet
+
+
+def _tiny_config() -> HniConfig:
+    return HniConfig(
+        seed=0,
+        train=TrainConfig(epochs=2, batch_size=16),
+        extract=ExtractConfig(images_per_class=8, clusters=5, cluster_members=10, tcav_random_sets=3),
+        grn=GrnConfig(epochs=3, batch_size=8),
+        distill=DistillConfig(epochs=1, batch_size=16),
+    )
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    """A trained and extracted tiny workspace; each test copies it (the cache comes along)."""
+    set_quiet(True)
+    root = tmp_path_factory.mktemp("extracted")
+    spec = synthetic.scenario("posebias", synthetic.WorldConfig(train_per_class=12, test_per_class=6, seed=0))
+    synthetic.generate(spec, root / "data")
+    write_config(_tiny_config(), root / "hni.toml")
+    (root / "edits").mkdir()
+    assert main(["-w", str(root), "train", "--device", "cpu"]) == 0
+    assert main(["-w", str(root), "extract", "--device", "cpu"]) == 0
+    yield root
+    set_quiet(False)
+
+
+@pytest.fixture
+def ws(extracted, tmp_path):
+    target = tmp_path / "ws"
+    shutil.copytree(extracted, target)
+    return target
+
+
+def _library(ws: Path) -> dict:
+    return json.loads((ws / "concepts" / "library.json").read_text())
+
+
+def _edge_script(ws: Path, name: str = "001_edges.hni") -> Path:
+    entry = next(e for e in _library(ws)["classes"] if e["graph"]["edges"])
+    path = ws / "edits" / name
+    path.write_text(f"class {entry['name']}: drop edges *\n")
+    return path
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every file under the workspace with its content hash."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_apply_writes_a_complete_run_and_moves_head(ws, capsys):
+    script = _edge_script(ws)
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    run_id = (ws / "runs" / "HEAD").read_text().strip()
+    run = ws / "runs" / run_id
+    assert f"run written to {run}" in out and "before   after" in out
+    for name in ("model.pt", "classes.json", "library.json", "metrics.json", "provenance.json", "plan.txt",
+                 "plan.json", "grn.pt"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["kind"] == "edge" and len(metrics["edited_classes"]) == 1
+    assert set(metrics["before"]["per_class"]) == set(metrics["after"]["per_class"]) == set(metrics["classes"])
+    assert metrics["mean_change"]["edited"]["classes"] == metrics["edited_classes"]
+    assert metrics["rebuild"]["forward_passes_train"] == 0  # the I-SCGs came from the cache
+    prov = json.loads((run / "provenance.json").read_text())
+    assert prov["base_model"]["sha256"] == hashlib.sha256((ws / "model" / "base.pt").read_bytes()).hexdigest()
+    assert prov["scripts"][0]["sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()
+    assert prov["config"]["sha256"] == hashlib.sha256((ws / "hni.toml").read_bytes()).hexdigest()
+    assert prov["model_sha256"] == hashlib.sha256((run / "model.pt").read_bytes()).hexdigest()
+    assert prov["seed"] == 0 and prov["versions"]["torch"]
+    # The run's library records the script and the network it describes.
+    library = json.loads((run / "library.json").read_text())
+    assert library["applied"][0]["sha256"] == prov["scripts"][0]["sha256"]
+    assert library["meta"]["model_sha256"] == prov["model_sha256"]
+    # `hni eval` reads a run folder.
+    assert main(["-w", str(ws), "eval", "--model", str(run), "--device", "cpu"]) == 0
+    assert "confusion" in capsys.readouterr().out
+
+
+def test_reapplying_is_a_no_op_that_says_so(ws, capsys):
+    _edge_script(ws)
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    before = _snapshot(ws)
+    capsys.readouterr()
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to apply" in out and "already applied" in out
+    assert _snapshot(ws) == before
+    # Planning against the current library says so too (it defaults to runs/HEAD's library).
+    assert main(["-w", str(ws), "plan"]) == 0
+
+
+def test_run_model_loads_as_a_plain_torchvision_model(ws):
+    _edge_script(ws)
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
+    code = (
+        "import sys\n"
+        "for name in ('hni_engine', 'hni_dsl'): sys.modules[name] = None  # importing hni would fail\n"
+        "import json, torch, torchvision\n"
+        f"ckpt = torch.load({str(run / 'model.pt')!r}, weights_only=True)\n"
+        f"classes = json.load(open({str(run / 'classes.json')!r}))\n"
+        "model = torchvision.models.get_model(ckpt['arch'], num_classes=len(classes))\n"
+        "model.load_state_dict(ckpt['state_dict'])\n"
+        "assert ckpt['classes'] == classes\n"
+        "print('ok', len(classes))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok 3"
+
+
+def test_a_stale_plan_is_refused(ws, capsys):
+    script = _edge_script(ws)
+    plan = ws / "plan.json"
+    assert main(["-w", str(ws), "plan", str(script), "-o", str(plan)]) == 2
+    # The script changes after the plan was made: refused, nothing written.
+    original = script.read_text()
+    script.write_text(original + "# reviewed\n")
+    before = _snapshot(ws)
+    assert main(["-w", str(ws), "apply", str(plan), "--device", "cpu"]) == 1
+    assert "changed since the plan was made" in capsys.readouterr().err
+    assert _snapshot(ws) == before
+    # Back as planned: accepted. Then the library has moved on, so the same plan is stale.
+    script.write_text(original)
+    assert main(["-w", str(ws), "apply", str(plan), "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["-w", str(ws), "apply", str(plan), "--device", "cpu"]) == 1
+    assert "the plan was made against library" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_plan_is_refused(ws, capsys):
+    bogus = ws / "bogus.json"
+    bogus.write_text('{"format": "something-else"}')
+    assert main(["-w", str(ws), "apply", str(bogus), "--device", "cpu"]) == 1
+    assert f"{bogus}: not an hni plan" in capsys.readouterr().err
+
+
+def test_a_script_with_an_error_applies_nothing(ws, capsys):
+    (ws / "edits" / "001_bad.hni").write_text("class no_such_class: drop edges *\n")
+    before = _snapshot(ws)
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 1
+    assert "error[E101]" in capsys.readouterr().err
+    assert _snapshot(ws) == before
+
+
+def test_an_interrupted_apply_leaves_the_workspace_unchanged(ws, monkeypatch):
+    from hni_engine import distill
+
+    _edge_script(ws)
+    before = _snapshot(ws)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C half-way through distillation
+
+    monkeypatch.setattr(distill, "distill", interrupted)
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 130
+    assert _snapshot(ws) == before
+    assert not (ws / "runs").exists() or not any((ws / "runs").iterdir())
+
+
+def test_a_failure_while_writing_the_run_leaves_nothing_behind(ws, monkeypatch):
+    from hni_engine import apply as apply_module
+
+    _edge_script(ws)
+    before = _snapshot(ws)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(apply_module, "write_library", broken)
+    with pytest.raises(OSError, match="disk full"):
+        main(["-w", str(ws), "apply", "--device", "cpu"])
+    after = _snapshot(ws)
+    assert after == before
+
+
+def test_define_class_grows_the_network(ws, capsys):
+    names = [e["name"] for e in _library(ws)["classes"]]
+    (ws / "edits" / "001_define.hni").write_text(
+        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n")
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
+    classes = json.loads((run / "classes.json").read_text())
+    assert classes == names + ["hybrid"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["kind"] == "zeroshot" and metrics["distill"]["beta"] == 0.0
+    assert metrics["synthetic_graphs"]["hybrid"] > 0
+    # The test split has no images of the new class: it is left out of the evaluation, not faked.
+    assert "hybrid" not in metrics["evaluated_classes"]
+    library = json.loads((run / "library.json").read_text())
+    assert next(e for e in library["classes"] if e["name"] == "hybrid")["output_index"] == 3
+    import torch
+
+    assert torch.load(run / "model.pt", weights_only=True)["state_dict"]["fc.weight"].shape[0] == 4
+    assert "run written to" in out
+
+
+def test_quick_demo_runs_to_its_table(tmp_path, capsys, monkeypatch):
+    from hni_engine import demo
+
+    # The demo's own quick settings, shrunk further so the test stays fast; the path is the same.
+    original = demo.quick_overrides
+
+    def smaller(config):
+        c = original(config)
+        return c.model_copy(update={"train": c.train.model_copy(update={"epochs": 2}),
+                                    "grn": c.grn.model_copy(update={"epochs": 5}),
+                                    "distill": c.distill.model_copy(update={"epochs": 1})})
+
+    monkeypatch.setattr(demo, "quick_overrides", smaller)
+    set_quiet(True)
+    target = tmp_path / "demo"
+    assert main(["demo", "--quick", "--dir", str(target), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "before   after" in out and "edited classes: mean accuracy" in out
+    assert (target / "edits" / "001_posebias.hni").read_text().count("drop edges *") >= 1
+    assert (target / "runs" / "HEAD").is_file()
+    # A second demo into the same folder is refused unless --force.
+    assert main(["demo", "--quick", "--dir", str(target), "--device", "cpu"]) == 1

@@ -1,0 +1,95 @@
+"""Partial knowledge distillation: the combined soft label (HNI eq. 3), the loss, the grown output layer."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from hni_engine.distill import (TEMPERATURES, Temperatures, combined_soft_label, distillation_loss,
+                                grow_classifier, output_layer)
+from hni_engine.models import build_model
+
+
+def _softmax(values, t):
+    e = [math.exp(v / t) for v in values]
+    return [x / sum(e) for x in e]
+
+
+def test_combined_soft_label_matches_a_hand_computed_case():
+    # Four classes; the GRN covers classes 1 and 3 (S_I), in the order (3, 1).
+    t = Temperatures(student=1.0, teacher_grn=1.5, teacher_original=1.0)
+    original = [2.0, 1.0, 0.0, -1.0]
+    grn = [0.5, 2.0]  # scores of class 3, then class 1
+    p2 = _softmax(original, 1.0)
+    p1 = _softmax(grn, 1.5)
+    p_r = p2[1] + p2[3]
+    expected = [p2[0], p_r * p1[1], p2[2], p_r * p1[0]]
+    got = combined_soft_label(torch.tensor([original]), torch.tensor([grn]), [3, 1], t)[0]
+    assert got.tolist() == pytest.approx(expected, abs=1e-6)
+    assert float(got.sum()) == pytest.approx(1.0, abs=1e-6)  # still a distribution
+    # The classes outside S_I keep exactly teacher 2's probabilities.
+    assert got[0].item() == pytest.approx(p2[0]) and got[2].item() == pytest.approx(p2[2])
+
+
+def test_images_without_graphs_keep_the_original_network_label():
+    t = TEMPERATURES["node"]
+    original = torch.tensor([[1.0, 0.0, -1.0], [0.0, 3.0, 0.0]])
+    grn = torch.tensor([[5.0, -5.0], [5.0, -5.0]])
+    got = combined_soft_label(original, grn, [0, 1], t, has_graphs=torch.tensor([True, False]))
+    assert torch.allclose(got[1], torch.softmax(original[1], 0))
+    assert not torch.allclose(got[0], torch.softmax(original[0], 0))
+
+
+def test_a_class_the_network_lacks_gets_its_mass_from_the_grn_only():
+    t = TEMPERATURES["zeroshot"]
+    original = torch.tensor([[1.0, 0.5, float("-inf")]])  # class 2 is new: no output in teacher 2
+    grn = torch.tensor([[0.0, 2.0]])  # the GRN covers classes 0 and 2
+    got = combined_soft_label(original, grn, [0, 2], t)[0]
+    p2 = torch.softmax(original[0] / t.teacher_original, 0)
+    p1 = torch.softmax(grn[0] / t.teacher_grn, 0)
+    assert got[2].item() == pytest.approx(float(p2[0] * p1[1]))
+    assert got[1].item() == pytest.approx(float(p2[1]))
+
+
+def test_distillation_loss_is_alpha_soft_plus_beta_hard():
+    logits = torch.tensor([[1.0, 2.0, 0.5]])
+    soft = torch.tensor([[0.2, 0.5, 0.3]])
+    labels = torch.tensor([1])
+    log_q = torch.log_softmax(logits / 2.0, 1)
+    soft_term = -(soft * log_q).sum()
+    hard_term = nn.functional.cross_entropy(logits, labels)
+    got = distillation_loss(logits, soft, labels, alpha=2.5, beta=1.0, t_student=2.0)
+    assert float(got) == pytest.approx(float(2.5 * soft_term + hard_term), rel=1e-6)
+    only_soft = distillation_loss(logits, soft, None, alpha=2.5, beta=1.0, t_student=2.0)
+    assert float(only_soft) == pytest.approx(float(2.5 * soft_term), rel=1e-6)
+
+
+def test_paper_temperatures():
+    assert TEMPERATURES["node"] == Temperatures(1.0, 1.5, 1.0)
+    assert (TEMPERATURES["edge"].student, TEMPERATURES["edge"].teacher_grn) == (2.0, 2.0)
+    assert (TEMPERATURES["zeroshot"].student, TEMPERATURES["zeroshot"].teacher_grn) == (1.5, 1.5)
+
+
+def test_grown_output_layer_leaves_the_old_logits_unchanged():
+    torch.manual_seed(0)
+    model = build_model("resnet18", 5).eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+        grow_classifier(model, 2)
+        after = model(x)
+    assert after.shape == (3, 7)
+    assert torch.allclose(after[:, :5], before, atol=1e-6)
+    # The new classes take no probability until they are taught.
+    assert float(torch.softmax(after, 1)[:, 5:].max()) < 1e-9
+    assert output_layer(model)[2].out_features == 7
+
+
+def test_grow_by_zero_is_a_no_op_and_a_model_without_linear_layer_is_refused():
+    model = build_model("resnet18", 3)
+    assert grow_classifier(model, 0) is model
+    with pytest.raises(ValueError, match="no linear output layer"):
+        grow_classifier(nn.Sequential(nn.Conv2d(3, 3, 1)), 1)
