@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hni-installed
 
-.PHONY: venv demo test test-all bench fmt-examples clean
+.PHONY: venv demo demo-quick lint-examples test test-all bench fmt-examples clean
 
 $(STAMP): pyproject.toml
 	@echo "creating $(VENV) (one-time, about 2 minutes)"
@@ -16,8 +16,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The main job: check and plan the example edit scripts against the example library.
+# The main job: from nothing to a before/after table (generate, train, extract, apply the example script).
+# `make demo-quick` is the small version; `make lint-examples` checks and plans the language examples.
 demo: venv
+	$(BIN)/hni demo --force
+
+demo-quick: venv
+	$(BIN)/hni demo --quick --force
+
+lint-examples: venv
 	$(BIN)/hni check --library examples/library.json examples/edits/*.hni
 	@# plan exits 2 when there are changes (expected here), 1 on errors
 	$(BIN)/hni plan --library examples/library.json examples/edits/*.hni || test $$? -eq 2

@@ -42,7 +42,7 @@ from .data import ImageSet
 from .extract import Analyser, _analyse_all, load_extracted, single_thread
 from .models import LoadedModel, file_sha256, load_checkpoint, save_checkpoint
 from .progress import bar
-from .scg import ImagePatches, NodeConcept, assemble, match_class
+from .scg import ImagePatches, NodeConcept, assemble, match_class, match_nodes
 from .train import Evaluation, evaluate
 from .workspace import Workspace, WorkspaceError
 
@@ -172,8 +172,13 @@ def _package_version() -> str:
 # -- the whole apply ------------------------------------------------------------------------------
 
 def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sources: dict[str, str], *,
-                          device: str = "cpu", use_cache: bool = True) -> ApplyResult:
-    """Run steps 2-6 for a verified plan against ``current_state(ws)``; returns the written run."""
+                          device: str = "cpu", use_cache: bool = True, kind: Optional[str] = None,
+                          report_as_edited: Optional[list[str]] = None) -> ApplyResult:
+    """Run steps 2-6 for a verified plan against ``current_state(ws)``; returns the written run.
+
+    ``kind`` and ``report_as_edited`` exist for controls (benchmarks): an empty plan sent through the
+    same path with the temperatures of the edit it controls for, reporting the same classes as edited.
+    """
     from .grn import GRN, ClassGraph, predict, train_grn
 
     config = ws.config
@@ -198,9 +203,9 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     if extraction_model.sha256 != json.loads(ws.extract_report_path.read_text())["model_sha256"]:
         raise ApplyError(f"{ws.model_path} changed since `hni extract`; run `hni extract` again")
 
-    kind = edit_kind(plan.transforms)
+    kind = kind or edit_kind(plan.transforms)
     temperatures = kd.TEMPERATURES[kind]
-    edited = changed_classes(library, library_after)
+    edited = report_as_edited if report_as_edited is not None else changed_classes(library, library_after)
     # Every defined class (this plan's or an earlier run's) has no images: its graphs are synthesized.
     defined = [e.name for e in library_after.classes if e.defined is not None]
     student_classes = state.classes + [n for n in defined if n not in state.classes]
@@ -291,10 +296,12 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     # Zero-shot distillation uses the GRN's soft labels only (HNI 4.2); other edits add the ground truth.
     hard = None if kind == "zeroshot" else torch.tensor([student_classes.index(base_classes[l]) for l in train.labels])
     d = config.distill
+    erase_masks, erased = _removed_concept_masks(library, library_after, edited, coi_names, coi, coi_train,
+                                                 train, train_patches, analyser, extracted)
     with bar(d.epochs, f"distilling into {m.arch} ({kind} edit)", "epoch") as progress:
         student, distill_report = kd.distill(
             current.model, train, soft, hard, d, temperatures, m.mean, m.std, extra_classes=new_outputs,
-            seed=config.seed, device=device,
+            seed=config.seed, device=device, erase_masks=erase_masks,
             progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")))
     timings["distill"] = time.perf_counter() - clock
 
@@ -327,12 +334,53 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
         "synthetic_graphs": synthetic_counts,
         "distill": {"temperatures": vars(temperatures), "alpha": d.alpha, "beta": 0.0 if hard is None else d.beta,
                     "epochs": d.epochs, "batch_size": d.batch_size, "lr": d.lr, "optimiser": "SGD",
-                    "momentum": d.momentum, "loss": [round(x, 5) for x in distill_report.loss]},
+                    "momentum": d.momentum, "erase_removed": d.erase_removed, "erased_images": erased,
+                    "loss": [round(x, 5) for x in distill_report.loss]},
         "rebuild": rebuild,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
     return _write_run(ws, state, current, library, library_after, plan, sources, student, student_classes, grn,
                       metrics, before, after)
+
+
+def _removed_concept_masks(library: Library, library_after: Library, edited, coi_names, coi, coi_train: ImageSet,
+                           train: ImageSet, train_patches, analyser: Analyser, extracted):
+    """Per training image, the pixels of the concepts the edit removed from that image's class's c-SCG.
+
+    A removed concept is matched (one-to-one, with its own threshold) among the patches of the class's
+    images that overlap the class's Grad-CAM: where the network looked. Returns ((N, H, W) bool over
+    ``train``, or None when nothing was removed; {class: images with something to erase}).
+    """
+    removed = {}
+    for name in edited:
+        before, after = library.get(name), library_after.get(name)
+        if before is not None and after is not None and name in coi_names:
+            gone = [cid for cid in before.graph.nodes if cid not in after.graph.nodes]
+            if gone:
+                removed[name] = gone
+    if not removed:
+        return None, {}
+    size = train.images.shape[1]
+    masks = torch.zeros(len(train), size, size, dtype=torch.bool)
+    position = {digest: i for i, digest in enumerate(train.digests)}
+    counts: dict[str, int] = {}
+    for name, gone in removed.items():
+        label, row = coi[coi_names.index(name)], coi_names.index(name)
+        nodes = [NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]) for cid in gone]
+        anchors = np.stack([n.anchor for n in nodes]).astype(np.float32)
+        thresholds = np.array([n.threshold for n in nodes], dtype=np.float32)
+        counts[name] = 0
+        for k in np.flatnonzero(coi_train.labels == label):
+            patches = train_patches[k]
+            cand = np.flatnonzero(patches.candidates[row])
+            hit = match_nodes(patches.features[cand], anchors, thresholds)
+            segments = cand[hit[hit >= 0]]
+            if len(segments) == 0:
+                continue
+            segment_masks = analyser.masks(coi_train.images[k], coi_train.digests[k])  # from the cache
+            masks[position[coi_train.digests[k]]] |= torch.from_numpy(segment_masks[segments].any(axis=0))
+            counts[name] += 1
+    return masks, counts
 
 
 def _as_student(logits: torch.Tensor, classes: list[str], student_classes: list[str]) -> torch.Tensor:
@@ -365,14 +413,21 @@ def _synthesize_class(library: Library, name: str, coi_names, coi_train: ImageSe
         parts.append(found)
     like_label = base_classes.index(like)
     like_rows = np.flatnonzero(coi_train.labels == like_label)
-    start = sum(len(library.get(n).graph.nodes) for n in grn_names[: grn_names.index(like)])
-    positions = train_graphs.pos[like_rows, start:start + m].numpy()
-    present = train_graphs.present[like_rows, start:start + m].numpy()
+    like_images = [train_patches[i] for i in like_rows]
+    like_nodes = [NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid])
+                  for cid in library.get(like).graph.nodes[:m]]
+    anchors = np.stack([n.anchor for n in like_nodes]).astype(np.float32)
+    thresholds = np.array([n.threshold for n in like_nodes], dtype=np.float32)
+    slots = np.full((len(like_images), m), -1, dtype=np.int64)
+    for k, image in enumerate(like_images):
+        cand = np.flatnonzero(image.candidates[rows_of[like]])
+        hit = match_nodes(image.features[cand], anchors, thresholds)
+        slots[k, hit >= 0] = cand[hit[hit >= 0]]
     per_class = np.bincount(coi_train.labels)
     count = config.distill.synthetic_per_class or int(round(per_class[per_class > 0].mean()))
     rng = np.random.default_rng([config.seed, grn_names.index(name)])
     try:
-        return synthesize(parts, positions, present, count, len(coi_names) + n_defined, rng)
+        return synthesize(parts, like_images, slots, count, len(coi_names) + n_defined, rng)
     except ValueError as exc:
         raise ApplyError(f"class {name!r}: {exc} (edges like {like!r})") from None
 

@@ -129,6 +129,9 @@ class DistillConfig(_Section):
     alpha: float = Field(2.5, ge=0, description="weight of the soft-label term")
     beta: float = Field(1.0, ge=0, description="weight of the hard-label term (zero-shot runs use none)")
     augment: bool = Field(True, description="random translation of the student's input, as in `hni train`")
+    erase_removed: float = Field(0.5, ge=0, le=1, description="probability that a training image of an edited "
+                                 "class shows the student the concepts the edit removed erased (to the mean "
+                                 "colour); the teachers' labels stay, so those concepts stop being evidence")
     synthetic_per_class: int = Field(0, ge=0, description="synthesized graphs per defined class; 0: as many "
                                      "as the seen classes have training images on average")
 

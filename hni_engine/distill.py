@@ -9,8 +9,14 @@ label and the student's distribution at T_S (eq. 2) and L_hard the cross-entropy
 (eq. 4). Teacher outputs are computed once per image, before training.
 
 For zero-shot classes the student's output layer grows by one row per new class; the new rows start at
-zero weight and a bias far below the others, so the old classes' logits are unchanged and the new
-classes take no probability until distillation teaches them (HNI 4.2 uses soft labels only there).
+zero weight and zero bias, so the old classes' logits are unchanged and the new classes have no
+preference until distillation teaches them (HNI 4.2 uses soft labels only there).
+
+Beyond the paper: with ``erase_removed``, the pixels of the concepts an edit removed from a class's
+c-SCG are erased from some of that class's training images in the student's input while the teachers'
+labels stay. The edited GRN does not look at those concepts, so this tells the student the same thing:
+they are not evidence for the class. Without it the student, shown the same biased images as before,
+can keep its shortcut while matching the teachers (measured in BENCHMARKS.md, "Human -> NN").
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from .data import ImageSet, to_tensor
 from .train import _augment, predict_logits
 
 __all__ = ["Temperatures", "TEMPERATURES", "combined_soft_label", "distillation_loss", "grow_classifier",
-           "output_layer", "DistillReport", "distill"]
+           "output_layer", "DistillReport", "distill", "erase"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ TEMPERATURES = {
     "zeroshot": Temperatures(student=1.5, teacher_grn=1.5, teacher_original=1.5),
 }
 
-NEW_CLASS_BIAS = -30.0  # a grown row's starting bias: exp(-30) of the mass, i.e. none in practice
+NEW_CLASS_BIAS = 0.0  # a grown row starts at logit 0: no preference, and gradients reach it at once
 
 
 def combined_soft_label(original_logits: Tensor, grn_logits: Tensor, covered: Sequence[int],
@@ -116,15 +122,32 @@ class DistillReport:
     loss: list[float] = field(default_factory=list)
 
 
+def erase(x: Tensor, masks: Tensor, rows: Tensor, probability: float, generator: torch.Generator) -> Tensor:
+    """Set the masked pixels of some images to 0 (the mean colour after normalisation).
+
+    Args:
+        x: (B, 3, H, W) normalised images; masks: (N, H, W) bool for the whole set; rows: (B,) their indices.
+    """
+    chosen = masks[rows]  # (B, H, W)
+    draw = torch.rand(len(rows), generator=generator) < probability
+    hit = chosen & draw[:, None, None]
+    if not hit.any():
+        return x
+    return x.masked_fill(hit[:, None], 0.0)
+
+
 def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional[Tensor], config: DistillConfig,
             temperatures: Temperatures, mean, std, *, extra_classes: int = 0, seed: int = 0,
-            device: str = "cpu", progress: Optional[Callable[[int, int, float], None]] = None
-            ) -> tuple[nn.Module, DistillReport]:
+            device: str = "cpu", erase_masks: Optional[Tensor] = None,
+            progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[nn.Module, DistillReport]:
     """Train a copy of ``original`` (grown by ``extra_classes`` outputs) on precomputed soft labels.
 
     Args:
         soft: (N, K + extra_classes) combined soft labels of the training images.
         labels: (N,) ground-truth student indices, or None for soft labels only (zero-shot).
+        erase_masks: (N, H, W) bool, pixels of concepts the edit removed from each image's class; with
+            probability ``config.erase_removed`` per image and step they are erased from the student's
+            input (before the random translation, so the erased region moves with the image).
     """
     generator = torch.Generator().manual_seed(seed)
     student = grow_classifier(copy.deepcopy(original).cpu(), extra_classes).to(device)
@@ -145,6 +168,8 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
                 if len(idx) < 2 and step > 0:  # BatchNorm needs two samples; the last sliver joins nothing
                     continue
                 x = x_all[idx]
+                if erase_masks is not None and config.erase_removed > 0:
+                    x = erase(x, erase_masks, idx, config.erase_removed, generator)
                 if config.augment:
                     x = _augment(x, generator)
                 logits = student(x.to(device))

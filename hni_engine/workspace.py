@@ -93,6 +93,24 @@ def _fresh_target(path: Path) -> None:
         raise WorkspaceError(f"{path}: exists and is not an empty folder; choose a new workspace folder")
 
 
+def scenario_config(name: str, seed: int, image_size: int) -> HniConfig:
+    """The config `hni init --scenario` writes.
+
+    Where a scenario's concepts are small objects (a context object, a part), extraction uses `crop`
+    patch features and Grad-CAM at `layer3`: at 64 px ResNet-18's `layer4` map is 2x2, so a `pool`
+    feature is the feature of a whole quadrant and the small object is lost in it (measured: the spurious
+    context reached no c-SCG with `pool`, and every injected class's with `crop`; BENCHMARKS.md).
+    """
+    from .config import ExtractConfig
+
+    model = ModelConfig(input_size=image_size)
+    extract = ExtractConfig()
+    if name in ("spurious", "zeroshot") and image_size < 128:
+        model = model.model_copy(update={"gradcam_layer": "layer3"})
+        extract = extract.model_copy(update={"feature_mode": "crop"})
+    return HniConfig(seed=seed, model=model, data=DataConfig(), extract=extract)
+
+
 def init_scenario(root: str | Path, name: str, *, seed: int = 0, quick: bool = False, image_size: int = 64,
                   progress: Optional[Callable[[int, int], None]] = None) -> Workspace:
     """A workspace with a built-in synthetic scenario's data and a config for it."""
@@ -109,7 +127,7 @@ def init_scenario(root: str | Path, name: str, *, seed: int = 0, quick: bool = F
     try:
         target.mkdir(parents=True, exist_ok=True)
         synthetic.generate(spec, target / "data", progress=progress)
-        config = HniConfig(seed=seed, model=ModelConfig(input_size=image_size), data=DataConfig())
+        config = scenario_config(name, seed, image_size)
         write_config(config, target / "hni.toml")
         (target / "edits").mkdir(exist_ok=True)
         (target / ".gitignore").write_text(".hni/\nruns/\ndata/\n", encoding="utf-8")

@@ -83,8 +83,8 @@ def test_grown_output_layer_leaves_the_old_logits_unchanged():
         after = model(x)
     assert after.shape == (3, 7)
     assert torch.allclose(after[:, :5], before, atol=1e-6)
-    # The new classes take no probability until they are taught.
-    assert float(torch.softmax(after, 1)[:, 5:].max()) < 1e-9
+    # The new classes start at logit 0 (weights and bias zero): no preference until they are taught.
+    assert float(after[:, 5:].abs().max()) == 0.0
     assert output_layer(model)[2].out_features == 7
 
 
@@ -93,3 +93,17 @@ def test_grow_by_zero_is_a_no_op_and_a_model_without_linear_layer_is_refused():
     assert grow_classifier(model, 0) is model
     with pytest.raises(ValueError, match="no linear output layer"):
         grow_classifier(nn.Sequential(nn.Conv2d(3, 3, 1)), 1)
+
+
+def test_erase_sets_only_the_masked_pixels_of_drawn_images_to_the_mean():
+    from hni_engine.distill import erase
+
+    x = torch.ones(2, 3, 4, 4)
+    masks = torch.zeros(5, 4, 4, dtype=torch.bool)
+    masks[3, :2, :2] = True  # image 3 of the set has something to erase; image 1 has nothing
+    rows = torch.tensor([3, 1])
+    out = erase(x, masks, rows, 1.0, torch.Generator().manual_seed(0))
+    assert float(out[0, :, :2, :2].abs().sum()) == 0.0  # erased to 0: the mean colour after normalisation
+    assert float(out[0, :, 2:, :].min()) == 1.0 and torch.equal(out[1], x[1])
+    never = erase(x, masks, rows, 0.0, torch.Generator().manual_seed(0))
+    assert torch.equal(never, x)
