@@ -123,17 +123,25 @@ class DistillReport:
 
 
 def erase(x: Tensor, masks: Tensor, rows: Tensor, probability: float, generator: torch.Generator) -> Tensor:
-    """Set the masked pixels of some images to 0 (the mean colour after normalisation).
+    """Replace the masked pixels of some images by noise with the statistics of the rest of the image.
+
+    A flat fill would keep the erased object's silhouette, which a network can learn as well as the
+    object; noise with the image's own per-channel mean and spread reads as more background.
 
     Args:
         x: (B, 3, H, W) normalised images; masks: (N, H, W) bool for the whole set; rows: (B,) their indices.
     """
     chosen = masks[rows]  # (B, H, W)
     draw = torch.rand(len(rows), generator=generator) < probability
-    hit = chosen & draw[:, None, None]
+    hit = (chosen & draw[:, None, None])[:, None]  # (B, 1, H, W)
     if not hit.any():
         return x
-    return x.masked_fill(hit[:, None], 0.0)
+    keep = (~hit).float()
+    count = keep.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+    mean = (x * keep).sum(dim=(2, 3), keepdim=True) / count  # (B, 3, 1, 1) outside the erased pixels
+    spread = (((x - mean) * keep) ** 2).sum(dim=(2, 3), keepdim=True).div(count).sqrt()
+    noise = torch.randn(x.shape, generator=generator) * spread + mean
+    return torch.where(hit, noise, x)
 
 
 def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional[Tensor], config: DistillConfig,

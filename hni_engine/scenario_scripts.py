@@ -81,10 +81,13 @@ def _spurious(library: Library, labels: ConceptLabels, manifest: dict) -> list[s
         if entry is None:
             continue
         nodes = list(entry.graph.nodes)
-        bad = [i for i, cid in enumerate(nodes, start=1) if labels.get(cid) in (CONTEXT, BACKGROUND, MIXED)]
+        # The context first (the shortcut), then background, then patches that show nothing in particular.
+        order = {CONTEXT: 0, BACKGROUND: 1, MIXED: 2}
+        bad = sorted((i for i, cid in enumerate(nodes, start=1) if labels.get(cid) in order),
+                     key=lambda i: (order[labels.get(nodes[i - 1])], i))
         genuine = [rank for rank, c in enumerate(entry.pool, start=1)
                    if labels.get(c.id) in parts_of[name] and c.id not in nodes]
-        edits = [f"replace concept {slot} with pool[{rank}]" for slot, rank in zip(bad, genuine)]
+        edits = [f"replace concept {slot} with pool[{rank}]" for slot, rank in sorted(zip(bad, genuine))]
         shown = ", ".join(f"{slot}: {labels.get(nodes[slot - 1])}" for slot in bad) or "none"
         lines.append(f"# {name}: context/background concepts {shown}")
         if edits:
