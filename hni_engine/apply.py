@@ -256,15 +256,24 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
         from .grn import ISCGBatch
 
         batches, labels = [train_graphs], [grn_train_labels]
+        composites, composite_graphs, composite_labels = [], [], []
         for name in defined:
-            virtual = _synthesize_class(library_after, name, coi_names, coi_train, base_classes, train_patches,
-                                        train_graphs, grn_names, rows_of, extracted, config, len(defined))
+            virtual, sources, like_rows = _synthesize_class(
+                library_after, name, coi_names, coi_train, base_classes, train_patches, grn_names, rows_of,
+                extracted, config, len(defined))
             synthetic_counts[name] = len(virtual)
-            batches.append(_graphs(virtual, rows, nodes))
+            graphs_of_class = _graphs([v.patches for v in virtual], rows, nodes)
+            batches.append(graphs_of_class)
             labels.append(torch.full((len(virtual),), grn_names.index(name), dtype=torch.long))
+            if config.distill.composite_images:
+                composites.append(_compose_class(virtual, sources, like_rows, coi_train, analyser,
+                                                 np.random.default_rng([config.seed, 7, grn_names.index(name)])))
+                composite_graphs.append(graphs_of_class)
+                composite_labels.extend([student_classes.index(name)] * len(virtual))
         grn_train_set, grn_train_targets = ISCGBatch.cat(batches), torch.cat(labels)
     else:
         grn_train_set, grn_train_targets = train_graphs, grn_train_labels
+        composites, composite_graphs, composite_labels = [], [], []
     timings["synthesize"] = time.perf_counter() - clock
 
     # 4. The GRN retrained on the edited graphs, ground truth.
@@ -295,12 +304,31 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     soft = kd.combined_soft_label(original_logits, grn_logits, covered, temperatures, has_graphs)
     # Zero-shot distillation uses the GRN's soft labels only (HNI 4.2); other edits add the ground truth.
     hard = None if kind == "zeroshot" else torch.tensor([student_classes.index(base_classes[l]) for l in train.labels])
+    distill_set = train
+    if composites:
+        # The defined classes' virtual images in pixels, labelled by the same two teachers (soft only).
+        from .grn import ISCGBatch
+
+        pixels = np.concatenate(composites)
+        extra_original = _as_student(kd.teacher_logits(current.model, pixels, m.mean, m.std, device=device),
+                                     state.classes, student_classes)
+        extra_grn = predict(grn, ISCGBatch.cat(composite_graphs))
+        soft = torch.cat([soft, kd.combined_soft_label(extra_original, extra_grn, covered, temperatures)])
+        distill_set = ImageSet(train.classes, np.concatenate([train.images, pixels]),
+                               np.concatenate([train.labels, np.full(len(pixels), -1)]),
+                               train.paths + ["<composite>"] * len(pixels), train.root,
+                               train.digests + ["<composite>"] * len(pixels))
+        if hard is not None:  # an earlier run's defined classes: their virtual images are theirs
+            hard = torch.cat([hard, torch.tensor(composite_labels, dtype=torch.long)])
     d = config.distill
     erase_masks, erased = _removed_concept_masks(library, library_after, edited, coi_names, coi, coi_train,
                                                  train, train_patches, analyser, extracted)
+    if erase_masks is not None and len(distill_set) > len(train):
+        erase_masks = torch.cat([erase_masks, torch.zeros((len(distill_set) - len(train),) + erase_masks.shape[1:],
+                                                          dtype=torch.bool)])
     with bar(d.epochs, f"distilling into {m.arch} ({kind} edit)", "epoch") as progress:
         student, distill_report = kd.distill(
-            current.model, train, soft, hard, d, temperatures, m.mean, m.std, extra_classes=new_outputs,
+            current.model, distill_set, soft, hard, d, temperatures, m.mean, m.std, extra_classes=new_outputs,
             seed=config.seed, device=device, erase_masks=erase_masks,
             progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")))
     timings["distill"] = time.perf_counter() - clock
@@ -335,6 +363,7 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
         "distill": {"temperatures": vars(temperatures), "alpha": d.alpha, "beta": 0.0 if hard is None else d.beta,
                     "epochs": d.epochs, "batch_size": d.batch_size, "lr": d.lr, "optimiser": "SGD",
                     "momentum": d.momentum, "erase_removed": d.erase_removed, "erased_images": erased,
+                    "composite_images": int(sum(len(c) for c in composites)),
                     "loss": [round(x, 5) for x in distill_report.loss]},
         "rebuild": rebuild,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
@@ -392,27 +421,32 @@ def _as_student(logits: torch.Tensor, classes: list[str], student_classes: list[
 
 
 def _synthesize_class(library: Library, name: str, coi_names, coi_train: ImageSet, base_classes, train_patches,
-                      train_graphs, grn_names, rows_of, extracted, config, n_defined: int) -> list[ImagePatches]:
+                      grn_names, rows_of, extracted, config, n_defined: int):
+    """The defined class's virtual images, where each part's matched patches came from (coi_train
+    index, patch) and the coi_train index of each `edges like` image."""
     from .zeroshot import part_patches, synthesize
 
     entry = library.get(name)
     like = entry.defined.edges_like
     m = len(entry.graph.nodes)
-    parts = []
+    parts, part_sources = [], []
     for cid in entry.graph.nodes:
         owner = cid.split("/")[0]
         if owner not in coi_names:
             raise ApplyError(f"class {name!r}: part {cid} belongs to {owner!r}, which has no extracted images")
         label = base_classes.index(owner)
-        images = [p for p, l in zip(train_patches, coi_train.labels) if l == label]
-        found = part_patches(NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]), images,
-                             rows_of[owner])
+        owned = np.flatnonzero(coi_train.labels == label)
+        found, where = part_patches(NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]),
+                                    [train_patches[i] for i in owned], rows_of[owner])
+        part_sources.append([(int(owned[k]), patch) for k, patch in where])
         if len(found) == 0:
             raise ApplyError(f"class {name!r}: part {cid} is matched in no training image of {owner!r}; "
                              f"choose another concept")
         parts.append(found)
     like_label = base_classes.index(like)
     like_rows = np.flatnonzero(coi_train.labels == like_label)
+    if len(like_rows) == 0:
+        raise ApplyError(f"class {name!r}: edges like {like!r}, which has no training images")
     like_images = [train_patches[i] for i in like_rows]
     like_nodes = [NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid])
                   for cid in library.get(like).graph.nodes[:m]]
@@ -427,9 +461,34 @@ def _synthesize_class(library: Library, name: str, coi_names, coi_train: ImageSe
     count = config.distill.synthetic_per_class or int(round(per_class[per_class > 0].mean()))
     rng = np.random.default_rng([config.seed, grn_names.index(name)])
     try:
-        return synthesize(parts, like_images, slots, count, len(coi_names) + n_defined, rng)
+        virtual = synthesize(parts, like_images, slots, count, len(coi_names) + n_defined, rng)
     except ValueError as exc:
         raise ApplyError(f"class {name!r}: {exc} (edges like {like!r})") from None
+    return virtual, part_sources, like_rows
+
+
+def _compose_class(virtual, part_sources, like_rows, coi_train: ImageSet, analyser: Analyser,
+                   rng: np.random.Generator) -> np.ndarray:
+    """The virtual images in pixels (N, H, W, 3) uint8; segment masks come from the cache."""
+    from .zeroshot import compose
+
+    masks_of: dict[int, np.ndarray] = {}
+
+    def masks(index: int) -> np.ndarray:
+        if index not in masks_of:
+            masks_of[index] = analyser.masks(coi_train.images[index], coi_train.digests[index])
+        return masks_of[index]
+
+    out = []
+    for v in virtual:
+        base = int(like_rows[v.base])
+        sources, pastes = [], []
+        for part, pick, target, centre in v.pastes:
+            image_index, patch = part_sources[part][pick]
+            sources.append((coi_train.images[image_index], masks(image_index)[patch]))
+            pastes.append((target, centre))
+        out.append(compose(coi_train.images[base], masks(base), pastes, sources, rng))
+    return np.stack(out) if out else np.zeros((0,) + coi_train.images.shape[1:], np.uint8)
 
 
 # -- the run folder -------------------------------------------------------------------------------
@@ -449,6 +508,7 @@ def _write_run(ws: Workspace, state: CurrentState, current: LoadedModel, library
     run_id = _next_run_id(ws, text_sha256(inputs))
     ws.runs_dir.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix=f".{run_id}.partial-", dir=ws.runs_dir))
+    built.chmod(0o755)  # mkdtemp's private mode would stay with the renamed run folder
     try:
         m = config.model
         model_sha = save_checkpoint(student, m.arch, student_classes, built / "model.pt", input_size=m.input_size,

@@ -132,6 +132,9 @@ class DistillConfig(_Section):
     erase_removed: float = Field(0.5, ge=0, le=1, description="probability that a training image of an edited "
                                  "class shows the student the concepts the edit removed erased (to the mean "
                                  "colour); the teachers' labels stay, so those concepts stop being evidence")
+    composite_images: bool = Field(False, description="zero-shot: also distil on the defined classes' virtual "
+                                   "images made in pixels (parts pasted into images of the edges-like class), "
+                                   "labelled by the teachers; the paper uses seen images only")
     synthetic_per_class: int = Field(0, ge=0, description="synthesized graphs per defined class; 0: as many "
                                      "as the seen classes have training images on average")
 

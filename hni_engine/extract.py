@@ -488,6 +488,7 @@ def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: An
                    timings, cache: Cache, loaded: LoadedModel, relaxed: dict[str, float]) -> None:
     ws.root.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix=".concepts.partial-", dir=ws.root))
+    built.chmod(0o755)  # mkdtemp's private mode would stay with the renamed concepts folder
     try:
         write_library(library, built / "library.json")
         ids = [f"{name}/{c.key}" for name in names for c in pools[name]]

@@ -4,34 +4,53 @@ A defined class has no images. Each synthetic sample is a *virtual image*: for p
 random seen training image where that part's concept was matched; placed at the position where slot i of
 the `edges like` class was matched in one random image of that class. The virtual image's graphs are then
 built for every class by the ordinary matcher, exactly as a real image's are.
+
+Each virtual image keeps its recipe (which image it is built on, which patch goes where), so the same
+composition can also be made in pixels (`compose`): the student network, which sees pixels, can then be
+shown what the GRN was taught (`distill.composite_images`; the paper distils from seen images only).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
 from .scg import ImagePatches, NodeConcept, match_nodes
 
-__all__ = ["part_patches", "synthesize"]
+__all__ = ["part_patches", "synthesize", "VirtualImage", "compose"]
 
 
-def part_patches(concept: NodeConcept, images: Sequence[ImagePatches], candidates_row: int) -> np.ndarray:
-    """Features (M, D) of the patches that match ``concept`` in ``images`` (one per image at most)."""
-    rows = []
+def part_patches(concept: NodeConcept, images: Sequence[ImagePatches], candidates_row: int
+                 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Features (M, D) of the patches that match ``concept`` in ``images`` (one per image at most), and
+    where each came from: (index into ``images``, patch index)."""
+    rows, sources = [], []
     anchor, threshold = concept.anchor[None].astype(np.float32), np.array([concept.threshold], np.float32)
-    for image in images:
+    for k, image in enumerate(images):
         cand = np.flatnonzero(image.candidates[candidates_row])
         hit = match_nodes(image.features[cand], anchor, threshold)[0]
         if hit >= 0:
             rows.append(image.features[cand[hit]])
+            sources.append((k, int(cand[hit])))
     dim = len(concept.anchor)
-    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+    return (np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)), sources
+
+
+@dataclass
+class VirtualImage:
+    """A synthesized sample: its patches and how to make it in pixels."""
+
+    patches: ImagePatches
+    base: int  # index into the like images
+    # per part: (part index, index into that part's matched patches, target patch of the base or -1,
+    # target centre as normalised (x, y))
+    pastes: list[tuple[int, int, int, tuple[float, float]]] = field(default_factory=list)
 
 
 def synthesize(parts: Sequence[np.ndarray], like_images: Sequence[ImagePatches], like_slots: np.ndarray,
-               count: int, n_rows: int, rng: np.random.Generator) -> list[ImagePatches]:
+               count: int, n_rows: int, rng: np.random.Generator) -> list[VirtualImage]:
     """``count`` virtual images of a defined class.
 
     A virtual image is a real image of the `edges like` class whose patches matched to that class's
@@ -49,7 +68,7 @@ def synthesize(parts: Sequence[np.ndarray], like_images: Sequence[ImagePatches],
     m = len(parts)
     if any(len(p) == 0 for p in parts):
         raise ValueError("every part needs at least one matched patch")
-    matched = (like_slots >= 0).sum(axis=1)
+    matched = (like_slots >= 0).sum(axis=1) if len(like_slots) else np.zeros(0, np.int64)
     if len(like_images) == 0 or matched.max() == 0:
         raise ValueError("the `edges like` class has no image with a matched slot")
     # Prefer layouts where every slot was matched; a missing slot gets a new patch at another image's
@@ -62,22 +81,59 @@ def synthesize(parts: Sequence[np.ndarray], like_images: Sequence[ImagePatches],
         features, centres = image.features.copy(), image.centres.copy()
         rows = np.ones((n_rows, len(features)), dtype=bool)
         rows[: len(image.candidates)] = image.candidates[:n_rows]
-        extra_f, extra_c = [], []
+        extra_f, extra_c, pastes = [], [], []
         for i in range(m):
-            feature = parts[i][rng.integers(len(parts[i]))]
-            patch = like_slots[base, i]
+            pick = int(rng.integers(len(parts[i])))
+            feature = parts[i][pick]
+            patch = int(like_slots[base, i])
             if patch >= 0:
                 features[patch] = feature
                 rows[:, patch] = True  # the part is a candidate for every class, wherever it came from
+                centre = image.centres[patch]
             else:
                 donors = np.flatnonzero(like_slots[:, i] >= 0)
                 donor = int(donors[rng.integers(len(donors))]) if len(donors) else None
+                centre = (like_images[donor].centres[like_slots[donor, i]] if donor is not None
+                          else np.array([0.5, 0.5], np.float32))
                 extra_f.append(feature)
-                extra_c.append(like_images[donor].centres[like_slots[donor, i]] if donor is not None
-                               else np.array([0.5, 0.5], np.float32))
+                extra_c.append(centre)
+            pastes.append((i, pick, patch, (float(centre[0]), float(centre[1]))))
         if extra_f:
             features = np.concatenate([features, np.stack(extra_f)])
             centres = np.concatenate([centres, np.stack(extra_c)])
             rows = np.concatenate([rows, np.ones((n_rows, len(extra_f)), dtype=bool)], axis=1)
-        out.append(ImagePatches(features.astype(np.float32), centres.astype(np.float32), rows))
+        out.append(VirtualImage(ImagePatches(features.astype(np.float32), centres.astype(np.float32), rows),
+                                base, pastes))
+    return out
+
+
+def compose(base: np.ndarray, base_masks: np.ndarray, pastes: Sequence[tuple[int, tuple[float, float]]],
+            sources: Sequence[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator) -> np.ndarray:
+    """A virtual image in pixels: the base image with the target segments cleared and each part pasted.
+
+    Args:
+        base: (H, W, 3) uint8 image of the `edges like` class; base_masks: its (S, H, W) segments.
+        pastes: per part, (target segment of the base or -1, target centre as normalised (x, y)).
+        sources: per part, (its source image (H, W, 3) uint8, the part's (H, W) bool mask there).
+    """
+    out = base.copy()
+    height, width = out.shape[:2]
+    cleared = np.zeros((height, width), dtype=bool)
+    for target, _ in pastes:
+        if target >= 0:
+            cleared |= base_masks[target]
+    if cleared.any():
+        # The cleared segments become noise with the statistics of the rest of the image: background.
+        rest = out[~cleared].astype(np.float32) if (~cleared).any() else out.reshape(-1, 3).astype(np.float32)
+        fill = rng.normal(rest.mean(axis=0), rest.std(axis=0) + 1e-3, size=(int(cleared.sum()), 3))
+        out[cleared] = np.clip(fill, 0, 255).astype(np.uint8)
+    for (_, (cx, cy)), (image, mask) in zip(pastes, sources):
+        ys, xs = np.nonzero(mask)
+        if len(ys) == 0:
+            continue
+        dy = int(round(cy * height - 0.5 - ys.mean()))
+        dx = int(round(cx * width - 0.5 - xs.mean()))
+        ty, tx = ys + dy, xs + dx
+        ok = (ty >= 0) & (ty < height) & (tx >= 0) & (tx < width)
+        out[ty[ok], tx[ok]] = image[ys[ok], xs[ok]]
     return out

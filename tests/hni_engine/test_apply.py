@@ -243,3 +243,19 @@ def test_quick_demo_runs_to_its_table(tmp_path, capsys, monkeypatch):
     assert (target / "runs" / "HEAD").is_file()
     # A second demo into the same folder is refused unless --force.
     assert main(["demo", "--quick", "--dir", str(target), "--device", "cpu"]) == 1
+
+
+def test_composite_images_put_the_defined_class_in_pixels(ws):
+    import re
+
+    toml = ws / "hni.toml"
+    text = toml.read_text()
+    text = re.sub(r"composite_images = false", "composite_images = true", text)
+    toml.write_text(text)
+    names = [e["name"] for e in _library(ws)["classes"]]
+    (ws / "edits" / "001_define.hni").write_text(
+        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n")
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["distill"]["composite_images"] == metrics["synthetic_graphs"]["hybrid"] > 0

@@ -111,3 +111,26 @@ def test_erase_replaces_only_the_masked_pixels_of_drawn_images():
     assert float(filled.std()) > 0.1 and abs(float(filled.mean()) - 2.0) < 0.5
     never = erase(x, masks, rows, 0.0, torch.Generator().manual_seed(0))
     assert torch.equal(never, x)
+
+
+def test_compose_clears_the_target_and_pastes_the_part_at_the_centre():
+    import numpy as np
+
+    from hni_engine.zeroshot import compose
+
+    base = np.full((8, 8, 3), 100, np.uint8)
+    base_masks = np.zeros((2, 8, 8), bool)
+    base_masks[0, 0:2, 0:2] = True  # the slot's segment, to be cleared
+    base[0:2, 0:2] = 250
+    source = np.zeros((8, 8, 3), np.uint8)
+    source[5:7, 5:7] = [255, 0, 0]
+    part = np.zeros((8, 8), bool)
+    part[5:7, 5:7] = True
+    # Paste the 2x2 red part centred on pixel (row 3.5, column 4.5): rows 3-4, columns 4-5.
+    out = compose(base, base_masks, [(0, (5.0 / 8, 4.0 / 8))], [(source, part)], np.random.default_rng(0))
+    assert (out[3:5, 4:6] == [255, 0, 0]).all()
+    assert (out[0:2, 0:2] != 250).all()  # cleared to background-like values
+    assert abs(int(out[0:2, 0:2].mean()) - 100) < 30
+    untouched = np.ones((8, 8), bool)
+    untouched[0:2, 0:2] = untouched[3:5, 4:6] = False
+    assert (out[untouched] == 100).all()
