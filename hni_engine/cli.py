@@ -206,11 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("cls", metavar="CLASS")
     show.add_argument("--pool", action="store_true", help="the ranked pool (`pool[N]`) instead of the c-SCG")
     show.add_argument("--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)")
+    show.add_argument("--png", metavar="FILE", help="also draw it: exemplar patches numbered as scripts number them, "
+                                                    "edges coloured by their learnt weight")
     show.set_defaults(handler=_engine("show"))
 
     explain = engine_command("explain", "why the network (through its GRN) decides as it does on one image")
     explain.add_argument("image", metavar="IMAGE")
     explain.add_argument("--why-not", metavar="CLASS", help="also explain why not this class (its own score)")
+    explain.add_argument("--png", metavar="FILE", help="also draw it: matched concepts outlined on the image, "
+                                                       "numbered by slot, coloured by contribution")
     return parser
 
 

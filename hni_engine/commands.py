@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -144,9 +146,7 @@ def cmd_extract(args) -> int:
 
 def _library_for(ws: Workspace):
     """The current library: the latest run's (runs/HEAD) once edits were applied, else the extraction's."""
-    head = ws.runs_dir / "HEAD"
-    path = ws.runs_dir / head.read_text(encoding="utf-8").strip() / "library.json" if head.is_file() else \
-        ws.library_path
+    path = _library_path_for(ws)
     if not path.exists():
         raise WorkspaceError(f"{path}: no concept library yet (run `hni extract`)")
     return load_library(path)
@@ -163,12 +163,34 @@ def _entry(library, name: str):
     return entry
 
 
+def _library_path_for(ws: Workspace):
+    """Where the current library is: the latest run's (runs/HEAD) once edits were applied, else the extraction's."""
+    head = ws.runs_dir / "HEAD"
+    return ws.runs_dir / head.read_text(encoding="utf-8").strip() / "library.json" if head.is_file() else \
+        ws.library_path
+
+
 def cmd_show(args) -> int:
+    from . import pictures
+
     ws = Workspace(args.workspace)
+    if args.png:
+        pictures.check_output(args.png)
+    library_path = args.library or _library_path_for(ws)
     library = load_library(args.library) if args.library else _library_for(ws)
     entry = _entry(library, args.cls)
+    _show_text(library, entry, args.pool)
+    if args.png:
+        # Exemplars are where extraction wrote them (concepts/), whichever library names them.
+        draw = pictures.pool_picture if args.pool else pictures.scg_picture
+        pictures.write_png(draw(library, entry, ws.concepts_dir, os.path.dirname(str(library_path))), args.png)
+        print(f"picture written to {args.png}", file=sys.stderr)
+    return 0
+
+
+def _show_text(library, entry, pool: bool) -> None:
     slots = {concept: i for i, concept in enumerate(entry.graph.nodes, start=1)}
-    if args.pool:
+    if pool:
         print(f"{entry.name}: pool of {len(entry.pool)} concepts, ranked by importance "
               f"(`pool[N]` in edit scripts)")
         for rank, concept in enumerate(entry.pool, start=1):
@@ -182,7 +204,7 @@ def cmd_show(args) -> int:
             label = f" {json.dumps(concept.label)}" if concept.label else ""
             slot = f"  = concept {slots[concept.id]}" if concept.id in slots else ""
             print(f"  pool[{rank}]".ljust(11) + f"{concept.id}{label}  " + ", ".join(extra) + slot)
-        return 0
+        return
     print(f"{entry.name}: c-SCG with {len(entry.graph.nodes)} concepts and {len(entry.graph.edges)} edges"
           + (f" (network output {entry.output_index})" if entry.output_index is not None else " (defined)"))
     for slot, concept_id in enumerate(entry.graph.nodes, start=1):
@@ -197,62 +219,156 @@ def cmd_show(args) -> int:
             print(f"    {edge.src}->{edge.dst}  {weight}")
     else:
         print("  no edges")
-    return 0
 
 
-def cmd_explain(args) -> int:
+@dataclass
+class ImageExplanation:
+    """One image through the network and the GRN, with the contributions asked for (VRX eq. 5-6).
+
+    Computed once and read by both the text and the picture of `hni explain`, so they show the same numbers.
+    """
+
+    path: str
+    image: np.ndarray            # (S, S, 3) uint8, as the network saw it
+    digest: str
+    classes: list[str]           # the network's classes
+    names: list[str]             # the GRN's classes (the classes of interest), in its output order
+    network: torch.Tensor        # (K,) the network's softmax
+    grn_pred: int                # index into names
+    questions: list[tuple[str, int, "object"]]  # (title, class index into names, Contributions)
+    extracted: "object"
+    analyser: "object"
+    analysis: "object"
+    batch: "object"
+
+    def slot_offset(self, name: str) -> int:
+        """Where class ``name``'s slots start in the batch's concatenated slot axis."""
+        return sum(len(self.extracted.library.get(n).graph.nodes) for n in self.names[:self.names.index(name)])
+
+
+def explain_image(ws: Workspace, image_path: str, why_not, device: str) -> ImageExplanation:
+    """Analyse one image, run the GRN on its I-SCGs, and score "why the GRN's class" (and "why not `why_not`")."""
     from .cache import Cache
     from .data import image_digest, load_image
     from .explain import contributions
     from .extract import Analyser, _grn_batch, load_extracted
     from .models import load_checkpoint
 
-    _threads()
-    ws = Workspace(args.workspace)
     config = ws.config
-    device = resolve_device(args.device)
     extracted = load_extracted(ws)
     classes = ws.data_classes()
     names = extracted.classes
-    if args.why_not is not None and args.why_not not in names:
-        _entry(extracted.library, args.why_not)  # raises with a did-you-mean
-    image = load_image(args.image, config.model.input_size)
+    if why_not is not None and why_not not in names:
+        _entry(extracted.library, why_not)  # raises with a did-you-mean
+    image = load_image(image_path, config.model.input_size)
     loaded = load_checkpoint(ws.model_path, config.model.arch, classes)
     loaded.model.to(device)
     coi = [classes.index(n) for n in names]
     analyser = Analyser(loaded, config, coi, Cache(ws.cache_dir), device)
-    (analysis,) = analyser.analyse(image[None], [image_digest(image)])
+    digest = image_digest(image)
+    (analysis,) = analyser.analyse(image[None], [digest])
     batch = _grn_batch([analysis], np.arange(1), [extracted.nodes(n) for n in names])
     with torch.no_grad():
         grn_logits = extracted.grn(batch)[0]
-    network = torch.softmax(torch.from_numpy(analysis.logits), 0)
-    net_pred = int(network.argmax())
     grn_pred = int(grn_logits.argmax())
-    print(f"{args.image}")
-    print(f"  network predicts {classes[net_pred]} (p={float(network[net_pred]):.2f}); "
-          f"the GRN predicts {names[grn_pred]} (over {len(names)} classes of interest)")
     targets = [(f"why {names[grn_pred]}", grn_pred)]
-    if args.why_not is not None:
-        targets.append((f"why not {args.why_not}", names.index(args.why_not)))
-    for title, index in targets:
-        result = contributions(extracted.grn, batch, index)
+    if why_not is not None:
+        targets.append((f"why not {why_not}", names.index(why_not)))
+    questions = [(title, index, contributions(extracted.grn, batch, index)) for title, index in targets]
+    return ImageExplanation(str(image_path), image, digest, classes, names,
+                            torch.softmax(torch.from_numpy(analysis.logits), 0), grn_pred, questions,
+                            extracted, analyser, analysis, batch)
+
+
+def cmd_explain(args) -> int:
+    _threads()
+    ws = Workspace(args.workspace)
+    if args.png:
+        from . import pictures
+
+        pictures.check_output(args.png)  # before any work: a bad output path writes and computes nothing
+    device = resolve_device(args.device)
+    ex = explain_image(ws, args.image, args.why_not, device)
+    net_pred = int(ex.network.argmax())
+    print(f"{args.image}")
+    print(f"  network predicts {ex.classes[net_pred]} (p={float(ex.network[net_pred]):.2f}); "
+          f"the GRN predicts {ex.names[ex.grn_pred]} (over {len(ex.names)} classes of interest)")
+    for title, index, result in ex.questions:
         print(f"\n{title} (GRN score {result.logit:+.3f}; contributions of its own graph, then the largest elsewhere)")
-        own = result[names[index]]
-        _print_graph(extracted, names[index], own, batch, names)
-        others = sorted((g for g in result.graphs if g.name != names[index]), key=lambda g: -abs(g.total))[:2]
+        own = result[ex.names[index]]
+        _print_graph(ex, ex.names[index], own)
+        others = sorted((g for g in result.graphs if g.name != ex.names[index]), key=lambda g: -abs(g.total))[:2]
         for g in others:
             print(f"  {g.name} graph: total {g.total:+.3f}")
+    if args.png:
+        pictures.write_png(explain_figure(ex), args.png)
+        print(f"picture written to {args.png}", file=sys.stderr)
     return 0
 
 
-def _print_graph(extracted, name, contribution, batch, names) -> None:
-    offset = sum(len(extracted.library.get(n).graph.nodes) for n in names[:names.index(name)])
-    for slot, concept_id in enumerate(extracted.library.get(name).graph.nodes, start=1):
-        present = bool(batch.present[0, offset + slot - 1])
-        where = "at ({:.2f}, {:.2f})".format(*batch.pos[0, offset + slot - 1].tolist()) if present else "absent"
+def _print_graph(ex: ImageExplanation, name, contribution) -> None:
+    offset = ex.slot_offset(name)
+    for slot, concept_id in enumerate(ex.extracted.library.get(name).graph.nodes, start=1):
+        present = bool(ex.batch.present[0, offset + slot - 1])
+        where = "at ({:.2f}, {:.2f})".format(*ex.batch.pos[0, offset + slot - 1].tolist()) if present else "absent"
         print(f"  concept {slot}  {concept_id:<24} {where:<18} {float(contribution.nodes[slot - 1]):+.3f}")
     for (s, d), value in zip(contribution.edge_list, contribution.edges.tolist()):
         print(f"  edge {s + 1}->{d + 1}".ljust(46) + f"{value:+.3f}")
+
+
+def matched_boxes(ex: ImageExplanation, index: int) -> list:
+    """Normalised box (x0, y0, x1, y1) of the segment matched to each slot of class ``index``'s graph, or None.
+
+    The same one-to-one assignment that built the I-SCG (scg.match_class), repeated here because the
+    batch keeps only the matched patches' features and centres, not which segments they were.
+    """
+    from .scg import match_nodes
+
+    nodes = ex.extracted.nodes(ex.names[index])
+    if not nodes:
+        return []
+    patches = ex.analysis.patches()
+    candidates = np.flatnonzero(patches.candidates[index])
+    chosen = match_nodes(patches.features[candidates], np.stack([n.anchor for n in nodes]).astype(np.float32),
+                         np.array([n.threshold for n in nodes], dtype=np.float32))
+    masks = ex.analyser.masks(ex.image, ex.digest) if (chosen >= 0).any() else None
+    boxes = []
+    for c in chosen:
+        if c < 0:
+            boxes.append(None)
+            continue
+        mask = masks[candidates[c]]
+        ys, xs = np.nonzero(mask)
+        h, w = mask.shape
+        boxes.append((float(xs.min() / w), float(ys.min() / h), float((xs.max() + 1) / w), float((ys.max() + 1) / h)))
+    return boxes
+
+
+def explain_panels(ex: ImageExplanation) -> list:
+    """One picture panel per question: its own graph's slots, matched boxes and contributions, as printed."""
+    from .pictures import ExplainedNode, ExplainPanel
+
+    panels = []
+    for title, index, result in ex.questions:
+        name = ex.names[index]
+        own, offset = result[name], ex.slot_offset(name)
+        nodes = []
+        for slot, (concept_id, box) in enumerate(zip(ex.extracted.library.get(name).graph.nodes,
+                                                     matched_boxes(ex, index)), start=1):
+            centre = tuple(ex.batch.pos[0, offset + slot - 1].tolist()) if box is not None else None
+            nodes.append(ExplainedNode(slot, concept_id, float(own.nodes[slot - 1]), box, centre))
+        edges = tuple((s + 1, d + 1, float(v)) for (s, d), v in zip(own.edge_list, own.edges.tolist()))
+        panels.append(ExplainPanel(f"{title} (GRN score {result.logit:+.3f})", tuple(nodes), edges))
+    return panels
+
+
+def explain_figure(ex: ImageExplanation):
+    from .pictures import explain_picture
+
+    net_pred = int(ex.network.argmax())
+    header = (f"{os.path.basename(ex.path)}: network predicts {ex.classes[net_pred]} "
+              f"(p={float(ex.network[net_pred]):.2f}), GRN predicts {ex.names[ex.grn_pred]}")
+    return explain_picture(ex.image, explain_panels(ex), header)
 
 
 # -- human -> NN ------------------------------------------------------------------------------------
