@@ -29,6 +29,12 @@ def read_text(path: str | os.PathLike, what: str = "file") -> str:
         raise InputFileError(f"{path}: cannot be read: {exc.strerror}") from None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> None:
     """Write via a temp file beside the target and a rename: readers see the old or the new file, never half.
 
@@ -45,6 +51,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
                 os.fsync(handle.fileno())
         if target.exists():
             os.chmod(tmp, target.stat().st_mode & 0o7777)
+        else:  # mkstemp's private 0600 would stick: give a new file the mode open() would have
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
