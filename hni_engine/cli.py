@@ -210,6 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "edges coloured by their learnt weight")
     show.set_defaults(handler=_engine("show"))
 
+    report = sub.add_parser("report", help="one self-contained HTML file: each class's c-SCG and pool, and the "
+                                           "current (or named) run's scripts, plan and before/after accuracy",
+                            description="one self-contained HTML file (pictures embedded, nothing fetched): each "
+                                        "class's c-SCG and pool, and the run's scripts, plan, before/after accuracy "
+                                        "and confusion matrices")
+    report.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: WORKSPACE/report.html)")
+    report.add_argument("--run", metavar="ID", help="the run to report (default: runs/HEAD, if there is one); "
+                                                    "a unique prefix such as 0002 will do")
+    report.add_argument("--classes", metavar="A,B,...", help="only these classes (default: every class of the "
+                                                             "library: the run's, or the extraction's)")
+    report.set_defaults(handler=_engine("report"))
+
     explain = engine_command("explain", "why the network (through its GRN) decides as it does on one image")
     explain.add_argument("image", metavar="IMAGE")
     explain.add_argument("--why-not", metavar="CLASS", help="also explain why not this class (its own score)")

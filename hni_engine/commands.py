@@ -1,4 +1,4 @@
-"""The engine's commands (`init`, `train`, `eval`, `extract`, `show`, `explain`, `apply`, `demo`).
+"""The engine's commands (`init`, `train`, `eval`, `extract`, `show`, `explain`, `report`, `apply`, `demo`).
 
 Imported only when one of them runs, so the language commands never load torch.
 """
@@ -219,6 +219,16 @@ def _show_text(library, entry, pool: bool) -> None:
             print(f"    {edge.src}->{edge.dst}  {weight}")
     else:
         print("  no edges")
+
+
+def cmd_report(args) -> int:
+    from .report import parse_classes, write_report
+
+    ws = Workspace(args.workspace)
+    path, inputs = write_report(ws, args.output, run=args.run, classes=parse_classes(args.classes))
+    run = f", run {inputs.run.run_id}" if inputs.run is not None else " (no run)"
+    print(f"report written to {path}: {len(inputs.entries)} classes{run}")
+    return 0
 
 
 @dataclass
