@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hni-installed
 
-.PHONY: venv demo demo-quick lint-examples test test-all bench fmt-examples clean
+.PHONY: venv browser demo demo-quick lint-examples test test-all bench fmt-examples clean
 
 $(STAMP): pyproject.toml
 	@echo "creating $(VENV) (one-time, about 2 minutes)"
@@ -29,8 +29,18 @@ lint-examples: venv
 	@# plan exits 2 when there are changes (expected here), 1 on errors
 	$(BIN)/hni plan --library examples/library.json examples/edits/*.hni || test $$? -eq 2
 
+# Headless Chromium for the report's browser test (Debian packages). Best effort: without it (no root, no
+# apt) the browser test skips and says why.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium and chromium-driver (apt, one-time)"; \
+	    (timeout 600 apt-get update -qq && timeout 900 apt-get install -y -qq --no-install-recommends \
+	      chromium chromium-driver >/dev/null) || echo "could not install chromium; the browser test will skip"; \
+	  else echo "chromium not installed and no root apt-get; the browser test will skip"; fi; }
+
 # The default test run: fast tests only (slow ones are marked and run by test-all / benchmarks).
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest
 
 test-all: venv

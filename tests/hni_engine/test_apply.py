@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,41 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from hni_engine import synthetic
 from hni_engine.cli import main
-from hni_engine.config import DistillConfig, ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
 from hni_engine.progress import set_quiet
 
 
-def _tiny_config() -> HniConfig:
-    return HniConfig(
-        seed=0,
-        train=TrainConfig(epochs=2, batch_size=16),
-        extract=ExtractConfig(images_per_class=8, clusters=5, cluster_members=10, tcav_random_sets=3),
-        grn=GrnConfig(epochs=3, batch_size=8),
-        distill=DistillConfig(epochs=1, batch_size=16),
-    )
-
-
-@pytest.fixture(scope="module")
-def extracted(tmp_path_factory):
-    """A trained and extracted tiny workspace; each test copies it (the cache comes along)."""
-    set_quiet(True)
-    root = tmp_path_factory.mktemp("extracted")
-    spec = synthetic.scenario("posebias", synthetic.WorldConfig(train_per_class=12, test_per_class=6, seed=0))
-    synthetic.generate(spec, root / "data")
-    write_config(_tiny_config(), root / "hni.toml")
-    (root / "edits").mkdir()
-    assert main(["-w", str(root), "train", "--device", "cpu"]) == 0
-    assert main(["-w", str(root), "extract", "--device", "cpu"]) == 0
-    yield root
-    set_quiet(False)
-
-
 @pytest.fixture
-def ws(extracted, tmp_path):
+def ws(tiny_extracted, tmp_path):
     target = tmp_path / "ws"
-    shutil.copytree(extracted, target)
+    shutil.copytree(tiny_extracted, target)
     return target
 
 
@@ -81,6 +53,7 @@ def test_apply_writes_a_complete_run_and_moves_head(ws, capsys):
     for name in ("model.pt", "classes.json", "library.json", "metrics.json", "provenance.json", "plan.txt",
                  "plan.json", "grn.pt"):
         assert (run / name).is_file(), name
+    assert [p.read_text() for p in (run / "scripts").iterdir()] == [script.read_text()]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["kind"] == "edge" and len(metrics["edited_classes"]) == 1
     assert set(metrics["before"]["per_class"]) == set(metrics["after"]["per_class"]) == set(metrics["classes"])

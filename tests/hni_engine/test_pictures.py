@@ -20,35 +20,20 @@ from PIL import Image
 
 from hni_dsl import load_library, make_plan
 from hni_dsl.library import write_library
-from hni_engine import pictures, synthetic
+from hni_engine import pictures
 from hni_engine.cli import main
-from hni_engine.config import ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
-from hni_engine.progress import set_quiet
 
 EXAMPLE_LIBRARY = Path(__file__).resolve().parents[2] / "examples" / "library.json"
 
 
-def _tiny_config(**extract) -> HniConfig:
-    return HniConfig(
-        seed=0,
-        train=TrainConfig(epochs=2, batch_size=16),
-        extract=ExtractConfig(images_per_class=8, clusters=5, cluster_members=10, tcav_random_sets=3,
-                              min_cluster_images=0.3, **extract),
-        grn=GrnConfig(epochs=4, batch_size=8),
-    )
-
-
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    set_quiet(True)
-    root = tmp_path_factory.mktemp("ws")
-    spec = synthetic.scenario("posebias", synthetic.WorldConfig(train_per_class=12, test_per_class=6, seed=0))
-    synthetic.generate(spec, root / "data")
-    write_config(_tiny_config(), root / "hni.toml")
-    assert main(["-w", str(root), "train", "--device", "cpu"]) == 0
-    assert main(["-w", str(root), "extract", "--device", "cpu"]) == 0
-    yield root
-    set_quiet(False)
+def world(tiny_extracted, tmp_path_factory):
+    """A copy of the session's tiny trained and extracted workspace."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("pictures") / "ws"
+    shutil.copytree(tiny_extracted, root)
+    return root
 
 
 def _library(world):

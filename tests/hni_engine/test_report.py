@@ -1,7 +1,7 @@
 """`hni report` on a tiny world: one self-contained HTML file, its numbers, its errors, its determinism.
 
-The world is test_apply.py's (three posebias classes, a dozen images each, one distillation epoch), trained,
-extracted and edited once per module (`class X: drop edges *`).
+The world is the session's tiny one (tests/hni_engine/conftest.py: (three posebias classes, a dozen images each, one distillation epoch), copied and
+edited once per module (`class X: drop edges *`).
 """
 
 from __future__ import annotations
@@ -16,35 +16,13 @@ from html.parser import HTMLParser
 import pytest
 from PIL import Image
 
-from hni_engine import synthetic
 from hni_engine.cli import main
-from hni_engine.config import DistillConfig, ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
-from hni_engine.progress import set_quiet
-
-
-def _tiny_config() -> HniConfig:
-    return HniConfig(
-        seed=0,
-        train=TrainConfig(epochs=2, batch_size=16),
-        extract=ExtractConfig(images_per_class=8, clusters=5, cluster_members=10, tcav_random_sets=3),
-        grn=GrnConfig(epochs=3, batch_size=8),
-        distill=DistillConfig(epochs=1, batch_size=16),
-    )
 
 
 @pytest.fixture(scope="module")
-def extracted(tmp_path_factory):
-    """A trained and extracted tiny workspace, before any apply (tests copy it)."""
-    set_quiet(True)
-    root = tmp_path_factory.mktemp("report_extracted")
-    spec = synthetic.scenario("posebias", synthetic.WorldConfig(train_per_class=12, test_per_class=6, seed=0))
-    synthetic.generate(spec, root / "data")
-    write_config(_tiny_config(), root / "hni.toml")
-    (root / "edits").mkdir()
-    assert main(["-w", str(root), "train", "--device", "cpu"]) == 0
-    assert main(["-w", str(root), "extract", "--device", "cpu"]) == 0
-    yield root
-    set_quiet(False)
+def extracted(tiny_extracted):
+    """The session's tiny trained and extracted workspace (copied before any change)."""
+    return tiny_extracted
 
 
 @pytest.fixture(scope="module")
