@@ -73,8 +73,8 @@ def head_path(ws: Workspace) -> Path:
 
 def current_state(ws: Workspace) -> CurrentState:
     head = head_path(ws)
-    if head.is_file():
-        run = head.read_text(encoding="utf-8").strip()
+    run = head.read_text(encoding="utf-8").strip() if head.is_file() else ""
+    if run:
         folder = ws.runs_dir / run
         if not (folder / "model.pt").is_file() or not (folder / "library.json").is_file():
             raise WorkspaceError(f"{head}: names run {run!r}, but {folder} is missing or incomplete")

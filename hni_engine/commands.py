@@ -166,8 +166,8 @@ def _entry(library, name: str):
 def _library_path_for(ws: Workspace):
     """Where the current library is: the latest run's (runs/HEAD) once edits were applied, else the extraction's."""
     head = ws.runs_dir / "HEAD"
-    return ws.runs_dir / head.read_text(encoding="utf-8").strip() / "library.json" if head.is_file() else \
-        ws.library_path
+    run = head.read_text(encoding="utf-8").strip() if head.is_file() else ""
+    return ws.runs_dir / run / "library.json" if run else ws.library_path
 
 
 def cmd_show(args) -> int:
