@@ -30,6 +30,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from hni_dsl import load_library
 from hni_dsl import transforms as tf
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
@@ -38,12 +39,12 @@ from hni_dsl.plan import Plan, text_sha256
 
 from . import distill as kd
 from .cache import Cache
-from .data import ImageSet
-from .extract import Analyser, _analyse_all, load_extracted, single_thread
+from .data import ImageSet, scan_image_folder
+from .extract import Analyser, _analyse_all, iscg_batch, load_extracted, single_thread
 from .models import LoadedModel, file_sha256, load_checkpoint, save_checkpoint
 from .progress import bar
-from .scg import ImagePatches, NodeConcept, assemble, match_class, match_nodes
-from .train import Evaluation, evaluate
+from .scg import ImagePatches, NodeConcept, match_nodes
+from .train import Evaluation, evaluate, predict_logits
 from .workspace import Workspace, WorkspaceError
 
 __all__ = ["CurrentState", "current_state", "ApplyResult", "apply_plan_to_network", "edit_kind", "RUN_FORMAT"]
@@ -145,13 +146,6 @@ def _patches(analyses, n_defined: int) -> list[ImagePatches]:
     return out
 
 
-def _graphs(patches: list[ImagePatches], rows: list[int], nodes: list[list[NodeConcept]]):
-    from .grn import ISCGBatch
-
-    x, present, pos = assemble([match_class(patches, row, class_nodes) for row, class_nodes in zip(rows, nodes)])
-    return ISCGBatch(x=x, present=present, pos=pos)
-
-
 def _mean_summary(names: list[str], before: Evaluation, after: Evaluation) -> Optional[dict]:
     if not names:
         return None
@@ -179,13 +173,11 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     ``kind`` and ``report_as_edited`` exist for controls (benchmarks): an empty plan sent through the
     same path with the temperatures of the edit it controls for, reporting the same classes as edited.
     """
-    from .grn import GRN, ClassGraph, predict, train_grn
+    from .grn import GRN, ClassGraph, ISCGBatch, predict, train_grn  # torch-geometric: only when applying
 
     config = ws.config
     clock, timings = time.perf_counter(), {}
     state = current_state(ws)
-    from hni_dsl import load_library
-
     library = load_library(state.library_path)
     if library_sha256(library) != plan.library_sha256:
         raise ApplyError(f"the plan was made against library {plan.library_sha256[:12]}, but "
@@ -199,7 +191,8 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     # Extraction's concepts and its network: the cached patch features were computed with that network.
     extracted = load_extracted(ws)
     base_classes = ws.data_classes()
-    extraction_model = load_checkpoint(ws.model_path, config.model.arch, base_classes)
+    extraction_model = current if state.run is None else load_checkpoint(ws.model_path, config.model.arch,
+                                                                          base_classes)
     if extraction_model.sha256 != json.loads(ws.extract_report_path.read_text())["model_sha256"]:
         raise ApplyError(f"{ws.model_path} changed since `hni extract`; run `hni extract` again")
 
@@ -215,8 +208,6 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     coi = [base_classes.index(n) for n in coi_names]
 
     # A defined class may have no test images (a user's data): it is then left out of the evaluation.
-    from .data import scan_image_folder
-
     tested = set(scan_image_folder(ws.resolve(config.data.test))[0])
     eval_classes = [n for n in student_classes if n in tested or n in base_classes]
     with bar(None, "loading images", "img") as progress:
@@ -239,8 +230,8 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     train_patches = _patches(train_an, len(defined))
     test_patches = _patches(test_an, len(defined))
     rows = [rows_of[n] for n in grn_names]
-    train_graphs = _graphs(train_patches, rows, nodes)
-    test_graphs = _graphs(test_patches, rows, nodes)
+    train_graphs = iscg_batch(train_patches, rows, nodes)
+    test_graphs = iscg_batch(test_patches, rows, nodes)
     timings["rebuild"] = time.perf_counter() - clock
     rebuild = {"seconds": round(timings["rebuild"], 3), "forward_passes_train": misses_train,
                "cache": cache.stats()}
@@ -253,8 +244,6 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     clock = time.perf_counter()
     synthetic_counts: dict[str, int] = {}
     if defined:
-        from .grn import ISCGBatch
-
         batches, labels = [train_graphs], [grn_train_labels]
         composites, composite_graphs, composite_labels = [], [], []
         for name in defined:
@@ -262,7 +251,7 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
                 library_after, name, coi_names, coi_train, base_classes, train_patches, grn_names, rows_of,
                 extracted, config, len(defined))
             synthetic_counts[name] = len(virtual)
-            graphs_of_class = _graphs([v.patches for v in virtual], rows, nodes)
+            graphs_of_class = iscg_batch([v.patches for v in virtual], rows, nodes)
             batches.append(graphs_of_class)
             labels.append(torch.full((len(virtual),), grn_names.index(name), dtype=torch.long))
             if config.distill.composite_images:
@@ -295,8 +284,10 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     # 5. Partial knowledge distillation.
     clock = time.perf_counter()
     m = config.model
-    original_logits = kd.teacher_logits(current.model, train.images, m.mean, m.std, device=device)  # (N, K)
-    original_logits = _as_student(original_logits, base_classes, student_classes)
+    # Teacher 2 is the current network: its outputs are the current state's classes (a run may add some).
+    current.model.to(device)
+    original_logits = _as_student(predict_logits(current.model, train.images, m.mean, m.std, device=device),
+                                  state.classes, student_classes)
     grn_logits = torch.zeros(len(train), len(grn_names))
     has_graphs = torch.from_numpy(np.isin(train.labels, coi))
     grn_logits[has_graphs] = predict(grn, train_graphs)
@@ -307,10 +298,8 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     distill_set = train
     if composites:
         # The defined classes' virtual images in pixels, labelled by the same two teachers (soft only).
-        from .grn import ISCGBatch
-
         pixels = np.concatenate(composites)
-        extra_original = _as_student(kd.teacher_logits(current.model, pixels, m.mean, m.std, device=device),
+        extra_original = _as_student(predict_logits(current.model, pixels, m.mean, m.std, device=device),
                                      state.classes, student_classes)
         extra_grn = predict(grn, ISCGBatch.cat(composite_graphs))
         soft = torch.cat([soft, kd.combined_soft_label(extra_original, extra_grn, covered, temperatures)])
@@ -335,10 +324,8 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
 
     # 6. Before / after on the test split (the current network has no output for a defined class).
     clock = time.perf_counter()
-    from .train import predict_logits
-
     columns = [student_classes.index(n) for n in eval_classes]
-    before_logits = _as_student(predict_logits(current.model.to(device), test.images, m.mean, m.std, device=device),
+    before_logits = _as_student(predict_logits(current.model, test.images, m.mean, m.std, device=device),
                                 state.classes, student_classes)[:, columns]
     after_logits = predict_logits(student.to(device), test.images, m.mean, m.std, device=device)[:, columns]
     before = evaluate(current.model, test, m.mean, m.std, logits=before_logits)

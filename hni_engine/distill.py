@@ -26,14 +26,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import DistillConfig
 from .data import ImageSet, to_tensor
-from .train import _augment, predict_logits
+from .train import _augment
 
 __all__ = ["Temperatures", "TEMPERATURES", "combined_soft_label", "distillation_loss", "grow_classifier",
            "output_layer", "DistillReport", "distill", "erase"]
@@ -195,8 +194,3 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
     student.eval()
     report.seconds = time.perf_counter() - start
     return student.cpu(), report
-
-
-def teacher_logits(model: nn.Module, images: np.ndarray, mean, std, *, device: str = "cpu") -> Tensor:
-    """The frozen original network's logits on the distillation images, once (teacher 2)."""
-    return predict_logits(model.to(device), images, mean, std, device=device)

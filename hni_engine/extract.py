@@ -330,12 +330,17 @@ def _discover(config: HniConfig, data: ImageSet, analyses: list[ImageAnalysis], 
     return pools
 
 
-def _grn_batch(analyses: list[ImageAnalysis], indices: np.ndarray, nodes: list[list[NodeConcept]]):
+def iscg_batch(patches: Sequence[ImagePatches], rows: Sequence[int], nodes: list[list[NodeConcept]]):
+    """The I-SCGs of many images for every class graph: class graph g is matched against the patches'
+    candidate row ``rows[g]`` (which Grad-CAM region, or every patch for a class without one)."""
     from .grn import ISCGBatch
 
-    patches = [analyses[i].patches() for i in indices]
-    x, present, pos = assemble([match_class(patches, j, class_nodes) for j, class_nodes in enumerate(nodes)])
+    x, present, pos = assemble([match_class(patches, row, class_nodes) for row, class_nodes in zip(rows, nodes)])
     return ISCGBatch(x=x, present=present, pos=pos)
+
+
+def _grn_batch(analyses: list[ImageAnalysis], indices: np.ndarray, nodes: list[list[NodeConcept]]):
+    return iscg_batch([analyses[i].patches() for i in indices], range(len(nodes)), nodes)
 
 
 def _exemplar(image: np.ndarray, mask: np.ndarray, size: int = 64) -> Image.Image:

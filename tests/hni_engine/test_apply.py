@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from hni_engine.cli import main
 from hni_engine.progress import set_quiet
@@ -232,3 +233,26 @@ def test_composite_images_put_the_defined_class_in_pixels(ws):
     run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["distill"]["composite_images"] == metrics["synthetic_graphs"]["hybrid"] > 0
+
+
+def test_a_later_apply_teaches_from_the_current_network_including_its_defined_classes(ws, monkeypatch):
+    from hni_engine import distill
+
+    names = [e["name"] for e in _library(ws)["classes"]]
+    (ws / "edits" / "001_define.hni").write_text(
+        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n")
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    seen = []
+    original = distill.combined_soft_label
+
+    def spy(original_logits, *args, **kwargs):
+        seen.append(original_logits)
+        return original(original_logits, *args, **kwargs)
+
+    monkeypatch.setattr(distill, "combined_soft_label", spy)
+    _edge_script(ws, "002_edges.hni")
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
+    assert json.loads((run / "classes.json").read_text()) == names + ["hybrid"]
+    # Teacher 2 is the previous run's network, which has an output for `hybrid`: its logits are used, not -inf.
+    assert seen and all(bool(torch.isfinite(logits).all()) for logits in seen)
