@@ -1,7 +1,10 @@
 """`hni report` in a real browser: headless Chromium loads every embedded picture and logs no error.
 
-Needs Chromium (`chromium` on PATH; Debian: apt-get install chromium chromium-driver) and, for the full check,
-selenium (pip install selenium) with chromedriver; each test skips, saying which is missing, otherwise.
+Needs Chromium (`chromium` on PATH; Debian: apt-get install chromium chromium-driver, which `make test` does
+when it runs as root) and, for the full check, selenium (pip install selenium) with chromedriver; each test
+skips, saying which is missing, otherwise. With HNI_REQUIRE_BROWSER=1 (set by .ci/run) a missing browser is
+a failure instead, so CI cannot pass without running these tests.
+The screenshots are kept in build/screenshots/ (or $HNI_SCREENSHOT_DIR) for people to look at.
 The workspace is hand-made (the example library, a run folder with metrics), so no network is trained here;
 its concepts have no exemplar files, so the pictures hold gray boxes, which are real PNGs all the same.
 """
@@ -9,6 +12,7 @@ its concepts have no exemplar files, so the pictures hold gray boxes, which are 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,8 +33,31 @@ def _chromium() -> str | None:
 
 
 CHROMIUM = _chromium()
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium on PATH (chromium, "
-                                                             "chromium-browser or google-chrome)")
+REQUIRED = os.environ.get("HNI_REQUIRE_BROWSER") == "1"
+SCREENSHOTS = Path(os.environ.get("HNI_SCREENSHOT_DIR") or Path(__file__).resolve().parents[2] / "build" / "screenshots")
+
+
+def _missing(reason: str) -> None:
+    """Skip, or fail where the browser is required (CI)."""
+    if REQUIRED:
+        pytest.fail(f"HNI_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def chromium() -> str:
+    if CHROMIUM is None:
+        _missing("no headless Chromium on PATH (chromium, chromium-browser or google-chrome)")
+    return CHROMIUM
+
+
+def _keep(shot: Path, name: str) -> Path:
+    """Copy a screenshot where people can find it after the run."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    kept = SCREENSHOTS / name
+    shutil.copyfile(shot, kept)
+    print(f"screenshot: {kept}")
+    return kept
 
 
 @pytest.fixture
@@ -66,11 +93,13 @@ def report(tmp_path) -> Path:
     return out
 
 
-@needs_chromium
-def test_every_picture_loads_and_nothing_is_logged(report, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+def test_every_picture_loads_and_nothing_is_logged(chromium, report, tmp_path):
+    try:
+        from selenium import webdriver
+    except ImportError:
+        _missing("selenium is not installed (pip install selenium)")
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1280,1600"):
         options.add_argument(flag)
@@ -83,7 +112,7 @@ def test_every_picture_loads_and_nothing_is_logged(report, tmp_path):
         if driver_path:  # the set-up installed both: a browser that will not start is a failure, not a skip
             raise
         # no chromedriver on PATH: selenium cannot fetch one without a network
-        pytest.skip(f"headless Chromium did not start through selenium (no chromedriver on PATH): "
+        _missing(f"headless Chromium did not start through selenium (no chromedriver on PATH): "
                     f"{type(exc).__name__}: {exc}")
     try:
         driver.get(report.as_uri())
@@ -102,17 +131,18 @@ def test_every_picture_loads_and_nothing_is_logged(report, tmp_path):
         driver.quit()
     with Image.open(shot) as img:
         assert img.width > 0 and img.height > 0
+    _keep(shot, "report-selenium.png")
 
 
-@needs_chromium
-def test_chromium_renders_the_report_from_the_command_line(report, tmp_path):
+def test_chromium_renders_the_report_from_the_command_line(chromium, report, tmp_path):
     """Without selenium: `chromium --headless --screenshot` and `--dump-dom` on the file."""
     shot = tmp_path / "shot.png"
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600"]
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600"]
     subprocess.run(flags + [f"--screenshot={shot}", report.as_uri()], check=True, capture_output=True, timeout=120)
     with Image.open(shot) as img:
         assert img.size == (1280, 1600)
         assert len(img.convert("RGB").getcolors(1 << 20)) > 10  # something was drawn, not a blank page
+    _keep(shot, "report-chromium.png")
     dom = subprocess.run(flags + ["--dump-dom", report.as_uri()], check=True, capture_output=True, text=True,
                          timeout=120).stdout
     assert dom.count("<img") == report.read_text().count("<img") > 0
