@@ -350,6 +350,7 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
         "distill": {"temperatures": vars(temperatures), "alpha": d.alpha, "beta": 0.0 if hard is None else d.beta,
                     "epochs": d.epochs, "batch_size": d.batch_size, "lr": d.lr, "optimiser": "SGD",
                     "momentum": d.momentum, "erase_removed": d.erase_removed, "erased_images": erased,
+                    "transplant_removed": d.transplant_removed,
                     "composite_images": int(sum(len(c) for c in composites)),
                     "loss": [round(x, 5) for x in distill_report.loss]},
         "rebuild": rebuild,

@@ -132,6 +132,10 @@ class DistillConfig(_Section):
     erase_removed: float = Field(0.5, ge=0, le=1, description="probability that a training image of an edited "
                                  "class shows the student the concepts the edit removed erased (to the mean "
                                  "colour); the teachers' labels stay, so those concepts stop being evidence")
+    transplant_removed: float = Field(0.0, ge=0, le=1, description="probability that a training image shows "
+                                      "the student, pasted in at their own place, the concepts the edit removed "
+                                      "from another class (taken from one of that class's images); the teachers' "
+                                      "labels stay, so those concepts stop being evidence for the other class")
     composite_images: bool = Field(False, description="zero-shot: also distil on the defined classes' virtual "
                                    "images made in pixels (parts pasted into images of the edges-like class), "
                                    "labelled by the teachers; the paper uses seen images only")

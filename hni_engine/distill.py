@@ -17,6 +17,9 @@ c-SCG are erased from some of that class's training images in the student's inpu
 labels stay. The edited GRN does not look at those concepts, so this tells the student the same thing:
 they are not evidence for the class. Without it the student, shown the same biased images as before,
 can keep its shortcut while matching the teachers (measured in BENCHMARKS.md, "Human -> NN").
+With ``transplant_removed``, those same pixels are also pasted into images of *other* classes, labels
+unchanged: erasing teaches that the concept's absence does not count against its old class, pasting
+teaches that its presence does not count for it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from .data import ImageSet, to_tensor
 from .train import _augment
 
 __all__ = ["Temperatures", "TEMPERATURES", "combined_soft_label", "distillation_loss", "grow_classifier",
-           "output_layer", "DistillReport", "distill", "erase"]
+           "output_layer", "DistillReport", "distill", "erase", "transplant"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,27 @@ def erase(x: Tensor, masks: Tensor, rows: Tensor, probability: float, generator:
     return torch.where(hit, noise, x)
 
 
+def transplant(x: Tensor, x_all: Tensor, masks: Tensor, rows: Tensor, labels: Tensor, probability: float,
+               generator: torch.Generator) -> Tensor:
+    """Paste into some images of the batch the masked pixels of a random image of another class.
+
+    Args:
+        x: (B, 3, H, W) the batch; x_all: (N, 3, H, W) the whole set, unaltered; masks: (N, H, W) bool;
+        rows: (B,) the batch's indices in the set; labels: (N,) class of every image (donors differ from
+        the receiving image's class).
+    """
+    donors = torch.nonzero(masks.flatten(1).any(1)).flatten()
+    if len(donors) == 0 or probability <= 0:
+        return x
+    draw = torch.rand(len(rows), generator=generator) < probability
+    pick = donors[torch.randint(len(donors), (len(rows),), generator=generator)]  # (B,)
+    take = draw & (labels[pick] != labels[rows])
+    if not take.any():
+        return x
+    pasted = (masks[pick] & take[:, None, None])[:, None]  # (B, 1, H, W)
+    return torch.where(pasted, x_all[pick], x)
+
+
 def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional[Tensor], config: DistillConfig,
             temperatures: Temperatures, mean, std, *, extra_classes: int = 0, seed: int = 0,
             device: str = "cpu", erase_masks: Optional[Tensor] = None,
@@ -154,11 +178,13 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
         labels: (N,) ground-truth student indices, or None for soft labels only (zero-shot).
         erase_masks: (N, H, W) bool, pixels of concepts the edit removed from each image's class; with
             probability ``config.erase_removed`` per image and step they are erased from the student's
-            input (before the random translation, so the erased region moves with the image).
+            input (before the random translation, so the erased region moves with the image). With
+            probability ``config.transplant_removed`` an image also receives another class's masked pixels.
     """
     generator = torch.Generator().manual_seed(seed)
     student = grow_classifier(copy.deepcopy(original).cpu(), extra_classes).to(device)
     x_all = to_tensor(train.images, mean, std)
+    set_labels = torch.from_numpy(train.labels).long()
     steps = max(1, -(-len(train) // config.batch_size))
     optimiser = torch.optim.SGD(student.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps)
@@ -177,6 +203,8 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
                 x = x_all[idx]
                 if erase_masks is not None and config.erase_removed > 0:
                     x = erase(x, erase_masks, idx, config.erase_removed, generator)
+                if erase_masks is not None and config.transplant_removed > 0:
+                    x = transplant(x, x_all, erase_masks, idx, set_labels, config.transplant_removed, generator)
                 if config.augment:
                     x = _augment(x, generator)
                 logits = student(x.to(device))
