@@ -270,7 +270,9 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     g = config.grn
     graphs = [ClassGraph(n, len(library_after.get(n).graph.nodes),
                          tuple((e.src - 1, e.dst - 1) for e in library_after.get(n).graph.edges)) for n in grn_names]
-    with bar(g.epochs, "training the GRN on the edited graphs", "epoch") as progress, single_thread():
+    with bar(g.epochs, "training the GRN on the edited graphs", "epoch") as progress, single_thread(), \
+            torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # the initial weights: not whatever the process drew before
         grn = GRN(graphs, grn_train_set.x.shape[-1])
         grn_report = train_grn(grn, grn_train_set, grn_train_targets, mode="labels", epochs=g.epochs,
                                batch_size=g.batch_size, lr=g.lr, lr_step=g.lr_step, lr_gamma=g.lr_gamma,
