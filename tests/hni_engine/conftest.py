@@ -10,16 +10,22 @@ from hni_engine.config import DistillConfig, ExtractConfig, GrnConfig, HniConfig
 from hni_engine.progress import set_quiet
 
 
-def tiny_config(**extract) -> HniConfig:
+def tiny_config(grn_epochs: int = 3, **extract) -> HniConfig:
     """Small on purpose: three classes, a dozen images each, a few epochs of everything."""
     return HniConfig(
         seed=0,
         train=TrainConfig(epochs=2, batch_size=16),
         extract=ExtractConfig(images_per_class=8, clusters=5, cluster_members=10, tcav_random_sets=3,
                               min_cluster_images=0.3, **extract),
-        grn=GrnConfig(epochs=3, batch_size=8),
+        grn=GrnConfig(epochs=grn_epochs, batch_size=8),
         distill=DistillConfig(epochs=1, batch_size=16),
     )
+
+
+@pytest.fixture(scope="session")
+def make_tiny_config():
+    """`tiny_config` for tests that build their own workspace."""
+    return tiny_config
 
 
 @pytest.fixture(scope="session")

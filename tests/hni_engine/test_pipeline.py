@@ -14,27 +14,17 @@ import pytest
 
 from hni_engine import synthetic
 from hni_engine.cli import main
-from hni_engine.config import ConfigError, ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
+from hni_engine.config import ConfigError, GrnConfig, HniConfig, write_config
 from hni_engine.progress import set_quiet
 
 
-def _tiny_config(**extract) -> HniConfig:
-    return HniConfig(
-        seed=0,
-        train=TrainConfig(epochs=2, batch_size=16),
-        extract=ExtractConfig(images_per_class=8, clusters=5, cluster_members=10, tcav_random_sets=3,
-                              min_cluster_images=0.3, **extract),
-        grn=GrnConfig(epochs=4, batch_size=8),
-    )
-
-
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
+def workspace(tmp_path_factory, make_tiny_config):
     set_quiet(True)
     root = tmp_path_factory.mktemp("ws")
     spec = synthetic.scenario("posebias", synthetic.WorldConfig(train_per_class=12, test_per_class=6, seed=0))
     synthetic.generate(spec, root / "data")
-    write_config(_tiny_config(), root / "hni.toml")
+    write_config(make_tiny_config(grn_epochs=4), root / "hni.toml")
     assert main(["-w", str(root), "train", "--device", "cpu"]) == 0
     assert main(["-w", str(root), "extract", "--device", "cpu"]) == 0
     yield root
@@ -105,10 +95,10 @@ def test_bad_input_is_refused_clearly(workspace, capsys, argv, fragment):
     assert fragment in capsys.readouterr().err
 
 
-def test_wrong_layer_name_is_a_config_error(workspace, tmp_path, capsys):
+def test_wrong_layer_name_is_a_config_error(workspace, tmp_path, capsys, make_tiny_config):
     copy = tmp_path / "ws"
     shutil.copytree(workspace, copy, ignore=shutil.ignore_patterns(".hni", "concepts"))
-    config = _tiny_config().model_copy(update={"model": HniConfig().model.model_copy(update={"feature_layer": "layer5"})})
+    config = make_tiny_config(grn_epochs=4).model_copy(update={"model": HniConfig().model.model_copy(update={"feature_layer": "layer5"})})
     write_config(config, copy / "hni.toml")
     capsys.readouterr()
     assert main(["-w", str(copy), "extract", "--device", "cpu"]) == 1
@@ -117,7 +107,7 @@ def test_wrong_layer_name_is_a_config_error(workspace, tmp_path, capsys):
     assert not (copy / "concepts").exists()  # a failed run leaves nothing behind
 
 
-def test_cache_keys_follow_exactly_their_inputs(workspace):
+def test_cache_keys_follow_exactly_their_inputs(workspace, make_tiny_config):
     from hni_engine.cache import Cache
     from hni_engine.extract import Analyser
     from hni_engine.models import load_checkpoint
@@ -130,16 +120,16 @@ def test_cache_keys_follow_exactly_their_inputs(workspace):
         a = Analyser(loaded, config, [0, 1, 2], Cache(ws.cache_dir), "cpu")
         return a.seg_key, a.feat_key, a.cam_key
 
-    base = keys(_tiny_config())
-    grn_changed = keys(_tiny_config().model_copy(update={"grn": GrnConfig(epochs=9)}))
+    base = keys(make_tiny_config(grn_epochs=4))
+    grn_changed = keys(make_tiny_config(grn_epochs=4).model_copy(update={"grn": GrnConfig(epochs=9)}))
     assert grn_changed == base  # nothing per-image depends on the GRN
-    cam_changed = keys(_tiny_config(gradcam_keep=0.3))
+    cam_changed = keys(make_tiny_config(grn_epochs=4, gradcam_keep=0.3))
     assert cam_changed[:2] == base[:2] and cam_changed[2] != base[2]
-    mode_changed = keys(_tiny_config(feature_mode="crop"))
+    mode_changed = keys(make_tiny_config(grn_epochs=4, feature_mode="crop"))
     assert mode_changed[0] == base[0] and mode_changed[1] != base[1] and mode_changed[2] == base[2]
     from hni_engine.config import SegmentConfig
 
-    seg_changed = keys(_tiny_config(segment=SegmentConfig(compactness=10.0)))
+    seg_changed = keys(make_tiny_config(grn_epochs=4, segment=SegmentConfig(compactness=10.0)))
     assert all(s != b for s, b in zip(seg_changed, base))
 
 
