@@ -84,7 +84,9 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/hni-bench")
     parser.add_argument("--out", help="result file (default benchmarks/results/nn_to_human[-quick].json)")
     args = parser.parse_args()
-    results = []
+    out = Path(args.out) if args.out else \
+        ROOT / "benchmarks" / "results" / f"nn_to_human{'-quick' if args.quick else ''}.json"
+    results: list[dict] = []
     for scenario in args.scenarios:
         for seed in args.seeds:
             ws = Path(args.workdir) / f"{scenario}-{seed}{'-quick' if args.quick else ''}"
@@ -95,6 +97,7 @@ def main() -> None:
             report = json.loads((ws / "concepts" / "extract.json").read_text())
             network = json.loads((ws / "model" / "base.json").read_text())
             row = {"scenario": scenario, "seed": seed, "fidelity": round(report["fidelity_test"], 4),
+                   "fidelity_all_edges": round(report.get("fidelity_test_all_edges", float("nan")), 4),
                    "network_test_accuracy": round(network["test_accuracy"], 4),
                    "seconds": {"init": round(init_s, 1), "train": round(train_s, 1), "extract": round(extract_s, 1)},
                    "extract_stage_seconds": report["timings_s"], "extract_peak_rss_mb": peak_mb}
@@ -102,17 +105,19 @@ def main() -> None:
                 row["context"] = context_concepts(ws, k=4)
             results.append(row)
             print(json.dumps(row), flush=True)
+            write_summary(out, args.quick, results)  # after every run: a long benchmark cut short keeps its rows
+    print(f"wrote {out}")
+
+
+def write_summary(out: Path, quick: bool, results: list[dict]) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     summary = {
-        "benchmark": "nn_to_human", "quick": args.quick, "commit": commit,
+        "benchmark": "nn_to_human", "quick": quick, "commit": commit,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
                    f"{'cuda' if torch.cuda.is_available() else 'cpu'}, python {platform.python_version()}",
         "runs": results,
     }
-    out = Path(args.out) if args.out else \
-        ROOT / "benchmarks" / "results" / f"nn_to_human{'-quick' if args.quick else ''}.json"
     out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -420,11 +420,12 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     test_logits = torch.from_numpy(np.stack([a.logits for a in test_an]))[:, coi]
     g = config.grn
     train_args = dict(mode="mimic", epochs=g.epochs, batch_size=g.batch_size, lr=g.lr, lr_step=g.lr_step,
-                      lr_gamma=g.lr_gamma, seed=config.seed, device=device)
+                      lr_gamma=g.lr_gamma, weight_decay=g.weight_decay, seed=config.seed, device=device)
     dim = train_batch.x.shape[-1]
     with bar(g.epochs, "training the GRN (all edges)", "epoch") as progress, single_thread():
         full = GRN(graphs, dim)
         train_grn(full, train_batch, targets, progress=lambda *a: progress.update(1), **train_args)
+    held_out_all_edges = fidelity(full, test_batch, test_logits)
     # Keep the edges with the largest |e_ji| per class, then retrain on the kept graph.
     learnt = full.edge_weights()
     kept_graphs, kept_weights = [], {}
@@ -442,8 +443,8 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
 
     clock = time.perf_counter()
     library = _library(names, classes, pools, kept_graphs, final_weights, loaded, config)
-    _write_outputs(ws, library, pools, names, grn, train, analyser, held_out, report, timings, cache, loaded,
-                   relaxed)
+    _write_outputs(ws, library, pools, names, grn, train, analyser, {"kept": held_out, "all": held_out_all_edges},
+                   report, timings, cache, loaded, relaxed)
     timings["write"] = time.perf_counter() - clock
     return ExtractResult(library, held_out, json.loads(ws.extract_report_path.read_text()))
 
@@ -489,8 +490,8 @@ def _member_locations(pools, names, train: ImageSet, analyser: Analyser) -> dict
     return out
 
 
-def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: Analyser, held_out, report,
-                   timings, cache: Cache, loaded: LoadedModel, relaxed: dict[str, float]) -> None:
+def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: Analyser,
+                   held_out: dict[str, float], report, timings, cache: Cache, loaded: LoadedModel, relaxed: dict[str, float]) -> None:
     ws.root.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix=".concepts.partial-", dir=ws.root))
     built.chmod(0o755)  # mkdtemp's private mode would stay with the renamed concepts folder
@@ -514,7 +515,8 @@ def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: An
                         _exemplar(train.images[image_id], masks[seg_id]).save(folder / f"{c.key}_{i}.png")
                         progress.update(1)
         summary = {
-            "fidelity_test": held_out,
+            "fidelity_test": held_out["kept"],  # the GRN written, on its kept edges
+            "fidelity_test_all_edges": held_out["all"],  # the first training, before edge selection
             "grn": {"best_epoch": report.best_epoch, "val_fidelity": report.val_accuracy, "epochs": report.epochs},
             "classes": names,
             "images": {"train": len(train)},

@@ -493,7 +493,8 @@ def _evaluate(model: GRN, batch: ISCGBatch, targets: Tensor, mode: str, temperat
 
 def train_grn(model: GRN, batch: ISCGBatch, targets: Tensor, *, mode: Literal["mimic", "labels"],
               val_fraction: float = 0.2, epochs: int = 100, batch_size: int = 32, lr: float = 0.001,
-              lr_step: int = 25, lr_gamma: float = 0.8, temperature: float = 2.0, mask_one_concept: bool = True,
+              lr_step: int = 25, lr_gamma: float = 0.8, weight_decay: float = 0.0, temperature: float = 2.0,
+              mask_one_concept: bool = True,
               seed: int = 0, device: Union[str, torch.device] = "cpu",
               progress: Optional[Callable[[int, int, dict[str, float]], None]] = None) -> TrainReport:
     """Train `model` in place on I-SCGs; keeps the weights that did best on a seeded validation split.
@@ -504,7 +505,8 @@ def train_grn(model: GRN, batch: ISCGBatch, targets: Tensor, *, mode: Literal["m
     mode "labels" (human -> NN): `targets` are class indices (N,); cross-entropy.
     Adam, batch 32, lr x0.8 every 25 epochs, 100 epochs: the HNI/VRX schedule; the learning rate is
     0.001 rather than the papers' 0.01, which was measured to stall at chance level on some seeds
-    (see hni_engine.config.GrnConfig).
+    (see hni_engine.config.GrnConfig). `weight_decay` > 0 makes it AdamW (decoupled decay; 0 is plain
+    Adam), which the engine uses against overfitting on small training sets.
     With `mask_one_concept`, each training image loses one random detected concept per step (VRX); the
     target is unchanged. Deterministic for a given seed; the global RNG state is left untouched.
     `progress(epoch, epochs, metrics)` is called after every epoch.
@@ -528,7 +530,10 @@ def train_grn(model: GRN, batch: ISCGBatch, targets: Tensor, *, mode: Literal["m
     model.to(device)
     train_batch, train_targets = batch[train_idx].to(device), targets[train_idx].to(device)
     val_batch, val_targets = batch[val_idx], targets[val_idx]
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0 (got {weight_decay})")
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay) if weight_decay else \
+        torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=lr_step, gamma=lr_gamma)
     report = TrainReport(mode=mode, epochs=epochs, n_train=len(train_idx), n_val=n_val)
     best_key: tuple[float, float] = (-math.inf, -math.inf)
