@@ -227,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--why-not", metavar="CLASS", help="also explain why not this class (its own score)")
     explain.add_argument("--png", metavar="FILE", help="also draw it: matched concepts outlined on the image, "
                                                        "numbered by slot, coloured by contribution")
+    which = explain.add_mutually_exclusive_group()
+    which.add_argument("--run", metavar="ID", help="explain this run's network and GRN (an id or unique prefix; "
+                                                   "default: the current run, runs/HEAD)")
+    which.add_argument("--base", action="store_true", help="explain the extraction's network and mimic GRN "
+                                                           "even when edits were applied")
     return parser
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -246,38 +247,62 @@ class ImageExplanation:
     network: torch.Tensor        # (K,) the network's softmax
     grn_pred: int                # index into names
     questions: list[tuple[str, int, "object"]]  # (title, class index into names, Contributions)
-    extracted: "object"
+    extracted: "object"          # the library, anchors and GRN explained (a run's, or the extraction's)
     analyser: "object"
-    analysis: "object"
+    patches: "object"            # the image's candidate patches (scg.ImagePatches)
+    rows: list[int]              # candidate row of patches for each class in names
     batch: "object"
+    run: Optional[str] = None    # the run explained; None: the extraction
 
     def slot_offset(self, name: str) -> int:
         """Where class ``name``'s slots start in the batch's concatenated slot axis."""
         return sum(len(self.extracted.library.get(n).graph.nodes) for n in self.names[:self.names.index(name)])
 
 
-def explain_image(ws: Workspace, image_path: str, why_not, device: str) -> ImageExplanation:
-    """Analyse one image, run the GRN on its I-SCGs, and score "why the GRN's class" (and "why not `why_not`")."""
+def explain_image(ws: Workspace, image_path: str, why_not, device: str, *, run: Optional[str] = None,
+                  base: bool = False) -> ImageExplanation:
+    """Analyse one image, run the GRN on its I-SCGs, and score "why the GRN's class" (and "why not `why_not`").
+
+    The current state is explained: the run `runs/HEAD` names (or `run`, an id or unique prefix), with
+    that run's network, edited library and retrained GRN; the extraction's network and mimic GRN when
+    there is no run or `base` is set. Patch features always come from the extraction's network: the
+    concept anchors live in its feature space, as they do when `hni apply` rebuilds the image graphs.
+    """
     from .cache import Cache
     from .data import image_digest, load_image
     from .explain import contributions
-    from .extract import Analyser, _grn_batch, load_extracted
+    from .extract import Analyser, iscg_batch, load_extracted
     from .models import load_checkpoint
+    from .report import resolve_run
+    from .scg import ImagePatches
+    from .train import predict_logits
 
     config = ws.config
     extracted = load_extracted(ws)
     classes = ws.data_classes()
+    extraction_model = load_checkpoint(ws.model_path, config.model.arch, classes)
+    extraction_model.model.to(device)
+    run_id = None if base else resolve_run(ws, run)
+    network, network_classes = extraction_model, classes
+    if run_id is not None:
+        extracted, network, network_classes = _run_state(ws, run_id, extracted, device)
     names = extracted.classes
     if why_not is not None and why_not not in names:
         _entry(extracted.library, why_not)  # raises with a did-you-mean
     image = load_image(image_path, config.model.input_size)
-    loaded = load_checkpoint(ws.model_path, config.model.arch, classes)
-    loaded.model.to(device)
-    coi = [classes.index(n) for n in names]
-    analyser = Analyser(loaded, config, coi, Cache(ws.cache_dir), device)
+    # Classes with images have Grad-CAM regions in the extraction's network; a defined class has none,
+    # so every patch is a candidate for it (as in `hni apply`).
+    seen = [n for n in names if n in classes]
+    defined = [n for n in names if n not in classes]
+    analyser = Analyser(extraction_model, config, [classes.index(n) for n in seen], Cache(ws.cache_dir), device)
     digest = image_digest(image)
     (analysis,) = analyser.analyse(image[None], [digest])
-    batch = _grn_batch([analysis], np.arange(1), [extracted.nodes(n) for n in names])
+    candidates = analysis.inside > 0
+    if defined:
+        candidates = np.concatenate([candidates, np.ones((len(defined), candidates.shape[1]), dtype=bool)])
+    patches = ImagePatches(analysis.features, analysis.centres, candidates)
+    rows = [seen.index(n) if n in seen else len(seen) + defined.index(n) for n in names]
+    batch = iscg_batch([patches], rows, [extracted.nodes(n) for n in names])
     with torch.no_grad():
         grn_logits = extracted.grn(batch)[0]
     grn_pred = int(grn_logits.argmax())
@@ -285,9 +310,39 @@ def explain_image(ws: Workspace, image_path: str, why_not, device: str) -> Image
     if why_not is not None:
         targets.append((f"why not {why_not}", names.index(why_not)))
     questions = [(title, index, contributions(extracted.grn, batch, index)) for title, index in targets]
-    return ImageExplanation(str(image_path), image, digest, classes, names,
-                            torch.softmax(torch.from_numpy(analysis.logits), 0), grn_pred, questions,
-                            extracted, analyser, analysis, batch)
+    if network is extraction_model:
+        logits = torch.from_numpy(analysis.logits)
+    else:
+        logits = predict_logits(network.model, image[None], config.model.mean, config.model.std, device=device)[0]
+    return ImageExplanation(str(image_path), image, digest, network_classes, names, torch.softmax(logits, 0),
+                            grn_pred, questions, extracted, analyser, patches, rows, batch, run_id)
+
+
+def _run_state(ws: Workspace, run_id: str, extracted, device: str):
+    """A run's library, retrained GRN and network, with the extraction's anchors (its concepts' features)."""
+    from .extract import Extracted
+    from .grn import GRN
+    from .models import load_checkpoint
+
+    folder = ws.runs_dir / run_id
+    for name in ("library.json", "grn.pt", "model.pt", "classes.json"):
+        if not (folder / name).is_file():
+            raise WorkspaceError(f"{folder}: incomplete run ({name} is missing)")
+    library = load_library(folder / "library.json")
+    try:
+        grn_file = torch.load(folder / "grn.pt", map_location="cpu", weights_only=True)
+        grn = GRN.from_state(grn_file["state"]).eval()
+        network_classes = json.loads((folder / "classes.json").read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise WorkspaceError(f"{folder}: unreadable run output ({type(exc).__name__}: {exc})") from None
+    unknown = [cid for e in library.classes for cid in e.graph.nodes if cid not in extracted.anchors]
+    if unknown:
+        raise WorkspaceError(f"{folder / 'library.json'}: concepts {', '.join(unknown[:3])} are not in "
+                             f"{ws.anchors_path} (extracted again since this run?)")
+    network = load_checkpoint(folder / "model.pt", ws.config.model.arch, network_classes)
+    network.model.to(device)
+    state = Extracted(library, extracted.anchors, extracted.thresholds, grn, list(grn_file["classes"]))
+    return state, network, network_classes
 
 
 def cmd_explain(args) -> int:
@@ -298,9 +353,10 @@ def cmd_explain(args) -> int:
 
         pictures.check_output(args.png)  # before any work: a bad output path writes and computes nothing
     device = resolve_device(args.device)
-    ex = explain_image(ws, args.image, args.why_not, device)
+    ex = explain_image(ws, args.image, args.why_not, device, run=args.run, base=args.base)
     net_pred = int(ex.network.argmax())
-    print(f"{args.image}")
+    state = f"run {ex.run}" if ex.run else "the extraction" if args.base else "the extraction; no run yet"
+    print(f"{args.image} ({state})")
     print(f"  network predicts {ex.classes[net_pred]} (p={float(ex.network[net_pred]):.2f}); "
           f"the GRN predicts {ex.names[ex.grn_pred]} (over {len(ex.names)} classes of interest)")
     for title, index, result in ex.questions:
@@ -337,8 +393,8 @@ def matched_boxes(ex: ImageExplanation, index: int) -> list:
     nodes = ex.extracted.nodes(ex.names[index])
     if not nodes:
         return []
-    patches = ex.analysis.patches()
-    candidates = np.flatnonzero(patches.candidates[index])
+    patches = ex.patches
+    candidates = np.flatnonzero(patches.candidates[ex.rows[index]])
     chosen = match_nodes(patches.features[candidates], np.stack([n.anchor for n in nodes]).astype(np.float32),
                          np.array([n.threshold for n in nodes], dtype=np.float32))
     masks = ex.analyser.masks(ex.image, ex.digest) if (chosen >= 0).any() else None

@@ -26,7 +26,8 @@ from hni_dsl.library import ClassEntry, Library
 from . import pictures
 from .workspace import Workspace, WorkspaceError
 
-__all__ = ["RunView", "ReportInputs", "gather", "render", "write_report", "check_report_output", "run_ids"]
+__all__ = ["RunView", "ReportInputs", "gather", "render", "write_report", "check_report_output", "run_ids",
+           "resolve_run"]
 
 MAX_WIDTH = 1100  # px; pictures wider than the page are scaled down by CSS
 
@@ -76,7 +77,7 @@ def run_ids(ws: Workspace) -> list[str]:
                   if p.is_dir() and not p.name.startswith(".") and (p / "metrics.json").is_file())
 
 
-def _resolve_run(ws: Workspace, wanted: Optional[str]) -> Optional[str]:
+def resolve_run(ws: Workspace, wanted: Optional[str]) -> Optional[str]:
     """--run ID (or a unique prefix such as 0002), else runs/HEAD, else no run."""
     existing = run_ids(ws)
     if wanted is None:
@@ -155,7 +156,7 @@ def gather(ws: Workspace, run: Optional[str] = None, classes: Optional[Sequence[
         extract = _read_json(ws.extract_report_path, "extraction report")
     else:
         notes.append(f"{ws.extract_report_path} is missing: GRN fidelity unknown")
-    run_id = _resolve_run(ws, run)
+    run_id = resolve_run(ws, run)
     view = _load_run(ws, run_id) if run_id is not None else None
     library_path = view.folder / "library.json" if view is not None else ws.library_path
     library = load_library(library_path)

@@ -256,3 +256,70 @@ def test_a_later_apply_teaches_from_the_current_network_including_its_defined_cl
     assert json.loads((run / "classes.json").read_text()) == names + ["hybrid"]
     # Teacher 2 is the previous run's network, which has an output for `hybrid`: its logits are used, not -inf.
     assert seen and all(bool(torch.isfinite(logits).all()) for logits in seen)
+
+
+def _test_image(ws: Path) -> Path:
+    return next(p for p in sorted((ws / "data" / "test").rglob("*.png")))
+
+
+def test_explain_reads_the_current_run(ws, capsys):
+    """After an edit, `hni explain` shows the run's network, edited graph and retrained GRN, not extraction's."""
+    entry = next(e for e in _library(ws)["classes"] if e["graph"]["edges"])
+    (ws / "edits" / "001_edges.hni").write_text(f"class {entry['name']}: drop edges *\n")
+    image = str(_test_image(ws))
+    assert main(["-w", str(ws), "explain", image, "--why-not", entry["name"]]) == 0
+    base = capsys.readouterr().out
+    assert "(the extraction; no run yet)" in base
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    run_id = (ws / "runs" / "HEAD").read_text().strip()
+    capsys.readouterr()
+    assert main(["-w", str(ws), "explain", image, "--why-not", entry["name"]]) == 0
+    out = capsys.readouterr().out
+    assert f"(run {run_id})" in out
+    # The edited class lost its edges in the run: its why-not graph lists concepts and no edge.
+    why_not = out.split(f"why not {entry['name']}")[1]
+    own = why_not.split("graph: total")[0]
+    assert "concept 1" in own and "edge " not in own
+    assert "edge " in base.split(f"why not {entry['name']}")[1].split("graph: total")[0]
+    # --base explains the extraction even though a run exists; --run by prefix picks the run.
+    assert main(["-w", str(ws), "explain", image, "--base"]) == 0
+    assert "(the extraction)" in capsys.readouterr().out
+    assert main(["-w", str(ws), "explain", image, "--run", run_id[:4]]) == 0
+    assert f"(run {run_id})" in capsys.readouterr().out
+    assert main(["-w", str(ws), "explain", image, "--run", "9999"]) == 1
+    assert "--run '9999': no such run" in capsys.readouterr().err
+
+
+def test_explain_answers_why_not_a_defined_class(ws, capsys):
+    names = [e["name"] for e in _library(ws)["classes"]]
+    (ws / "edits" / "001_define.hni").write_text(
+        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n")
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    png = ws / "why.png"
+    assert main(["-w", str(ws), "explain", str(_test_image(ws)), "--why-not", "hybrid", "--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "over 4 classes of interest" in out and "why not hybrid" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_two_applies_in_one_process_give_the_same_network(ws, tmp_path):
+    """The benchmarks apply many times in one process: each apply must not depend on what ran before it."""
+    _edge_script(ws)
+    digests = []
+    for attempt in range(2):
+        torch.rand(7)  # whatever the process drew before must not matter
+        assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+        run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
+        digests.append({name: hashlib.sha256((run / name).read_bytes()).hexdigest() for name in ("grn.pt",)}
+                       | {"model": _state_digest(run / "model.pt")})
+        shutil.rmtree(ws / "runs")
+    assert digests[0] == digests[1]
+
+
+def _state_digest(path: Path) -> str:
+    state = torch.load(path, weights_only=True)["state_dict"]
+    h = hashlib.sha256()
+    for key in sorted(state):
+        h.update(key.encode()); h.update(state[key].numpy().tobytes())
+    return h.hexdigest()
