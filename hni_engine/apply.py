@@ -142,7 +142,7 @@ def _patches(analyses, n_defined: int) -> list[ImagePatches]:
         rows = a.inside > 0
         if n_defined:
             rows = np.concatenate([rows, np.ones((n_defined, rows.shape[1]), dtype=bool)])
-        out.append(ImagePatches(a.features, a.centres, rows))
+        out.append(a.patches(rows))
     return out
 
 

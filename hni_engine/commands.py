@@ -274,7 +274,6 @@ def explain_image(ws: Workspace, image_path: str, why_not, device: str, *, run: 
     from .extract import Analyser, iscg_batch, load_extracted
     from .models import load_checkpoint
     from .report import resolve_run
-    from .scg import ImagePatches
     from .train import predict_logits
 
     config = ws.config
@@ -300,7 +299,7 @@ def explain_image(ws: Workspace, image_path: str, why_not, device: str, *, run: 
     candidates = analysis.inside > 0
     if defined:
         candidates = np.concatenate([candidates, np.ones((len(defined), candidates.shape[1]), dtype=bool)])
-    patches = ImagePatches(analysis.features, analysis.centres, candidates)
+    patches = analysis.patches(candidates)
     rows = [seen.index(n) if n in seen else len(seen) + defined.index(n) for n in names]
     batch = iscg_batch([patches], rows, [extracted.nodes(n) for n in names])
     with torch.no_grad():

@@ -100,6 +100,10 @@ class ExtractConfig(_Section):
     match_percentile: float = Field(95.0, gt=0, le=100, description="matching threshold: this percentile of "
                                     "the concept's best-match distances in its own class's images")
     edges_kept: float = Field(0.5, gt=0, le=1, description="fraction of edges kept by |e_ji| after GRN training")
+    context_features: bool = Field(True, description="crop mode: each GRN node also receives its patch's "
+                                    "feature-layer map averaged inside the segment in the whole image (what the "
+                                    "network sees around it), from the Grad-CAM pass; concepts and matching use "
+                                    "the crop features alone. No effect in pool mode")
     segment: SegmentConfig = SegmentConfig()
 
 

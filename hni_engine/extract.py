@@ -39,6 +39,7 @@ from .cache import Cache, cache_key
 from .config import ConfigError, HniConfig
 from .data import ImageSet, to_tensor
 from .discovery import Concept, DiscoveryConfig, discover_concepts
+from .features import pool_map
 from .gradcam import binarize, eval_mode, resolve_layer
 from .models import LoadedModel, load_checkpoint
 from .progress import bar
@@ -115,9 +116,17 @@ class ImageAnalysis:
     inside: np.ndarray        # (n, S) fraction of each segment inside each class of interest's Grad-CAM mask
     logits: np.ndarray        # (K,) the network's logits
     gradient: np.ndarray      # (n, D) class-logit gradients at the feature layer, summed over space
+    context: Optional[np.ndarray] = None  # (S, D) pool features of the segments in the whole image (crop mode)
 
-    def patches(self) -> ImagePatches:
-        return ImagePatches(self.features, self.centres, self.inside > 0)
+    def node_features(self) -> np.ndarray:
+        """What the GRN's nodes receive: the patch features, then the context features where there are any."""
+        if self.context is None:
+            return self.features
+        return np.concatenate([self.features, self.context], axis=1)
+
+    def patches(self, candidates: Optional[np.ndarray] = None) -> ImagePatches:
+        """The image's patches for matching; ``candidates`` (rows, S) replaces the Grad-CAM rows if given."""
+        return ImagePatches(self.node_features(), self.centres, self.inside > 0 if candidates is None else candidates)
 
 
 class Analyser:
@@ -143,8 +152,10 @@ class Analyser:
         # Each key names exactly what its result depends on, so a changed parameter misses only those entries.
         pixels = (m.input_size, list(m.mean), list(m.std))
         self.feat_key = cache_key("features", loaded.sha256, m.feature_layer, e.feature_mode, pixels, self.seg_key)
+        # Context features (crop mode) come from the Grad-CAM pass, so they live in its cache entry.
+        self.context = e.context_features and e.feature_mode == "crop"
         self.cam_key = cache_key("cams", loaded.sha256, m.gradcam_layer, m.feature_layer, e.gradcam_keep,
-                                 self.coi, pixels, self.seg_key)
+                                 self.coi, pixels, self.seg_key, *(["context"] if self.context else []))
 
     def layers(self, image: np.ndarray, digest: str) -> tuple[np.ndarray, int]:
         """The image's segments as (L, H, W) label layers and their count (cached)."""
@@ -180,7 +191,8 @@ class Analyser:
             # the same layer at the same size: one pass per image instead of two (P2).
             shared = [k for k in need_feats if k in need_cams] if self._pool_shares_cam_pass() else []
             cam_results = self._cams(images[[todo[k][0] for k in need_cams]], [layers[k] for k in need_cams],
-                                     [masks[k] if k in shared else None for k in need_cams]) if need_cams else []
+                                     [masks[k] if k in shared or self.context else None for k in need_cams],
+                                     pool=[k in shared for k in need_cams]) if need_cams else []
             cam_by_k = dict(zip(need_cams, cam_results))
             feat_by_k = {k: cam_by_k[k].pop("pooled") for k in shared}
             rest = [k for k in need_feats if k not in feat_by_k]
@@ -200,8 +212,9 @@ class Analyser:
 
     @staticmethod
     def _combine(feat: dict, cams: dict) -> ImageAnalysis:
+        context = cams["context"].float().numpy() if "context" in cams else None
         return ImageAnalysis(feat["features"].float().numpy(), feat["centres"].numpy(), cams["inside"].numpy(),
-                             cams["logits"].numpy(), cams["gradient"].float().numpy())
+                             cams["logits"].numpy(), cams["gradient"].float().numpy(), context)
 
     def _pool_shares_cam_pass(self) -> bool:
         from .features import PoolFeatures
@@ -209,9 +222,12 @@ class Analyser:
         return isinstance(self.features, PoolFeatures) and self.features.run_size == self.config.model.input_size
 
     def _cams(self, images: np.ndarray, layers: list[tuple[np.ndarray, int]],
-              pool_masks: Optional[list[Optional[np.ndarray]]] = None) -> list[dict]:
+              pool_masks: Optional[list[Optional[np.ndarray]]] = None,
+              pool: Optional[list[bool]] = None) -> list[dict]:
         """One forward pass per batch: logits, each class of interest's Grad-CAM, TCAV gradients, and
-        (where ``pool_masks`` gives an image's masks) its pool-mode patch features under "pooled"."""
+        each segment's feature-layer map averaged inside it (where ``pool_masks`` gives an image's masks):
+        the image's pool-mode patch features under "pooled" where ``pool`` says so, and its context
+        features under "context" when those are on."""
         model, m = self.loaded.model, self.config.model
         cam_layer = resolve_layer(model, m.gradcam_layer)
         feat_layer = resolve_layer(model, m.feature_layer)
@@ -251,10 +267,13 @@ class Analyser:
             if pool_masks is not None and pool_masks[b] is not None:
                 pooled = _pool_by_labels(feat[b].detach(), label_layers, count)
                 if pooled is None:  # the map does not tile the image evenly: the general path
-                    pooled = self.features.pool_map(feat[b].detach(), pool_masks[b])  # (S, C)
-            results.append({"pooled": pooled, "inside": torch.from_numpy(inside.astype(np.float32)),
-                            "logits": logits[b].detach().float(),
-                            "gradient": torch.stack([g[b] for g in grads]).detach().half()})
+                    pooled = pool_map(feat[b].detach(), pool_masks[b])  # (S, C)
+            result = {"pooled": pooled if pool is None or pool[b] else None,
+                      "inside": torch.from_numpy(inside.astype(np.float32)), "logits": logits[b].detach().float(),
+                      "gradient": torch.stack([g[b] for g in grads]).detach().half()}
+            if self.context:
+                result["context"] = pooled.float().half()
+            results.append(result)
         return results
 
 

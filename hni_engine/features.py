@@ -265,10 +265,15 @@ class PoolFeatures(PatchFeatures):
         Public so a caller that already ran the forward pass at ``run_size`` (extraction's Grad-CAM pass
         reads the same layer) can pool without a second pass.
         """
-        soft = _tensor(masks).to(fmap.device, torch.float32)[:, None]  # (S, 1, H, W)
-        weights = F.adaptive_avg_pool2d(soft, fmap.shape[-2:]).flatten(1)  # (S, h*w)
-        pooled = weights @ fmap.float().flatten(1).T  # (S, C)
-        return pooled / weights.sum(dim=1, keepdim=True)
+        return pool_map(fmap, masks)
+
+
+def pool_map(fmap: Tensor, masks: np.ndarray) -> Tensor:
+    """Average a feature map ``(C, h, w)`` inside each mask ``(S, H, W)``, area-weighted -> ``(S, C)``."""
+    soft = _tensor(masks).to(fmap.device, torch.float32)[:, None]  # (S, 1, H, W)
+    weights = F.adaptive_avg_pool2d(soft, fmap.shape[-2:]).flatten(1)  # (S, h*w)
+    pooled = weights @ fmap.float().flatten(1).T  # (S, C)
+    return pooled / weights.sum(dim=1, keepdim=True)
 
 
 _MODES: dict[str, type[PatchFeatures]] = {cls.mode: cls for cls in (CropFeatures, PoolFeatures)}

@@ -28,9 +28,14 @@ class NodeConcept:
 
 @dataclass
 class ImagePatches:
-    """One image's candidate patches: features, centres, and per class which patches overlap its Grad-CAM."""
+    """One image's candidate patches: features, centres, and per class which patches overlap its Grad-CAM.
 
-    features: np.ndarray      # (S, D) float32
+    ``features`` are what the GRN's nodes receive. Their leading dimensions are the space concepts live
+    in (the anchors' size); any trailing ones (the patch's context features, see
+    ``ExtractConfig.context_features``) travel with the node but take no part in matching.
+    """
+
+    features: np.ndarray      # (S, D) float32, D >= the anchors' size
     centres: np.ndarray       # (S, 2) normalised (x, y)
     candidates: np.ndarray    # (n_classes, S) bool: segment overlaps that class's Grad-CAM mask
 
@@ -39,7 +44,7 @@ def match_nodes(features: np.ndarray, anchors: np.ndarray, thresholds: np.ndarra
     """Patch index matched to each node (-1 where none is close enough). One patch serves one node at most.
 
     Args:
-        features: (S, D) candidate patch features.
+        features: (S, D') candidate patch features; only the anchors' leading D dimensions are compared.
         anchors: (k, D) concept anchors.
         thresholds: (k,) accepted distance per concept.
     """
@@ -47,6 +52,10 @@ def match_nodes(features: np.ndarray, anchors: np.ndarray, thresholds: np.ndarra
     out = np.full(k, -1, dtype=np.int64)
     if len(features) == 0 or k == 0:
         return out
+    if features.shape[1] < anchors.shape[1]:
+        raise ValueError(f"patch features have {features.shape[1]} dimensions, fewer than the anchors' "
+                         f"{anchors.shape[1]}")
+    features = features[:, :anchors.shape[1]]
     cost = np.linalg.norm(anchors[:, None, :] - features[None, :, :], axis=2)  # (k, S)
     rows, cols = linear_sum_assignment(cost)
     accepted = cost[rows, cols] <= thresholds[rows]
