@@ -10,6 +10,7 @@ import json
 import shutil
 import warnings
 
+import numpy as np
 import pytest
 
 from hni_engine import synthetic
@@ -125,8 +126,12 @@ def test_cache_keys_follow_exactly_their_inputs(workspace, make_tiny_config):
     assert grn_changed == base  # nothing per-image depends on the GRN
     cam_changed = keys(make_tiny_config(grn_epochs=4, gradcam_keep=0.3))
     assert cam_changed[:2] == base[:2] and cam_changed[2] != base[2]
-    mode_changed = keys(make_tiny_config(grn_epochs=4, feature_mode="crop"))
+    mode_changed = keys(make_tiny_config(grn_epochs=4, feature_mode="crop", context_features=False))
     assert mode_changed[0] == base[0] and mode_changed[1] != base[1] and mode_changed[2] == base[2]
+    # Crop mode's context features ride in the Grad-CAM entry; in pool mode the switch changes nothing.
+    with_context = keys(make_tiny_config(grn_epochs=4, feature_mode="crop"))
+    assert with_context[:2] == mode_changed[:2] and with_context[2] != base[2]
+    assert keys(make_tiny_config(grn_epochs=4, context_features=False)) == base
     from hni_engine.config import SegmentConfig
 
     seg_changed = keys(make_tiny_config(grn_epochs=4, segment=SegmentConfig(compactness=10.0)))
@@ -187,3 +192,52 @@ def test_training_is_deterministic(workspace, tmp_path):
     first = torch.load(workspace / "model" / "base.pt", weights_only=True)["state_dict"]
     second = torch.load(copy / "model" / "base.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_crop_context_features_are_the_pool_features_of_the_same_segments(workspace, tmp_path, make_tiny_config):
+    """In crop mode each node also carries its segment's pooled feature-layer map (from the Grad-CAM pass):
+    exactly what pool mode computes for that segment, appended after the crop feature."""
+    from hni_engine.cache import Cache
+    from hni_engine.extract import Analyser
+    from hni_engine.models import load_checkpoint
+    from hni_engine.workspace import Workspace
+
+    ws = Workspace(workspace)
+    classes = ws.data_classes()
+    loaded = load_checkpoint(ws.model_path, "resnet18", classes)
+    train = ws.load_split("train", classes)
+    images, digests = train.images[:3], train.digests[:3]
+    cache = Cache(tmp_path / "cache", enabled=False)
+    crop = Analyser(loaded, make_tiny_config(feature_mode="crop"), [0, 1, 2], cache, "cpu").analyse(images, digests)
+    pool = Analyser(loaded, make_tiny_config(), [0, 1, 2], cache, "cpu").analyse(images, digests)
+    plain = Analyser(loaded, make_tiny_config(feature_mode="crop", context_features=False), [0, 1, 2], cache,
+                     "cpu").analyse(images, digests)
+    for c, p, q in zip(crop, pool, plain):
+        assert c.context is not None and q.context is None and p.context is None
+        assert np.allclose(c.context, p.features, atol=2e-3 * np.abs(p.features).max())  # cached as float16
+        assert np.array_equal(c.features, q.features)
+        patches = c.patches()
+        assert patches.features.shape == (len(c.features), 2 * c.features.shape[1])
+        assert np.array_equal(patches.features[:, :c.features.shape[1]], c.features)
+
+
+def test_crop_mode_extracts_applies_and_explains_with_context_features(workspace, tmp_path, capsys):
+    ws = tmp_path / "crop"
+    shutil.copytree(workspace, ws, ignore=shutil.ignore_patterns("concepts", "runs"))
+    toml = (ws / "hni.toml").read_text()
+    (ws / "hni.toml").write_text(toml.replace('feature_mode = "pool"', 'feature_mode = "crop"'))
+    assert 'feature_mode = "crop"' in (ws / "hni.toml").read_text()
+    assert main(["-w", str(ws), "extract", "--device", "cpu"]) == 0
+    import torch
+
+    grn = torch.load(ws / "concepts" / "grn.pt", weights_only=True)["state"]
+    anchors = torch.load(ws / "concepts" / "anchors.pt", weights_only=True)["anchors"]
+    assert grn["in_dim"] == 2 * anchors.shape[1]  # crop feature, then its context
+    library = json.loads((ws / "concepts" / "library.json").read_text())
+    entry = next(e for e in library["classes"] if e["graph"]["edges"])
+    (ws / "edits" / "001.hni").write_text(f"class {entry['name']}: drop edges *\n")
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    image = next(sorted((ws / "data" / "test").rglob("*.png")).__iter__())
+    capsys.readouterr()
+    assert main(["-w", str(ws), "explain", str(image), "--why-not", entry["name"]]) == 0
+    assert f"why not {entry['name']}" in capsys.readouterr().out
