@@ -302,6 +302,11 @@ def explain_image(ws: Workspace, image_path: str, why_not, device: str, *, run: 
     patches = analysis.patches(candidates)
     rows = [seen.index(n) if n in seen else len(seen) + defined.index(n) for n in names]
     batch = iscg_batch([patches], rows, [extracted.nodes(n) for n in names])
+    if batch.x.shape[-1] != extracted.grn.in_dim:
+        where = ws.runs_dir / run_id / "grn.pt" if run_id else ws.grn_path
+        raise WorkspaceError(f"{where}: the GRN takes {extracted.grn.in_dim}-dimensional node features, but "
+                             f"{ws.config_path} now gives {batch.x.shape[-1]} (extract.feature_mode or "
+                             f"extract.context_features changed?); run `hni extract` again")
     with torch.no_grad():
         grn_logits = extracted.grn(batch)[0]
     grn_pred = int(grn_logits.argmax())

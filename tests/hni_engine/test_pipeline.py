@@ -235,9 +235,16 @@ def test_crop_mode_extracts_applies_and_explains_with_context_features(workspace
     assert grn["in_dim"] == 2 * anchors.shape[1]  # crop feature, then its context
     library = json.loads((ws / "concepts" / "library.json").read_text())
     entry = next(e for e in library["classes"] if e["graph"]["edges"])
+    (ws / "edits").mkdir(exist_ok=True)
     (ws / "edits" / "001.hni").write_text(f"class {entry['name']}: drop edges *\n")
     assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
     image = next(sorted((ws / "data" / "test").rglob("*.png")).__iter__())
     capsys.readouterr()
     assert main(["-w", str(ws), "explain", str(image), "--why-not", entry["name"]]) == 0
     assert f"why not {entry['name']}" in capsys.readouterr().out
+    # Switching context features off after extraction: explain names the mismatch instead of failing deep.
+    (ws / "hni.toml").write_text((ws / "hni.toml").read_text().replace("context_features = true",
+                                                                       "context_features = false"))
+    assert main(["-w", str(ws), "explain", str(image), "--base"]) == 1
+    err = capsys.readouterr().err
+    assert "grn.pt: the GRN takes 1024-dimensional node features" in err and "run `hni extract` again" in err
