@@ -142,7 +142,7 @@ def _patches(analyses, n_defined: int) -> list[ImagePatches]:
         rows = a.inside > 0
         if n_defined:
             rows = np.concatenate([rows, np.ones((n_defined, rows.shape[1]), dtype=bool)])
-        out.append(a.patches(rows))
+        out.append(a.patches(rows, context=False))  # the edited GRN reasons on the concepts alone
     return out
 
 

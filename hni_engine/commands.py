@@ -299,7 +299,7 @@ def explain_image(ws: Workspace, image_path: str, why_not, device: str, *, run: 
     candidates = analysis.inside > 0
     if defined:
         candidates = np.concatenate([candidates, np.ones((len(defined), candidates.shape[1]), dtype=bool)])
-    patches = analysis.patches(candidates)
+    patches = analysis.patches(candidates, context=run_id is None)  # as the GRN explained was trained
     rows = [seen.index(n) if n in seen else len(seen) + defined.index(n) for n in names]
     batch = iscg_batch([patches], rows, [extracted.nodes(n) for n in names])
     if batch.x.shape[-1] != extracted.grn.in_dim:

@@ -103,7 +103,8 @@ class ExtractConfig(_Section):
     context_features: bool = Field(True, description="crop mode: each GRN node also receives its patch's "
                                     "feature-layer map averaged inside the segment in the whole image (what the "
                                     "network sees around it), from the Grad-CAM pass; concepts and matching use "
-                                    "the crop features alone. No effect in pool mode")
+                                    "the crop features alone, and so does the GRN `hni apply` retrains on edited "
+                                    "graphs (context would carry removed concepts back in). No effect in pool mode")
     segment: SegmentConfig = SegmentConfig()
 
 

@@ -124,9 +124,15 @@ class ImageAnalysis:
             return self.features
         return np.concatenate([self.features, self.context], axis=1)
 
-    def patches(self, candidates: Optional[np.ndarray] = None) -> ImagePatches:
-        """The image's patches for matching; ``candidates`` (rows, S) replaces the Grad-CAM rows if given."""
-        return ImagePatches(self.node_features(), self.centres, self.inside > 0 if candidates is None else candidates)
+    def patches(self, candidates: Optional[np.ndarray] = None, *, context: bool = True) -> ImagePatches:
+        """The image's patches for matching; ``candidates`` (rows, S) replaces the Grad-CAM rows if given.
+
+        ``context=False`` leaves the context features out: the GRN that `hni apply` retrains on the edited
+        graphs sees the approved concepts alone (context features carry what surrounds each patch,
+        removed concepts included, and a GRN taught with labels learns the shortcut back from them).
+        """
+        features = self.node_features() if context else self.features
+        return ImagePatches(features, self.centres, self.inside > 0 if candidates is None else candidates)
 
 
 class Analyser:

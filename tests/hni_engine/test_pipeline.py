@@ -238,6 +238,9 @@ def test_crop_mode_extracts_applies_and_explains_with_context_features(workspace
     (ws / "edits").mkdir(exist_ok=True)
     (ws / "edits" / "001.hni").write_text(f"class {entry['name']}: drop edges *\n")
     assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
+    # The GRN retrained on the edited graphs sees the concepts alone, without their context.
+    assert torch.load(run / "grn.pt", weights_only=True)["state"]["in_dim"] == anchors.shape[1]
     image = next(sorted((ws / "data" / "test").rglob("*.png")).__iter__())
     capsys.readouterr()
     assert main(["-w", str(ws), "explain", str(image), "--why-not", entry["name"]]) == 0
