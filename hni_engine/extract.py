@@ -116,13 +116,15 @@ class ImageAnalysis:
     inside: np.ndarray        # (n, S) fraction of each segment inside each class of interest's Grad-CAM mask
     logits: np.ndarray        # (K,) the network's logits
     gradient: np.ndarray      # (n, D) class-logit gradients at the feature layer, summed over space
-    context: Optional[np.ndarray] = None  # (S, D) pool features of the segments in the whole image (crop mode)
+    # (S, D) pool features of the segments in the whole image (crop mode); float16 as cached, which halves
+    # what a default-size extraction holds for them (M1)
+    context: Optional[np.ndarray] = None
 
     def node_features(self) -> np.ndarray:
         """What the GRN's nodes receive: the patch features, then the context features where there are any."""
         if self.context is None:
             return self.features
-        return np.concatenate([self.features, self.context], axis=1)
+        return np.concatenate([self.features, self.context.astype(np.float32)], axis=1)
 
     def patches(self, candidates: Optional[np.ndarray] = None, *, context: bool = True) -> ImagePatches:
         """The image's patches for matching; ``candidates`` (rows, S) replaces the Grad-CAM rows if given.
@@ -218,7 +220,7 @@ class Analyser:
 
     @staticmethod
     def _combine(feat: dict, cams: dict) -> ImageAnalysis:
-        context = cams["context"].float().numpy() if "context" in cams else None
+        context = cams["context"].half().numpy() if "context" in cams else None
         return ImageAnalysis(feat["features"].float().numpy(), feat["centres"].numpy(), cams["inside"].numpy(),
                              cams["logits"].numpy(), cams["gradient"].float().numpy(), context)
 
@@ -516,7 +518,8 @@ def _member_locations(pools, names, train: ImageSet, analyser: Analyser) -> dict
 
 
 def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: Analyser,
-                   held_out: dict[str, float], report, timings, cache: Cache, loaded: LoadedModel, relaxed: dict[str, float]) -> None:
+                   held_out: dict[str, float], report, timings, cache: Cache, loaded: LoadedModel,
+                   relaxed: dict[str, float]) -> None:
     ws.root.mkdir(parents=True, exist_ok=True)
     built = Path(tempfile.mkdtemp(prefix=".concepts.partial-", dir=ws.root))
     built.chmod(0o755)  # mkdtemp's private mode would stay with the renamed concepts folder
