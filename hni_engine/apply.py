@@ -276,7 +276,7 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
         grn = GRN(graphs, grn_train_set.x.shape[-1])
         grn_report = train_grn(grn, grn_train_set, grn_train_targets, mode="labels", epochs=g.epochs,
                                batch_size=g.batch_size, lr=g.lr, lr_step=g.lr_step, lr_gamma=g.lr_gamma,
-                               weight_decay=g.weight_decay, seed=config.seed, device=device, progress=lambda *a: progress.update(1))
+                               weight_decay=g.apply_weight_decay, seed=config.seed, device=device, progress=lambda *a: progress.update(1))
     grn_test_pred = predict(grn, test_graphs).argmax(1)
     grn_per_class = {n: float((grn_test_pred[grn_test_labels == i] == i).float().mean())
                      if (grn_test_labels == i).any() else None for i, n in enumerate(grn_names)}
