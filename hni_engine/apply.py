@@ -135,14 +135,17 @@ class ApplyResult:
 
 # -- graphs from the cache ------------------------------------------------------------------------
 
-def _patches(analyses, n_defined: int) -> list[ImagePatches]:
-    """Each image's patches; defined classes have no Grad-CAM, so every patch is a candidate for them."""
+def _patches(analyses, n_defined: int, *, context: bool = False) -> list[ImagePatches]:
+    """Each image's patches; defined classes have no Grad-CAM, so every patch is a candidate for them.
+
+    Without ``context`` (the default) the nodes carry crop features alone: the edited GRN reasons on the
+    concepts alone."""
     out = []
     for a in analyses:
         rows = a.inside > 0
         if n_defined:
             rows = np.concatenate([rows, np.ones((n_defined, rows.shape[1]), dtype=bool)])
-        out.append(a.patches(rows, context=False))  # the edited GRN reasons on the concepts alone
+        out.append(a.patches(rows, context=context))
     return out
 
 
@@ -276,7 +279,8 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
         grn = GRN(graphs, grn_train_set.x.shape[-1])
         grn_report = train_grn(grn, grn_train_set, grn_train_targets, mode="labels", epochs=g.epochs,
                                batch_size=g.batch_size, lr=g.lr, lr_step=g.lr_step, lr_gamma=g.lr_gamma,
-                               weight_decay=g.apply_weight_decay, seed=config.seed, device=device, progress=lambda *a: progress.update(1))
+                               weight_decay=g.apply_weight_decay, seed=config.seed, device=device,
+                               progress=lambda *a: progress.update(1))
     grn_test_pred = predict(grn, test_graphs).argmax(1)
     grn_per_class = {n: float((grn_test_pred[grn_test_labels == i] == i).float().mean())
                      if (grn_test_labels == i).any() else None for i, n in enumerate(grn_names)}

@@ -271,6 +271,7 @@ def explain_image(ws: Workspace, image_path: str, why_not, device: str, *, run: 
     from .cache import Cache
     from .data import image_digest, load_image
     from .explain import contributions
+    from .apply import _patches
     from .extract import Analyser, iscg_batch, load_extracted
     from .models import load_checkpoint
     from .report import resolve_run
@@ -296,10 +297,7 @@ def explain_image(ws: Workspace, image_path: str, why_not, device: str, *, run: 
     analyser = Analyser(extraction_model, config, [classes.index(n) for n in seen], Cache(ws.cache_dir), device)
     digest = image_digest(image)
     (analysis,) = analyser.analyse(image[None], [digest])
-    candidates = analysis.inside > 0
-    if defined:
-        candidates = np.concatenate([candidates, np.ones((len(defined), candidates.shape[1]), dtype=bool)])
-    patches = analysis.patches(candidates, context=run_id is None)  # as the GRN explained was trained
+    (patches,) = _patches([analysis], len(defined), context=run_id is None)  # as the GRN explained was trained
     rows = [seen.index(n) if n in seen else len(seen) + defined.index(n) for n in names]
     batch = iscg_batch([patches], rows, [extracted.nodes(n) for n in names])
     if batch.x.shape[-1] != extracted.grn.in_dim:
