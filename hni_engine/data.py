@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from hni_dsl.errors import HniError
 
 __all__ = ["DataError", "ImageSet", "scan_image_folder", "load_image_folder", "load_image", "image_digest", "to_tensor",
-           "IMAGE_EXTENSIONS"]
+           "turned_copies", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
@@ -54,6 +54,29 @@ class ImageSet:
 def image_digest(image: np.ndarray) -> str:
     """Content key of a decoded image (for cache keys): the same pixels give the same key, whatever the file."""
     return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()[:24]
+
+
+def turned_copies(data: ImageSet, copies: int, seed: int) -> tuple[ImageSet, np.ndarray]:
+    """``copies`` rotated versions of every image (angles uniform in [0, 360), seeded), and each copy's source.
+
+    The border the rotation uncovers is filled by reflecting the image, so no blank corners appear that the
+    network has never seen. Copies keep their source's label and path (with ``#turn<k>`` appended).
+    """
+    from skimage.transform import rotate
+
+    rng = np.random.default_rng(seed)
+    angles = rng.uniform(0.0, 360.0, size=(len(data), copies))
+    images, sources, paths = [], [], []
+    for i, image in enumerate(data.images):
+        for k in range(copies):
+            turned = rotate(image, angles[i, k], mode="reflect", order=1, preserve_range=True)
+            images.append(np.clip(np.rint(turned), 0, 255).astype(np.uint8))
+            sources.append(i)
+            paths.append(f"{data.paths[i]}#turn{k}")
+    source = np.asarray(sources, dtype=np.int64)
+    stacked = np.stack(images) if images else data.images[:0]
+    return ImageSet(data.classes, stacked, data.labels[source], paths, data.root,
+                    [image_digest(image) for image in stacked]), source
 
 
 def scan_image_folder(root: str | Path) -> tuple[list[str], list[tuple[str, int]]]:

@@ -37,7 +37,7 @@ from hni_dsl.library import ClassEntry, Graph, GraphEdge, Library, PoolConcept, 
 
 from .cache import Cache, cache_key
 from .config import ConfigError, HniConfig
-from .data import ImageSet, to_tensor
+from .data import ImageSet, to_tensor, turned_copies
 from .discovery import Concept, DiscoveryConfig, discover_concepts
 from .features import pool_map
 from .gradcam import binarize, eval_mode, resolve_layer
@@ -426,6 +426,10 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     test = test.subset(test_keep)
     train_an = _analyse_all(analyser, train, "analysing train images")
     test_an = _analyse_all(analyser, test, "analysing test images")
+    turns = config.extract.mimic_turns
+    if turns:
+        turned, source = turned_copies(train, turns, config.seed)
+        turned_an = _analyse_all(analyser, turned, "analysing rotated copies")
     timings["analyse"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -438,16 +442,21 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     nodes = [[NodeConcept(f"{name}/{c.key}", c.anchor, c.threshold) for c in pools[name][:k]] for name in names]
     graphs = [ClassGraph(name, len(n), tuple((a, b) for a in range(len(n)) for b in range(len(n)) if a != b))
               for name, n in zip(names, nodes)]
-    train_batch = _grn_batch(train_an, np.arange(len(train)), nodes)
+    # The GRN mimics the network on the training images and their rotated copies (concepts came from the
+    # originals alone); a copy stays on its source's side of the validation split.
+    mimic_an = train_an + turned_an if turns else train_an
+    groups = torch.from_numpy(np.concatenate([np.arange(len(train)), source])) if turns else None
+    train_batch = _grn_batch(mimic_an, np.arange(len(mimic_an)), nodes)
     test_batch = _grn_batch(test_an, np.arange(len(test)), nodes)
     timings["match"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    targets = torch.from_numpy(np.stack([a.logits for a in train_an]))[:, coi]  # (N, n)
+    targets = torch.from_numpy(np.stack([a.logits for a in mimic_an]))[:, coi]  # (N, n)
     test_logits = torch.from_numpy(np.stack([a.logits for a in test_an]))[:, coi]
     g = config.grn
     train_args = dict(mode="mimic", epochs=g.epochs, batch_size=g.batch_size, lr=g.lr, lr_step=g.lr_step,
-                      lr_gamma=g.lr_gamma, weight_decay=g.weight_decay, seed=config.seed, device=device)
+                      lr_gamma=g.lr_gamma, weight_decay=g.weight_decay, groups=groups, seed=config.seed,
+                      device=device)
     dim = train_batch.x.shape[-1]
     with bar(g.epochs, "training the GRN (all edges)", "epoch") as progress, single_thread():
         full = GRN(graphs, dim)
@@ -547,7 +556,8 @@ def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: An
             "fidelity_test_all_edges": held_out["all"],  # the first training, before edge selection
             "grn": {"best_epoch": report.best_epoch, "val_fidelity": report.val_accuracy, "epochs": report.epochs},
             "classes": names,
-            "images": {"train": len(train)},
+            # rotated copies the GRN also mimicked (extract.mimic_turns), beside the originals
+            "images": {"train": len(train), "rotated_copies": report.n_train + report.n_val - len(train)},
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
             "cache": cache.stats(),
             # classes whose concepts recur in fewer images than extract.min_cluster_images asks (value used)

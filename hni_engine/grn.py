@@ -491,10 +491,21 @@ def _evaluate(model: GRN, batch: ISCGBatch, targets: Tensor, mode: str, temperat
     return float(_loss(logits, targets, mode, temperature)), float(_correct(logits, targets, mode)) / len(batch)
 
 
+def _group_split(groups: Tensor, val_fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Validation and training indices, whole groups at a time (the same seeded draw over groups)."""
+    names, inverse = torch.unique(groups, return_inverse=True)
+    order = torch.randperm(len(names), generator=generator)
+    n_val = max(1, round(len(names) * val_fraction)) if val_fraction > 0 and len(names) > 1 else 0
+    is_val = torch.zeros(len(names), dtype=torch.bool)
+    is_val[order[:n_val]] = True
+    val = is_val[inverse]
+    return val.nonzero().flatten(), (~val).nonzero().flatten()
+
+
 def train_grn(model: GRN, batch: ISCGBatch, targets: Tensor, *, mode: Literal["mimic", "labels"],
               val_fraction: float = 0.2, epochs: int = 100, batch_size: int = 32, lr: float = 0.001,
               lr_step: int = 25, lr_gamma: float = 0.8, weight_decay: float = 0.0, temperature: float = 2.0,
-              mask_one_concept: bool = True,
+              mask_one_concept: bool = True, groups: Optional[Tensor] = None,
               seed: int = 0, device: Union[str, torch.device] = "cpu",
               progress: Optional[Callable[[int, int, dict[str, float]], None]] = None) -> TrainReport:
     """Train `model` in place on I-SCGs; keeps the weights that did best on a seeded validation split.
@@ -509,6 +520,8 @@ def train_grn(model: GRN, batch: ISCGBatch, targets: Tensor, *, mode: Literal["m
     Adam), which the engine uses against overfitting on small training sets.
     With `mask_one_concept`, each training image loses one random detected concept per step (VRX); the
     target is unchanged. Deterministic for a given seed; the global RNG state is left untouched.
+    `groups` (N,) keeps images of one group on the same side of the validation split (a training image and
+    its rotated copies), so validation measures images whose sources were never trained on.
     `progress(epoch, epochs, metrics)` is called after every epoch.
     """
     if mode not in ("mimic", "labels"):
@@ -519,11 +532,17 @@ def train_grn(model: GRN, batch: ISCGBatch, targets: Tensor, *, mode: Literal["m
         raise ValueError(f"{mode} targets must have shape {expected} (got {tuple(targets.shape)})")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1) (got {val_fraction})")
+    if groups is not None and tuple(groups.shape) != (n,):
+        raise ValueError(f"groups must have shape {(n,)} (got {tuple(groups.shape)})")
     targets = targets.float() if mode == "mimic" else targets.long()
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(n, generator=generator)
-    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 and n > 1 else 0
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    if groups is None:
+        order = torch.randperm(n, generator=generator)
+        n_val = max(1, round(n * val_fraction)) if val_fraction > 0 and n > 1 else 0
+        val_idx, train_idx = order[:n_val], order[n_val:]
+    else:
+        val_idx, train_idx = _group_split(groups, val_fraction, generator)
+        n_val = len(val_idx)
     if len(train_idx) == 0:
         raise ValueError(f"no training images left after the validation split (got {n} images)")
 

@@ -111,6 +111,11 @@ def scenario_config(name: str, seed: int, image_size: int) -> HniConfig:
     if name in ("spurious", "zeroshot") and image_size < 128:
         model = model.model_copy(update={"gradcam_layer": "layer3"})
         extract = extract.model_copy(update={"feature_mode": "crop"})
+    if name == "posebias":
+        # Two thirds of the test images are in poses no training image has. A GRN that mimicked the network
+        # on the training images alone agreed with it on 0.81-0.95 of them (3 seeds); with two rotated copies
+        # of each training image in its mimic data, on 0.98-1.00 (BENCHMARKS.md, "Rotated copies").
+        extract = extract.model_copy(update={"mimic_turns": 2})
     if name == "zeroshot":
         # Distilling from seen images only (the paper) taught the network none of the new classes here
         # (0.00, BENCHMARKS.md); the virtual images in pixels do.

@@ -100,3 +100,24 @@ def test_bad_checkpoints(tmp_path, case, fragment):
         arch = "resnet19"
     with pytest.raises(ModelError, match=fragment):
         load_checkpoint(path, arch, ["a", "b"])
+
+
+def test_turned_copies_are_seeded_rotations_without_blank_corners():
+    from hni_engine.data import ImageSet, image_digest, turned_copies
+
+    rng = np.random.default_rng(0)
+    images = np.stack([np.full((16, 16, 3), 200, np.uint8), rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)])
+    images[1, 4:8, 4:12] = 0  # an asymmetric bar, so a turn changes the picture
+    data = ImageSet(["a", "b"], images, np.array([0, 1]), ["x/a.png", "x/b.png"], "x",
+                    [image_digest(i) for i in images])
+    turned, source = turned_copies(data, 3, seed=5)
+    assert len(turned) == 6 and source.tolist() == [0, 0, 0, 1, 1, 1]
+    assert turned.labels.tolist() == [0, 0, 0, 1, 1, 1] and turned.paths[4] == "x/b.png#turn1"
+    assert turned.images.dtype == np.uint8 and turned.images.shape == (6, 16, 16, 3)
+    # a flat image stays flat: the uncovered border is reflected image, not black
+    assert (turned.images[:3] == 200).all()
+    assert all(not np.array_equal(turned.images[k], images[1]) for k in range(3, 6))
+    assert turned.digests == [image_digest(i) for i in turned.images]
+    again, _ = turned_copies(data, 3, seed=5)
+    other, _ = turned_copies(data, 3, seed=6)
+    assert np.array_equal(again.images, turned.images) and not np.array_equal(other.images, turned.images)

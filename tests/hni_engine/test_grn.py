@@ -280,3 +280,17 @@ def test_predict_restores_mode_and_batches():
     assert model.training
     model.eval()
     assert torch.allclose(out, model(batch), atol=1e-6)
+
+
+def test_groups_stay_on_one_side_of_the_validation_split():
+    batch, _, teacher = synthetic(60, seed=6)
+    groups = torch.arange(60) // 3  # 20 sources, three images each
+    report = train_grn(GRN(GRAPHS, D), batch, teacher, mode="mimic", epochs=1, groups=groups)
+    assert report.n_val == 12 and report.n_train == 48  # 4 of the 20 groups, whole
+    from hni_engine.grn import _group_split
+
+    val, train = _group_split(groups, 0.2, torch.Generator().manual_seed(0))
+    assert set(groups[val].tolist()).isdisjoint(groups[train].tolist())
+    assert sorted(val.tolist() + train.tolist()) == list(range(60))
+    with pytest.raises(ValueError, match=r"groups must have shape \(60,\)"):
+        train_grn(GRN(GRAPHS, D), batch, teacher, mode="mimic", epochs=1, groups=groups[:10])

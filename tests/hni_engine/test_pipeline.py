@@ -251,3 +251,19 @@ def test_crop_mode_extracts_applies_and_explains_with_context_features(workspace
     assert main(["-w", str(ws), "explain", str(image), "--base"]) == 1
     err = capsys.readouterr().err
     assert "grn.pt: the GRN takes 1024-dimensional node features" in err and "run `hni extract` again" in err
+
+
+def test_rotated_copies_join_the_mimic_data_but_not_concept_discovery(workspace, tmp_path):
+    import torch
+
+    ws = tmp_path / "turns"
+    shutil.copytree(workspace, ws, ignore=shutil.ignore_patterns("concepts", "runs"))
+    toml = (ws / "hni.toml").read_text()
+    assert "mimic_turns = 0" in toml
+    (ws / "hni.toml").write_text(toml.replace("mimic_turns = 0", "mimic_turns = 2"))
+    assert main(["-w", str(ws), "extract", "--device", "cpu"]) == 0
+    report = json.loads((ws / "concepts" / "extract.json").read_text())
+    assert report["images"] == {"train": 36, "rotated_copies": 72}
+    before = torch.load(workspace / "concepts" / "anchors.pt", weights_only=True)
+    after = torch.load(ws / "concepts" / "anchors.pt", weights_only=True)
+    assert before["ids"] == after["ids"] and torch.equal(before["anchors"], after["anchors"])
