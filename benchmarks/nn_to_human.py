@@ -3,6 +3,7 @@ injected shortcut (spurious), and the peak memory of `hni extract` (M1).
 
     .venv/bin/python benchmarks/nn_to_human.py                       # 3 scenarios x seeds 0 1 2, default size
     .venv/bin/python benchmarks/nn_to_human.py --quick --seeds 0     # a small smoke version
+    .venv/bin/python benchmarks/nn_to_human.py --existing --workdir W  # re-extract W's trained workspaces
 
 Each run is the real command line in a fresh workspace: `hni init --scenario`, `hni train`, `hni extract`.
 Results go to benchmarks/results/nn_to_human[-quick].json with the machine, commit and settings.
@@ -76,6 +77,31 @@ def context_concepts(ws: Path, k: int) -> dict[str, dict]:
     return out
 
 
+def nodes_on_objects(ws: Path) -> dict[str, int]:
+    """How many c-SCG concepts show an object (a part, the context object or clutter) and how many show
+    background: a concept is background when most of its member patches are centred off every object."""
+    boxes: dict[str, list[list[float]]] = {}
+    size = json.loads((ws / "data" / "scenario.json").read_text())["image_size"]
+    for line in (ws / "data" / "metadata.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        objects = [p["box"] for p in record["parts"]] + [c["box"] for c in record.get("clutter", [])]
+        if record.get("context"):
+            objects.append(record["context"]["box"])
+        boxes[record["file"]] = [[v / size for v in box] for box in objects]
+    library = json.loads((ws / "concepts" / "library.json").read_text())
+    members = torch.load(ws / "concepts" / "anchors.pt", weights_only=True)["members"]
+    counts = {"objects": 0, "background": 0}
+    for entry in library["classes"]:
+        for concept_id in entry["graph"]["nodes"]:
+            on = 0
+            for path, x0, y0, x1, y1 in members[concept_id]:
+                cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+                image_boxes = boxes[path[path.rfind("data/") + len("data/"):]]  # "train/<class>/<file>"
+                on += any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in image_boxes)
+            counts["objects" if on * 2 > len(members[concept_id]) else "background"] += 1
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenarios", nargs="+", default=["spurious", "posebias", "zeroshot"])
@@ -83,6 +109,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workdir", default="/tmp/hni-bench")
     parser.add_argument("--out", help="result file (default benchmarks/results/nn_to_human[-quick].json)")
+    parser.add_argument("--existing", action="store_true",
+                        help="reuse workspaces already in WORKDIR that have a trained network: run `hni extract` "
+                             "alone (its per-image stages then come from the cache, so its seconds are not "
+                             "comparable)")
     args = parser.parse_args()
     out = Path(args.out) if args.out else \
         ROOT / "benchmarks" / "results" / f"nn_to_human{'-quick' if args.quick else ''}.json"
@@ -90,9 +120,13 @@ def main() -> None:
     for scenario in args.scenarios:
         for seed in args.seeds:
             ws = Path(args.workdir) / f"{scenario}-{seed}{'-quick' if args.quick else ''}"
-            shutil.rmtree(ws, ignore_errors=True)
-            init_s, _ = run("init", str(ws), "--scenario", scenario, "--seed", str(seed), *(["--quick"] if args.quick else []))
-            train_s, _ = run("-w", str(ws), "train", "--device", "auto")
+            if args.existing and (ws / "model" / "base.json").is_file():
+                init_s = train_s = 0.0
+            else:
+                shutil.rmtree(ws, ignore_errors=True)
+                init_s, _ = run("init", str(ws), "--scenario", scenario, "--seed", str(seed),
+                                *(["--quick"] if args.quick else []))
+                train_s, _ = run("-w", str(ws), "train", "--device", "auto")
             extract_s, peak_mb = run("-w", str(ws), "extract", "--device", "auto")
             report = json.loads((ws / "concepts" / "extract.json").read_text())
             network = json.loads((ws / "model" / "base.json").read_text())
@@ -100,7 +134,8 @@ def main() -> None:
                    "fidelity_all_edges": round(report.get("fidelity_test_all_edges", float("nan")), 4),
                    "network_test_accuracy": round(network["test_accuracy"], 4),
                    "seconds": {"init": round(init_s, 1), "train": round(train_s, 1), "extract": round(extract_s, 1)},
-                   "extract_stage_seconds": report["timings_s"], "extract_peak_rss_mb": peak_mb}
+                   "extract_stage_seconds": report["timings_s"], "extract_peak_rss_mb": peak_mb,
+                   "reused_workspace": bool(args.existing and not init_s), "csg_nodes": nodes_on_objects(ws)}
             if scenario == "spurious":
                 row["context"] = context_concepts(ws, k=4)
             results.append(row)

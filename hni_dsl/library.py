@@ -42,8 +42,8 @@ class PoolConcept(_Model):
     # Written only when known, so hand-made libraries stay short.
     directional: Optional[float] = Field(default=None, description="TCAV mean directional derivative",
                                          exclude_if=lambda v: v is None)
-    p_value: Optional[float] = Field(default=None, ge=0, le=1, description="TCAV significance vs random CAVs",
-                                     exclude_if=lambda v: v is None)
+    p_value: Optional[float] = Field(default=None, ge=0, le=1, exclude_if=lambda v: v is None,
+                                     description="TCAV significance: one-sided p-value of scores above random CAVs")
 
 
 class GraphEdge(_Model):

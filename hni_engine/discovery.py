@@ -47,7 +47,7 @@ class Concept:
     threshold: float                 # matching threshold: a percentile of per-image best-match distances
     tcav_score: float                # fraction of class images whose logit gradient agrees with the CAV
     directional: float               # mean directional derivative (ranking tie-break, see module doc)
-    p_value: float                   # concept CAVs vs random CAVs (two-sided t-test)
+    p_value: float                   # concept CAVs above random CAVs (one-sided Welch t-test)
     images: int                      # distinct images among all cluster members
     members: list[tuple[int, int]] = field(default_factory=list)  # (image id, segment id), nearest first
 
@@ -78,12 +78,15 @@ def tcav(positives: np.ndarray, random_pool: np.ndarray, gradients: np.ndarray, 
 
 
 def _p_value(concept: list[float], random: list[float]) -> float:
+    """One-sided: how likely scores this far above the random CAVs' are by chance. A concept the class
+    logit falls along (TCAV score below random) is evidence against the class, not one of its concepts:
+    a two-sided test called such concepts significant and ranked background patches first."""
     a, b = np.asarray(concept), np.asarray(random)
     if a.std() == 0 and b.std() == 0:
-        return 0.0 if a.mean() != b.mean() else 1.0
+        return 0.0 if a.mean() > b.mean() else 1.0
     with warnings.catch_warnings():  # near-constant samples: scipy warns, the p-value is still right
         warnings.simplefilter("ignore", RuntimeWarning)
-        p = stats.ttest_ind(a, b, equal_var=False).pvalue
+        p = stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue
     return 1.0 if math.isnan(p) else float(p)
 
 

@@ -8,8 +8,10 @@ The stages, in the order the data flows (HNI 3.1, VRX 3.1-3.2):
 2. per class: concept discovery (k-means + ACE frequency rule + TCAV ranking) -> the class's pool;
 3. per class: the c-SCG = the top-k pool concepts, all directed edges;
 4. per image and class: the I-SCG by one-to-one matching;
-5. the GRN trained to mimic the network on the classes of interest; edges kept by |e_ji|; the GRN
-   retrained on the kept edges; fidelity measured on held-out (test) images.
+5. the GRN trained to mimic the network on the classes of interest (on the training images, and on
+   rotated copies of them when `extract.mimic_turns` asks: stage 1 runs on the copies too, stages 2-3
+   never see them); edges kept by |e_ji|; the GRN retrained on the kept edges; fidelity measured on
+   held-out (test) images.
 
 Outputs are written into a fresh folder and swapped in at the end, so an interrupted run leaves the
 previous `concepts/` untouched.
