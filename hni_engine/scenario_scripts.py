@@ -8,8 +8,8 @@ what most of its member patches sit on. The scripts then make the paper's edits:
 - spurious (HNI 4.1.1): in each class trained with a context object, replace every c-SCG concept that
   shows the context or background by the best-ranked pool concept that shows one of the class's parts;
 - posebias (HNI 4.1.2): drop every edge of every class (the relations encode the training pose);
-- zeroshot (HNI 4.2): define each unseen class from the concepts showing the named parts, edges like the
-  class whose layout it borrows.
+- zeroshot (HNI 4.2): define each unseen class from the concepts showing the named parts (where the named
+  class has none, another seen class with the same part), edges like the class whose layout it borrows.
 """
 
 from __future__ import annotations
@@ -112,14 +112,31 @@ def _reference(library: Library, labels: ConceptLabels, source: str, part: str) 
     return None
 
 
+def _part_reference(library: Library, labels: ConceptLabels, source: str, part: str,
+                    manifest: dict) -> tuple[Optional[str], Optional[str]]:
+    """A concept showing ``part``: the named class's first, else another seen class's with the same part
+    (the part looks the same wherever it sits). Returns (reference, the class it came from)."""
+    others = sorted(n for n, c in manifest.get("classes", {}).items()
+                    if n != source and c.get("seen", True) and part in c.get("parts", ()))
+    for name in [source, *others]:
+        ref = _reference(library, labels, name, part)
+        if ref is not None:
+            return ref, name
+    return None, None
+
+
 def _zeroshot(library: Library, labels: ConceptLabels, manifest: dict) -> list[str]:
     lines = []
     for name, comp in manifest.get("compositions", {}).items():
-        refs = [_reference(library, labels, p["class"], p["part"]) for p in comp["parts"]]
+        found = [_part_reference(library, labels, p["class"], p["part"], manifest) for p in comp["parts"]]
+        refs = [ref for ref, _ in found]
         missing = [p["part"] for p, r in zip(comp["parts"], refs) if r is None]
         if missing:
             lines.append(f"# {name}: no concept shows {', '.join(missing)}; not defined")
             continue
+        for p, (_, owner) in zip(comp["parts"], found):
+            if owner != p["class"]:
+                lines.append(f"# {name}: no concept of {p['class']} shows {p['part']}; {owner}'s does")
         lines.append(f"define class {format_class_name(name)} from {', '.join(refs)}, "
                      f"edges like {format_class_name(comp['layout_from'])}")
     return lines

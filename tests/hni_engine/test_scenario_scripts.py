@@ -77,3 +77,20 @@ def test_posebias_script_drops_every_edge(tmp_path):
     text = example_script(ws, library)
     assert "class truck: drop edges *" in text and "class van" not in text  # van has no edges
     assert check(parse(text), library).ok
+
+
+def test_zeroshot_script_takes_a_part_from_another_class_that_has_it(tmp_path):
+    ws, library = _workspace(tmp_path, "zeroshot")
+    manifest = json.loads((tmp_path / "data" / "scenario.json").read_text())
+    manifest["classes"]["van"]["parts"].append("blue_ring")  # van has the ring too, but no concept of it
+    manifest["compositions"] = {
+        "newcar": {"parts": [{"class": "van", "part": "blue_ring"}, {"class": "truck", "part": "red_bar"}],
+                   "layout_from": "truck"},
+        "ghost": {"parts": [{"class": "van", "part": "green_square"}], "layout_from": "van"},
+    }
+    (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
+    text = example_script(ws, library)
+    assert "# newcar: no concept of van shows blue_ring; truck's does\n" in text
+    assert "define class newcar from truck.pool[4], truck.c2, edges like truck\n" in text
+    assert "# ghost: no concept shows green_square; not defined" in text
+    assert check(parse(text), library).ok
