@@ -258,8 +258,7 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
             batches.append(graphs_of_class)
             labels.append(torch.full((len(virtual),), grn_names.index(name), dtype=torch.long))
             if config.distill.composite_images:
-                composites.append(_compose_class(virtual, sources, like_rows, coi_train, analyser,
-                                                 np.random.default_rng([config.seed, 7, grn_names.index(name)])))
+                composites.append(_compose_class(virtual, sources, like_rows, coi_train, analyser))
                 composite_graphs.append(graphs_of_class)
                 composite_labels.extend([student_classes.index(name)] * len(virtual))
         grn_train_set, grn_train_targets = ISCGBatch.cat(batches), torch.cat(labels)
@@ -461,8 +460,7 @@ def _synthesize_class(library: Library, name: str, coi_names, coi_train: ImageSe
     return virtual, part_sources, like_rows
 
 
-def _compose_class(virtual, part_sources, like_rows, coi_train: ImageSet, analyser: Analyser,
-                   rng: np.random.Generator) -> np.ndarray:
+def _compose_class(virtual, part_sources, like_rows, coi_train: ImageSet, analyser: Analyser) -> np.ndarray:
     """The virtual images in pixels (N, H, W, 3) uint8; segment masks come from the cache."""
     from .zeroshot import compose
 
@@ -481,7 +479,7 @@ def _compose_class(virtual, part_sources, like_rows, coi_train: ImageSet, analys
             image_index, patch = part_sources[part][pick]
             sources.append((coi_train.images[image_index], masks(image_index)[patch]))
             pastes.append((target, centre))
-        out.append(compose(coi_train.images[base], masks(base), pastes, sources, rng))
+        out.append(compose(coi_train.images[base], pastes, sources))
     return np.stack(out) if out else np.zeros((0,) + coi_train.images.shape[1:], np.uint8)
 
 

@@ -133,24 +133,23 @@ def test_transplant_pastes_another_class_masked_pixels_and_never_its_own():
     assert torch.equal(transplant(x_all[rows], x_all, empty, rows, labels, 1.0, torch.Generator()), x_all[rows])
 
 
-def test_compose_clears_the_target_and_pastes_the_part_at_the_centre():
+def test_compose_pastes_the_part_at_the_centre_on_the_base_without_its_objects():
     import numpy as np
 
-    from hni_engine.zeroshot import compose
+    from hni_engine.zeroshot import background_canvas, compose
 
-    base = np.full((8, 8, 3), 100, np.uint8)
-    base_masks = np.zeros((2, 8, 8), bool)
-    base_masks[0, 0:2, 0:2] = True  # the slot's segment, to be cleared
-    base[0:2, 0:2] = 250
-    source = np.zeros((8, 8, 3), np.uint8)
-    source[5:7, 5:7] = [255, 0, 0]
-    part = np.zeros((8, 8), bool)
-    part[5:7, 5:7] = True
-    # Paste the 2x2 red part centred on pixel (row 3.5, column 4.5): rows 3-4, columns 4-5.
-    out = compose(base, base_masks, [(0, (5.0 / 8, 4.0 / 8))], [(source, part)], np.random.default_rng(0))
-    assert (out[3:5, 4:6] == [255, 0, 0]).all()
-    assert (out[0:2, 0:2] != 250).all()  # cleared to background-like values
-    assert abs(int(out[0:2, 0:2].mean()) - 100) < 30
-    untouched = np.ones((8, 8), bool)
-    untouched[0:2, 0:2] = untouched[3:5, 4:6] = False
-    assert (out[untouched] == 100).all()
+    base = np.full((16, 16, 3), 100, np.uint8)
+    base[:, 8:] = 140  # a background with two halves
+    base[1:3, 1:4] = 250  # an object of the base's class, under half of its 4x4 cell
+    source = np.zeros((16, 16, 3), np.uint8)
+    source[10:12, 10:12] = [255, 0, 0]
+    part = np.zeros((16, 16), bool)
+    part[10:12, 10:12] = True
+    # Paste the 2x2 red part centred on pixel (row 7.5, column 4.5): rows 7-8, columns 4-5.
+    out = compose(base, [(0, (5.0 / 16, 8.0 / 16))], [(source, part)])
+    assert (out[7:9, 4:6] == [255, 0, 0]).all()
+    assert (out[1:3, 1:4] == 100).all()  # the base's object is gone, its background stays
+    assert (out[:, :3] == 100).all() and (out[:, 13:] == 140).all()
+    canvas = background_canvas(base)
+    assert canvas.dtype == np.uint8 and canvas.shape == base.shape
+    assert (np.diff(canvas[:, :, 0].astype(int), axis=1) >= 0).all()  # a smooth step between the halves
