@@ -24,6 +24,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hni_engine.scenario_scripts import BACKGROUND, CONTEXT, MIXED, concept_labels  # noqa: E402
+from hni_engine.workspace import Workspace  # noqa: E402
 HNI = [sys.executable, "-c",
        "import resource, sys; from hni_engine.cli import main; status = main(sys.argv[1:]); "
        "print(f'PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr); sys.exit(status)"]
@@ -78,27 +82,16 @@ def context_concepts(ws: Path, k: int) -> dict[str, dict]:
 
 
 def nodes_on_objects(ws: Path) -> dict[str, int]:
-    """How many c-SCG concepts show an object (a part, the context object or clutter) and how many show
-    background: a concept is background when most of its member patches are centred off every object."""
-    boxes: dict[str, list[list[float]]] = {}
-    size = json.loads((ws / "data" / "scenario.json").read_text())["image_size"]
-    for line in (ws / "data" / "metadata.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        objects = [p["box"] for p in record["parts"]] + [c["box"] for c in record.get("clutter", [])]
-        if record.get("context"):
-            objects.append(record["context"]["box"])
-        boxes[record["file"]] = [[v / size for v in box] for box in objects]
+    """What the c-SCG concepts show, by the example scripts' own labelling (hni_engine.scenario_scripts:
+    where most member patches are centred): a part, the context object, background, or nothing in
+    particular (mixed)."""
+    labels = concept_labels(Workspace(ws))
     library = json.loads((ws / "concepts" / "library.json").read_text())
-    members = torch.load(ws / "concepts" / "anchors.pt", weights_only=True)["members"]
-    counts = {"objects": 0, "background": 0}
+    kinds = {CONTEXT: "context", BACKGROUND: "background", MIXED: "mixed"}
+    counts = {"part": 0, "context": 0, "background": 0, "mixed": 0}
     for entry in library["classes"]:
         for concept_id in entry["graph"]["nodes"]:
-            on = 0
-            for path, x0, y0, x1, y1 in members[concept_id]:
-                cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-                image_boxes = boxes[path[path.rfind("data/") + len("data/"):]]  # "train/<class>/<file>"
-                on += any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in image_boxes)
-            counts["objects" if on * 2 > len(members[concept_id]) else "background"] += 1
+            counts[kinds.get(labels.get(concept_id, MIXED), "part")] += 1
     return counts
 
 
