@@ -115,23 +115,18 @@ def background_canvas(image: np.ndarray, cells: int = CANVAS_CELLS) -> np.ndarra
     interpolated smoothly between cell centres. An object covering less than half of a cell leaves no
     trace; clearing only the segments where the `edges like` class's concepts matched left that class's
     other parts in view, and the student learnt them as the new class (measured: BENCHMARKS.md)."""
-    height, width = image.shape[:2]
+    import torch
+    import torch.nn.functional as F
+
+    height, width, channels = image.shape
     rows = np.linspace(0, height, cells + 1).round().astype(int)
     cols = np.linspace(0, width, cells + 1).round().astype(int)
-    grid = np.zeros((cells, cells, image.shape[2]), np.float32)
-    for i in range(cells):
-        for j in range(cells):
-            grid[i, j] = np.median(image[rows[i]:rows[i + 1], cols[j]:cols[j + 1]].reshape(-1, image.shape[2]), axis=0)
-    # Bilinear interpolation between cell centres (edges held constant).
-    centre_y, centre_x = (rows[:-1] + rows[1:]) / 2 - 0.5, (cols[:-1] + cols[1:]) / 2 - 0.5
-    fy = np.interp(np.arange(height), centre_y, np.arange(cells))
-    fx = np.interp(np.arange(width), centre_x, np.arange(cells))
-    y0, x0 = np.floor(fy).astype(int), np.floor(fx).astype(int)
-    y1, x1 = np.minimum(y0 + 1, cells - 1), np.minimum(x0 + 1, cells - 1)
-    wy, wx = (fy - y0)[:, None, None], (fx - x0)[None, :, None]
-    top = grid[y0][:, x0] * (1 - wx) + grid[y0][:, x1] * wx
-    bottom = grid[y1][:, x0] * (1 - wx) + grid[y1][:, x1] * wx
-    return np.clip(np.rint(top * (1 - wy) + bottom * wy), 0, 255).astype(np.uint8)
+    grid = np.array([[np.median(image[r0:r1, c0:c1].reshape(-1, channels), axis=0)
+                      for c0, c1 in zip(cols[:-1], cols[1:])] for r0, r1 in zip(rows[:-1], rows[1:])], np.float32)
+    # Bilinear between cell centres, held constant beyond the outer ones.
+    smooth = F.interpolate(torch.from_numpy(grid).permute(2, 0, 1)[None], size=(height, width), mode="bilinear",
+                           align_corners=False)[0].permute(1, 2, 0).numpy()
+    return np.clip(np.rint(smooth), 0, 255).astype(np.uint8)
 
 
 def compose(base: np.ndarray, pastes: Sequence[tuple[int, tuple[float, float]]],
