@@ -9,7 +9,9 @@ what most of its member patches sit on. The scripts then make the paper's edits:
   shows the context or background by the best-ranked pool concept that shows one of the class's parts;
 - posebias (HNI 4.1.2): drop every edge of every class (the relations encode the training pose);
 - zeroshot (HNI 4.2): define each unseen class from the concepts showing the named parts (where the named
-  class has none, another seen class with the same part), edges like the class whose layout it borrows.
+  class has none, another seen class with the same part), edges like the class whose layout it borrows;
+  first, that class's leading slots are set to concepts of its own parts in layout order, since a defined
+  class's parts are placed where those slots are matched.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Optional
 
 import torch
 
+from hni_dsl import check, parse
 from hni_dsl.formatter import format_class_name
 from hni_dsl.library import Library
 
@@ -125,8 +128,61 @@ def _part_reference(library: Library, labels: ConceptLabels, source: str, part: 
     return None, None
 
 
+def _pool_reference(library: Library, owner: str, concept_id: str) -> Optional[str]:
+    for name in [owner, *(e.name for e in library.classes if e.name != owner)]:
+        entry = library.get(name)
+        for rank, concept in enumerate(entry.pool if entry else (), start=1):
+            if concept.id == concept_id:
+                return f"pool[{rank}]" if name == owner else f"{format_class_name(name)}.pool[{rank}]"
+    return None
+
+
+def _layout_slots(library: Library, labels: ConceptLabels, manifest: dict) -> tuple[list[str], Library]:
+    """Put each `edges like` class's parts into its first slots, in its layout's order.
+
+    A defined class's part i sits where the like class's slot i was matched (DSL.md), so those slots
+    must show the like class's parts in the order the layout places them; a slot showing background
+    would put the part at a random spot. Concepts are swapped within the c-SCG where it has them, else
+    taken from its pool, else from another seen class showing the same part. Returns the script lines
+    and the library they leave."""
+    lines: list[str] = []
+    needed: dict[str, int] = {}
+    for comp in manifest.get("compositions", {}).values():
+        like = comp["layout_from"]
+        needed[like] = max(needed.get(like, 0), len(comp["parts"]))
+    for like, m in needed.items():
+        entry = library.get(like)
+        parts = manifest.get("classes", {}).get(like, {}).get("parts", [])[:m]
+        if entry is None or len(entry.graph.nodes) < m:
+            continue
+        nodes = list(entry.graph.nodes)
+        donors = [like, *sorted(n for n, c in manifest["classes"].items()
+                                if n != like and c.get("seen", True) and set(parts) & set(c.get("parts", ())))]
+        chosen: list[Optional[str]] = []
+        for slot, part in enumerate(parts):
+            candidates = [nodes[slot]] + nodes + [c.id for d in donors if library.get(d) for c in library.get(d).pool]
+            chosen.append(next((c for c in candidates if labels.get(c) == part and c not in chosen), None))
+        rest = iter(c for c in nodes if c not in chosen)  # a part nothing shows keeps a concept of the class
+        first = [c if c is not None else next(rest) for c in chosen]
+        final = (first + [c for c in nodes if c not in first])[: len(nodes)]
+        edits = [f"replace concept {slot} with {_pool_reference(library, like, cid)}"
+                 for slot, (cid, old) in enumerate(zip(final, nodes), start=1) if cid != old]
+        if not edits:
+            continue
+        missing = [p for p, c in zip(parts, chosen) if c is None]
+        lines.append(f"# {like}: slots 1-{m} show its parts in layout order ({', '.join(parts)})"
+                     + (f"; no concept shows {', '.join(missing)}" if missing else ""))
+        lines.append(f"class {format_class_name(like)}: " + "; ".join(edits))
+    if not lines:
+        return lines, library
+    result = check(parse("\n".join(lines) + "\n"), library)
+    if not result.ok:  # a slot fix the language refuses is left out rather than breaking the script
+        return [], library
+    return lines, result.library_after
+
+
 def _zeroshot(library: Library, labels: ConceptLabels, manifest: dict) -> list[str]:
-    lines = []
+    lines, library = _layout_slots(library, labels, manifest)
     for name, comp in manifest.get("compositions", {}).items():
         found = [_part_reference(library, labels, p["class"], p["part"], manifest) for p in comp["parts"]]
         refs = [ref for ref, _ in found]

@@ -91,6 +91,27 @@ def test_zeroshot_script_takes_a_part_from_another_class_that_has_it(tmp_path):
     (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
     text = example_script(ws, library)
     assert "# newcar: no concept of van shows blue_ring; truck's does\n" in text
-    assert "define class newcar from truck.pool[4], truck.c2, edges like truck\n" in text
+    # References are to the library the layout fix leaves: truck's slots 1-2 are now bar, ring.
+    assert "define class newcar from truck.c2, truck.c1, edges like truck\n" in text
     assert "# ghost: no concept shows green_square; not defined" in text
     assert check(parse(text), library).ok
+
+
+def test_zeroshot_script_puts_the_like_class_parts_first_in_layout_order(tmp_path):
+    """A defined class's part i sits where the like class's slot i is matched: those slots must show the
+    like class's parts in its layout's order, not its context or background."""
+    ws, library = _workspace(tmp_path, "zeroshot")
+    manifest = json.loads((tmp_path / "data" / "scenario.json").read_text())
+    manifest["compositions"] = {"newcar": {"parts": [{"class": "truck", "part": "blue_ring"},
+                                                     {"class": "truck", "part": "red_bar"}],
+                                           "layout_from": "truck"}}
+    (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
+    text = example_script(ws, library)
+    # truck is (ctx, bar, bg) and its layout is (red_bar, blue_ring): bar to slot 1, ring (pool[4]) to 2.
+    assert "class truck: replace concept 1 with pool[2]; replace concept 2 with pool[4]; " \
+           "replace concept 3 with pool[1]\n" in text
+    result = check(parse(text), library)
+    assert result.ok
+    assert result.library_after.get("truck").graph.nodes == ("truck/bar", "truck/ring", "truck/ctx")
+    assert result.library_after.get("truck").graph.edges == library.get("truck").graph.edges  # replace keeps them
+    assert "define class newcar from truck.c2, truck.c1, edges like truck\n" in text
