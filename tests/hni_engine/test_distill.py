@@ -153,3 +153,40 @@ def test_compose_pastes_the_part_at_the_centre_on_the_base_without_its_objects()
     canvas = background_canvas(base)
     assert canvas.dtype == np.uint8 and canvas.shape == base.shape
     assert (np.diff(canvas[:, :, 0].astype(int), axis=1) >= 0).all()  # a smooth step between the halves
+
+
+def test_parts_only_pictures_replace_only_the_flagged_images():
+    import numpy as np
+
+    from hni_engine.config import DistillConfig
+    from hni_engine.data import ImageSet, to_tensor
+    from hni_engine.distill import distill
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(4, 8, 8, 3), dtype=np.uint8)
+    train = ImageSet(["a", "b"], images, np.array([0, 1, 0, 1]), [f"{i}.png" for i in range(4)], "/x")
+    pictures = np.full_like(images, 255)  # the counterfactuals: all white, easy to tell apart
+    has = torch.tensor([True, False, True, False])
+    model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2))
+    seen = []
+    mean, std = [0.5] * 3, [0.25] * 3
+    config = DistillConfig(epochs=1, batch_size=4, augment=False, erase_removed=0.0, parts_only=1.0)
+    soft, labels = torch.full((4, 2), 0.5), torch.tensor([0, 1, 0, 1])
+
+    def run(cfg):
+        seen.clear()
+        copy_hook = lambda module, args: seen.append(args[0].detach().clone())  # noqa: E731
+        handle = model.register_forward_pre_hook(copy_hook)
+        try:
+            distill(model, train, soft, labels, cfg, TEMPERATURES["node"], mean, std, parts_only=pictures,
+                    has_parts_only=has, seed=0)
+        finally:
+            handle.remove()
+        return seen[0]
+
+    batch = run(config)  # the student's copy is hooked too: it is a deep copy of ``model``
+    white, originals = to_tensor(pictures, mean, std)[0], to_tensor(images, mean, std)
+    assert sum(torch.equal(row, white) for row in batch) == 2
+    assert all(any(torch.equal(row, originals[i]) for row in batch) for i in (1, 3))
+    batch = run(config.model_copy(update={"parts_only": 0.0}))
+    assert not any(torch.equal(row, white) for row in batch)
