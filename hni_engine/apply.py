@@ -320,18 +320,10 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     if erase_masks is not None and len(distill_set) > len(train):
         erase_masks = torch.cat([erase_masks, torch.zeros((len(distill_set) - len(train),) + erase_masks.shape[1:],
                                                           dtype=torch.bool)])
-    parts_only, has_parts_only = (None, None)
-    if d.parts_only > 0:
-        parts_only, has_parts_only = _kept_parts_pictures(library, library_after, edited, coi_names, coi, coi_train,
-                                                          train, train_patches, analyser, extracted)
-    if parts_only is not None and len(distill_set) > len(train):
-        parts_only = np.concatenate([parts_only, distill_set.images[len(train):]])
-        has_parts_only = torch.cat([has_parts_only, torch.zeros(len(distill_set) - len(train), dtype=torch.bool)])
     with bar(d.epochs, f"distilling into {m.arch} ({kind} edit)", "epoch") as progress:
         student, distill_report = kd.distill(
             current.model, distill_set, soft, hard, d, temperatures, m.mean, m.std, extra_classes=new_outputs,
-            seed=config.seed, device=device, erase_masks=erase_masks, parts_only=parts_only,
-            has_parts_only=has_parts_only,
+            seed=config.seed, device=device, erase_masks=erase_masks,
             progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")))
     timings["distill"] = time.perf_counter() - clock
 
@@ -363,8 +355,6 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
         "distill": {"temperatures": vars(temperatures), "alpha": d.alpha, "beta": 0.0 if hard is None else d.beta,
                     "epochs": d.epochs, "batch_size": d.batch_size, "lr": d.lr, "optimiser": "SGD",
                     "momentum": d.momentum, "erase_removed": d.erase_removed, "erased_images": erased,
-                    "parts_only": d.parts_only,
-                    "parts_only_images": int(has_parts_only.sum()) if has_parts_only is not None else 0,
                     "transplant_removed": d.transplant_removed,
                     "composite_images": int(sum(len(c) for c in composites)),
                     "loss": [round(x, 5) for x in distill_report.loss]},
@@ -383,13 +373,6 @@ def _removed_concept_masks(library: Library, library_after: Library, edited, coi
     images that overlap the class's Grad-CAM: where the network looked. Returns ((N, H, W) bool over
     ``train``, or None when nothing was removed; {class: images with something to erase}).
     """
-    removed = _removed_concepts(library, library_after, edited, coi_names)
-    if not removed:
-        return None, {}
-    return _concept_masks(removed, coi_names, coi, coi_train, train, train_patches, analyser, extracted)
-
-
-def _removed_concepts(library: Library, library_after: Library, edited, coi_names) -> dict[str, list[str]]:
     removed = {}
     for name in edited:
         before, after = library.get(name), library_after.get(name)
@@ -397,21 +380,15 @@ def _removed_concepts(library: Library, library_after: Library, edited, coi_name
             gone = [cid for cid in before.graph.nodes if cid not in after.graph.nodes]
             if gone:
                 removed[name] = gone
-    return removed
-
-
-def _concept_masks(concepts_of: dict[str, list[str]], coi_names, coi, coi_train: ImageSet, train: ImageSet,
-                   train_patches, analyser: Analyser, extracted):
-    """Per training image of each class in ``concepts_of``, the pixels of the segments matched to those
-    concepts (one-to-one, each with its own threshold, among the patches where the network looked).
-    Returns ((N, H, W) bool over ``train``, {class: images with a match})."""
+    if not removed:
+        return None, {}
     size = train.images.shape[1]
     masks = torch.zeros(len(train), size, size, dtype=torch.bool)
     position = {digest: i for i, digest in enumerate(train.digests)}
     counts: dict[str, int] = {}
-    for name, concept_ids in concepts_of.items():
+    for name, gone in removed.items():
         label, row = coi[coi_names.index(name)], coi_names.index(name)
-        nodes = [NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]) for cid in concept_ids]
+        nodes = [NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]) for cid in gone]
         anchors = np.stack([n.anchor for n in nodes]).astype(np.float32)
         thresholds = np.array([n.threshold for n in nodes], dtype=np.float32)
         counts[name] = 0
@@ -426,29 +403,6 @@ def _concept_masks(concepts_of: dict[str, list[str]], coi_names, coi, coi_train:
             masks[position[coi_train.digests[k]]] |= torch.from_numpy(segment_masks[segments].any(axis=0))
             counts[name] += 1
     return masks, counts
-
-
-def _kept_parts_pictures(library: Library, library_after: Library, edited, coi_names, coi, coi_train: ImageSet,
-                         train: ImageSet, train_patches, analyser: Analyser, extracted):
-    """For each training image of a class whose edit removed concepts: the image's background with every
-    object gone (`zeroshot.background_canvas`) and only the segments of the edited c-SCG's concepts put
-    back. Returns ((N, H, W, 3) uint8 over ``train`` and (N,) bool: which images have one), or (None, None)."""
-    from .zeroshot import background_canvas
-
-    removed = _removed_concepts(library, library_after, edited, coi_names)
-    kept = {name: list(library_after.get(name).graph.nodes) for name in removed
-            if library_after.get(name).graph.nodes}
-    if not kept:
-        return None, None
-    masks, _ = _concept_masks(kept, coi_names, coi, coi_train, train, train_patches, analyser, extracted)
-    has = masks.flatten(1).any(1)
-    pictures = train.images.copy()
-    for i in torch.nonzero(has).flatten().tolist():
-        mask = masks[i].numpy()
-        picture = background_canvas(train.images[i])
-        picture[mask] = train.images[i][mask]
-        pictures[i] = picture
-    return pictures, has
 
 
 def _as_student(logits: torch.Tensor, classes: list[str], student_classes: list[str]) -> torch.Tensor:

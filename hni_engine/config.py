@@ -156,9 +156,6 @@ class DistillConfig(_Section):
                                       "the student, pasted in at their own place, the concepts the edit removed "
                                       "from another class (taken from one of that class's images); the teachers' "
                                       "labels stay, so those concepts stop being evidence for the other class")
-    parts_only: float = Field(0.0, ge=0, le=1, description="probability that a training image of a class "
-                              "whose edit removed concepts shows the student only its edited c-SCG's concepts, "
-                              "on the image's background with every other object removed; labels stay")
     composite_images: bool = Field(False, description="zero-shot: also distil on the defined classes' virtual "
                                    "images made in pixels (parts pasted into images of the edges-like class), "
                                    "labelled by the teachers; the paper uses seen images only")

@@ -19,9 +19,7 @@ they are not evidence for the class. Without it the student, shown the same bias
 can keep its shortcut while matching the teachers (measured in BENCHMARKS.md, "Human -> NN").
 With ``transplant_removed``, those same pixels are also pasted into images of *other* classes, labels
 unchanged: erasing teaches that the concept's absence does not count against its old class, pasting
-teaches that its presence does not count for it. With ``parts_only``, an image of an edited class is
-shown as its background with every object removed and only the segments of the edited c-SCG's concepts
-put back: a counterfactual in which the class's kept parts are all there is, labels unchanged.
+teaches that its presence does not count for it.
 """
 
 from __future__ import annotations
@@ -171,8 +169,7 @@ def transplant(x: Tensor, x_all: Tensor, masks: Tensor, rows: Tensor, labels: Te
 
 def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional[Tensor], config: DistillConfig,
             temperatures: Temperatures, mean, std, *, extra_classes: int = 0, seed: int = 0,
-            device: str = "cpu", erase_masks: Optional[Tensor] = None, parts_only=None,
-            has_parts_only: Optional[Tensor] = None,
+            device: str = "cpu", erase_masks: Optional[Tensor] = None,
             progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[nn.Module, DistillReport]:
     """Train a copy of ``original`` (grown by ``extra_classes`` outputs) on precomputed soft labels.
 
@@ -183,14 +180,10 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
             probability ``config.erase_removed`` per image and step they are erased from the student's
             input (before the random translation, so the erased region moves with the image). With
             probability ``config.transplant_removed`` an image also receives another class's masked pixels.
-        parts_only: (N, H, W, 3) uint8, each image with only its class's edited c-SCG concepts kept on its
-            background (`apply._kept_parts_pictures`); where ``has_parts_only``, it replaces the image with
-            probability ``config.parts_only`` per step, labels unchanged.
     """
     generator = torch.Generator().manual_seed(seed)
     student = grow_classifier(copy.deepcopy(original).cpu(), extra_classes).to(device)
     x_all = to_tensor(train.images, mean, std)
-    x_parts = to_tensor(parts_only, mean, std) if parts_only is not None and config.parts_only > 0 else None
     set_labels = torch.from_numpy(train.labels).long()
     steps = max(1, -(-len(train) // config.batch_size))
     optimiser = torch.optim.SGD(student.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=1e-4)
@@ -212,9 +205,6 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
                     x = erase(x, erase_masks, idx, config.erase_removed, generator)
                 if erase_masks is not None and config.transplant_removed > 0:
                     x = transplant(x, x_all, erase_masks, idx, set_labels, config.transplant_removed, generator)
-                if x_parts is not None:
-                    swap = (torch.rand(len(idx), generator=generator) < config.parts_only) & has_parts_only[idx]
-                    x = torch.where(swap[:, None, None, None], x_parts[idx], x)
                 if config.augment:
                     x = _augment(x, generator)
                 logits = student(x.to(device))

@@ -235,38 +235,6 @@ def test_composite_images_put_the_defined_class_in_pixels(ws):
     assert metrics["distill"]["composite_images"] == metrics["synthetic_graphs"]["hybrid"] > 0
 
 
-def test_parts_only_pictures_keep_the_edited_concepts_on_the_background(ws, monkeypatch):
-    import re
-
-    import numpy as np
-
-    from hni_engine import distill as kd
-
-    toml = ws / "hni.toml"
-    toml.write_text(re.sub(r"parts_only = 0.0", "parts_only = 1.0", toml.read_text()))
-    entry, other = _library(ws)["classes"][:2]  # the tiny pools hold only the c-SCG: borrow a concept
-    (ws / "edits" / "001_node.hni").write_text(f"class {entry['name']}: replace concept 1 with {other['name']}.c1\n")
-    captured = {}
-    real = kd.distill
-
-    def spy(original, train, *args, **kwargs):
-        captured.update(train=train, pictures=kwargs["parts_only"], has=kwargs["has_parts_only"])
-        return real(original, train, *args, **kwargs)
-
-    monkeypatch.setattr(kd, "distill", spy)
-    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
-    run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
-    metrics = json.loads((run / "metrics.json").read_text())
-    has, pictures, train = captured["has"], captured["pictures"], captured["train"]
-    assert metrics["distill"]["parts_only_images"] == int(has.sum()) > 0
-    label = train.classes.index(entry["name"])
-    assert set(train.labels[has.numpy()]) == {label}  # only the edited class's images get one
-    for i in np.flatnonzero(has.numpy()):
-        same = (pictures[i] == train.images[i]).all(axis=-1)
-        assert same.any() and not same.all()  # its kept segments, on a background without its objects
-    assert (pictures[~has.numpy()] == train.images[~has.numpy()]).all()
-
-
 def test_a_later_apply_teaches_from_the_current_network_including_its_defined_classes(ws, monkeypatch):
     from hni_engine import distill
 
