@@ -115,13 +115,17 @@ def _reference(library: Library, labels: ConceptLabels, source: str, part: str) 
     return None
 
 
+def _with_part(manifest: dict, source: str, part: str) -> list[str]:
+    """``source``, then every other seen class that has ``part`` (it looks the same wherever it sits)."""
+    return [source, *sorted(n for n, c in manifest.get("classes", {}).items()
+                            if n != source and c.get("seen", True) and part in c.get("parts", ()))]
+
+
 def _part_reference(library: Library, labels: ConceptLabels, source: str, part: str,
                     manifest: dict) -> tuple[Optional[str], Optional[str]]:
-    """A concept showing ``part``: the named class's first, else another seen class's with the same part
-    (the part looks the same wherever it sits). Returns (reference, the class it came from)."""
-    others = sorted(n for n, c in manifest.get("classes", {}).items()
-                    if n != source and c.get("seen", True) and part in c.get("parts", ()))
-    for name in [source, *others]:
+    """A concept showing ``part``: the named class's first, else another seen class's with the same part.
+    Returns (reference, the class it came from)."""
+    for name in _with_part(manifest, source, part):
         ref = _reference(library, labels, name, part)
         if ref is not None:
             return ref, name
@@ -129,11 +133,12 @@ def _part_reference(library: Library, labels: ConceptLabels, source: str, part: 
 
 
 def _pool_reference(library: Library, owner: str, concept_id: str) -> Optional[str]:
-    for name in [owner, *(e.name for e in library.classes if e.name != owner)]:
-        entry = library.get(name)
-        for rank, concept in enumerate(entry.pool if entry else (), start=1):
+    """``pool[N]`` in ``owner``'s own pool, else ``OTHER.pool[N]``."""
+    entries = sorted(library.classes, key=lambda e: e.name != owner)  # the owner first
+    for entry in entries:
+        for rank, concept in enumerate(entry.pool, start=1):
             if concept.id == concept_id:
-                return f"pool[{rank}]" if name == owner else f"{format_class_name(name)}.pool[{rank}]"
+                return f"pool[{rank}]" if entry.name == owner else f"{format_class_name(entry.name)}.pool[{rank}]"
     return None
 
 
@@ -156,11 +161,10 @@ def _layout_slots(library: Library, labels: ConceptLabels, manifest: dict) -> tu
         if entry is None or len(entry.graph.nodes) < m:
             continue
         nodes = list(entry.graph.nodes)
-        donors = [like, *sorted(n for n, c in manifest["classes"].items()
-                                if n != like and c.get("seen", True) and set(parts) & set(c.get("parts", ())))]
         chosen: list[Optional[str]] = []
         for slot, part in enumerate(parts):
-            candidates = [nodes[slot]] + nodes + [c.id for d in donors if library.get(d) for c in library.get(d).pool]
+            pools = [c.id for d in _with_part(manifest, like, part) if library.get(d) for c in library.get(d).pool]
+            candidates = [nodes[slot], *nodes, *pools]
             chosen.append(next((c for c in candidates if labels.get(c) == part and c not in chosen), None))
         rest = iter(c for c in nodes if c not in chosen)  # a part nothing shows keeps a concept of the class
         first = [c if c is not None else next(rest) for c in chosen]
