@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "Span", "Layout", "Comment", "ScriptTrivia",
     "ClassRef", "Slot", "EdgeSpec",
-    "OwnPoolRef", "ClassPoolRef", "ClassSlotRef", "ConceptRef",
-    "ReplaceConcept", "AddConcept", "DropConcept", "AddEdge", "DropEdge", "DropAllEdges", "Forbid",
+    "OwnPoolRef", "ClassPoolRef", "ClassSlotRef", "ConceptRef", "ForbidTarget",
+    "ReplaceConcept", "AddConcept", "DropConcept", "AddEdge", "DropEdge", "DropAllEdges", "ForbidConcept",
     "Edit", "ClassBlock", "DefineClass", "ForbidStatement", "Statement", "Script",
 ]
 
@@ -147,15 +147,19 @@ class DropAllEdges(_Node):
     kind: Literal["drop_all_edges"] = "drop_all_edges"
 
 
-class Forbid(_Node):
-    """The reserved `forbid` statement, kept verbatim so the checker can reject it clearly."""
+# What `forbid` names: a slot of the edited class (`forbid concept N`) or any concept reference.
+ForbidTarget = Annotated[Union[Slot, OwnPoolRef, ClassPoolRef, ClassSlotRef], Field(discriminator="kind")]
 
-    kind: Literal["forbid"] = "forbid"
-    text: str
+
+class ForbidConcept(_Node):
+    """`forbid concept N` / `forbid REF`: the class must not rely on the concept at all, present or absent."""
+
+    kind: Literal["forbid_concept"] = "forbid_concept"
+    target: ForbidTarget
 
 
 Edit = Annotated[
-    Union[ReplaceConcept, AddConcept, DropConcept, AddEdge, DropEdge, DropAllEdges, Forbid],
+    Union[ReplaceConcept, AddConcept, DropConcept, AddEdge, DropEdge, DropAllEdges, ForbidConcept],
     Field(discriminator="kind"),
 ]
 
@@ -175,8 +179,10 @@ class DefineClass(_Node):
 
 
 class ForbidStatement(_Node):
+    """A `forbid` outside any class block: parsed so the checker can say which block it belongs in."""
+
     kind: Literal["forbid_statement"] = "forbid_statement"
-    text: str
+    target: ForbidTarget
 
 
 Statement = Annotated[Union[ClassBlock, DefineClass, ForbidStatement], Field(discriminator="kind")]

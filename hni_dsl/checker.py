@@ -15,6 +15,7 @@ from typing import Optional, Union
 from . import ast
 from . import transforms as tf
 from .errors import Diagnostic, HniSemanticError
+from .formatter import format_edit, format_forbid
 from .library import ClassEntry, Library
 
 __all__ = ["CheckResult", "check", "compile_script", "concept_origin"]
@@ -160,18 +161,18 @@ class _Checker:
     def run(self, script: ast.Script) -> None:
         for block_index, statement in enumerate(script.statements, start=self.block_base):
             if isinstance(statement, ast.ForbidStatement):
-                self.forbid(statement.span)
+                self.misplaced_forbid(statement)
             elif isinstance(statement, ast.DefineClass):
                 self.define(block_index, statement)
             else:
                 self.class_block(block_index, statement)
 
-    def forbid(self, span: ast.Span) -> None:
+    def misplaced_forbid(self, st: ast.ForbidStatement) -> None:
         self.error(
             "E010",
-            "`forbid` is reserved for a later version and not supported yet; to stop the class relying on a "
-            "concept now, `drop concept N` or `replace concept N with pool[M]`",
-            span,
+            f"`forbid` goes inside a class block, which names the class that must not rely on the concept: "
+            f"`class NAME: {format_forbid(st.target)}`",
+            st.span,
         )
 
     def define(self, block: int, st: ast.DefineClass) -> None:
@@ -223,19 +224,16 @@ class _Checker:
 
     def class_block(self, block: int, st: ast.ClassBlock) -> None:
         entry = self.lookup_class(st.cls)
-        forbids = [e for e in st.edits if isinstance(e, ast.Forbid)]
-        for edit in forbids:
-            self.forbid(edit.span)
         if entry is None:
             # Still resolve cross-class references so their problems are reported too.
             for edit in st.edits:
                 target = getattr(edit, "target", None)
-                if target is not None and not isinstance(target, ast.OwnPoolRef):
+                if target is not None and not isinstance(target, (ast.OwnPoolRef, ast.Slot)):
                     self.resolve(target, None)
             return
         errors_before = sum(d.is_error for d in self.diagnostics)
         block_transforms = _BlockCheck(self, entry, block).run(st)
-        if sum(d.is_error for d in self.diagnostics) == errors_before and not forbids:
+        if sum(d.is_error for d in self.diagnostics) == errors_before:
             self.commit(block_transforms)
 
     def commit(self, transforms: list[tf.Transform]) -> None:
@@ -263,7 +261,11 @@ def _name(name: str) -> str:
     return format_class_name(name)
 
 
-EditNode = Union[ast.ReplaceConcept, ast.AddConcept, ast.DropConcept, ast.AddEdge, ast.DropEdge, ast.DropAllEdges]
+EditNode = Union[ast.ReplaceConcept, ast.AddConcept, ast.DropConcept, ast.AddEdge, ast.DropEdge, ast.DropAllEdges,
+                 ast.ForbidConcept]
+SlotEdit = Union[ast.ReplaceConcept, ast.DropConcept, ast.ForbidConcept]  # the statements that claim a slot
+
+_SLOT_VERB = {"replace_concept": "replaced", "drop_concept": "dropped", "forbid_concept": "forbidden"}
 
 
 class _BlockCheck:
@@ -275,13 +277,16 @@ class _BlockCheck:
         self.block = block
         self.existing = set(entry.graph.edge_pairs())
         self.drops_all = False
+        self.slot_owner: dict[int, SlotEdit] = {}
+        # slots this block removes (`drop concept`, or `forbid` of a concept in the graph)
+        self.removed_slots: dict[int, ast.DropConcept | ast.ForbidConcept] = {}
+        self.forbidden_here: dict[str, ast.ForbidConcept] = {}
 
     def run(self, st: ast.ClassBlock) -> list[tf.Transform]:
         c, entry = self.c, self.entry
         added_count = sum(isinstance(e, ast.AddConcept) for e in st.edits)
         self.drops_all = any(isinstance(e, ast.DropAllEdges) for e in st.edits)
-        slot_owner: dict[int, ast.ReplaceConcept | ast.DropConcept] = {}
-        dropped_slots: dict[int, ast.DropConcept] = {}
+        removed = self.removed_slots
         edge_owner: dict[tuple[int, int], tuple[str, ast.Span, int]] = {}
         drop_all: Optional[ast.DropAllEdges] = None
         out: list[tf.Transform] = []
@@ -290,31 +295,22 @@ class _BlockCheck:
         replaced: dict[int, str] = {}
 
         for edit in st.edits:
-            if isinstance(edit, ast.Forbid):
-                continue
-            if isinstance(edit, (ast.ReplaceConcept, ast.DropConcept)):
+            if isinstance(edit, ast.ForbidConcept):
+                out.extend(self.forbid(edit, added_count))
+            elif isinstance(edit, (ast.ReplaceConcept, ast.DropConcept)):
                 if not c.check_slot(entry, edit.slot, added_count):
                     continue
                 slot = edit.slot.index
-                if slot in slot_owner:
-                    prior = slot_owner[slot]
-                    c.error(
-                        "E108",
-                        f"conflicting statements: slot {slot} is already "
-                        f"{'replaced' if isinstance(prior, ast.ReplaceConcept) else 'dropped'} on line "
-                        f"{prior.span.line}; a block may change each slot once",
-                        edit.span,
-                    )
+                if not self.claim_slot(slot, edit):
                     continue
-                slot_owner[slot] = edit
                 old = entry.graph.nodes[slot - 1]
                 if isinstance(edit, ast.DropConcept):
-                    dropped_slots[slot] = edit
+                    removed[slot] = edit
                     out.append(tf.DropConcept(block=self.block, cls=entry.name, slot=slot, concept=old,
                                               origin=c.origin_of(entry, old)))
                     continue
                 resolved = c.resolve(edit.target, entry)
-                if resolved is None:
+                if resolved is None or self.is_forbidden(resolved, edit.target.span):
                     continue
                 if resolved.concept == old:
                     c.warning("W201", f"replacing concept {slot} with itself ({resolved.origin} is {old}): "
@@ -327,7 +323,7 @@ class _BlockCheck:
                                              new_origin=resolved.origin))
             elif isinstance(edit, ast.AddConcept):
                 resolved = c.resolve(edit.target, entry)
-                if resolved is None:
+                if resolved is None or self.is_forbidden(resolved, edit.target.span):
                     continue
                 new_concepts.append((resolved.concept, edit.target.span, resolved.origin, None))
                 out.append(tf.AddConcept(block=self.block, cls=entry.name, concept=resolved.concept,
@@ -347,13 +343,14 @@ class _BlockCheck:
 
         # Cross-statement checks, now that the whole block is known.
         for pair, (verb, span, _line) in edge_owner.items():
-            touched = [s for s in pair if s in dropped_slots]
-            if touched and verb == "add":
+            touched = [s for s in pair if s in removed]
+            remover = removed[touched[0]] if touched else None
+            if remover is not None and verb == "add":
                 c.error("E108", f"conflicting statements: edge {pair[0]}->{pair[1]} is added, but slot "
-                                f"{touched[0]} is dropped on line {dropped_slots[touched[0]].span.line}", span)
-            elif touched:
-                c.warning("W202", f"dropping edge {pair[0]}->{pair[1]} is redundant: `drop concept "
-                                  f"{touched[0]}` on line {dropped_slots[touched[0]].span.line} removes it", span)
+                                f"{touched[0]} is {_SLOT_VERB[remover.kind]} on line {remover.span.line}", span)
+            elif remover is not None:
+                c.warning("W202", f"dropping edge {pair[0]}->{pair[1]} is redundant: `{format_edit(remover)}` "
+                                  f"on line {remover.span.line} removes it", span)
             elif verb == "drop" and drop_all is not None:
                 c.warning("W202", f"dropping edge {pair[0]}->{pair[1]} is redundant: `drop edges *` on line "
                                   f"{drop_all.span.line} removes every edge", span)
@@ -363,12 +360,16 @@ class _BlockCheck:
 
         # The result: no concept twice, at least one concept left.
         base = [replaced.get(slot, node) for slot, node in enumerate(entry.graph.nodes, start=1)
-                if slot not in dropped_slots]
+                if slot not in removed]
         final = base + [t.concept for t in out if isinstance(t, tf.AddConcept)]
         for concept, span, origin, own_slot in new_concepts:
-            if final.count(concept) > 1:
+            if concept in self.forbidden_here:
+                c.error("E108", f"conflicting statements: {origin} is {concept}, which line "
+                                f"{self.forbidden_here[concept].span.line} forbids for {entry.name}; a block "
+                                f"cannot both forbid a concept and put it in the c-SCG", span)
+            elif final.count(concept) > 1:
                 others = [slot for slot, node in enumerate(entry.graph.nodes, start=1)
-                          if replaced.get(slot, node) == concept and slot != own_slot and slot not in dropped_slots]
+                          if replaced.get(slot, node) == concept and slot != own_slot and slot not in removed]
                 where = f" at slot {others[0]}" if others else " (added twice by this block)"
                 c.error("E107", f"{origin} is {concept}, already in {entry.name}'s c-SCG{where}; "
                                 f"a concept may appear only once in a c-SCG", span)
@@ -376,6 +377,59 @@ class _BlockCheck:
             c.error("E112", f"this block leaves {entry.name} with no concepts; a c-SCG needs at least one "
                             f"(replace a concept instead of dropping them all)", st.cls.span)
         return out
+
+    def claim_slot(self, slot: int, edit: SlotEdit) -> bool:
+        """The first statement of a block to change a slot gets it; any other is a conflict (E108)."""
+        prior = self.slot_owner.get(slot)
+        if prior is not None:
+            self.c.error(
+                "E108",
+                f"conflicting statements: slot {slot} is already {_SLOT_VERB[prior.kind]} on line "
+                f"{prior.span.line}; a block may change each slot once",
+                edit.span,
+            )
+            return False
+        self.slot_owner[slot] = edit
+        return True
+
+    def is_forbidden(self, resolved: _Resolved, span: ast.Span) -> bool:
+        """E113 for a concept the class was forbidden (in the library, or by an earlier block)."""
+        if resolved.concept not in self.entry.forbidden:
+            return False
+        self.c.error("E113", f"{resolved.origin} is {resolved.concept}, which is forbidden for {self.entry.name}; "
+                             f"a forbidden concept cannot return to its c-SCG (name another concept)", span)
+        return True
+
+    def forbid(self, edit: ast.ForbidConcept, added_count: int) -> list[tf.Transform]:
+        """Resolve the concept; a forbid of a concept in the graph claims (and removes) its slot."""
+        c, entry = self.c, self.entry
+        target = edit.target
+        if isinstance(target, ast.Slot):
+            if not c.check_slot(entry, target, added_count):
+                return []
+            slot: Optional[int] = target.index
+            concept = entry.graph.nodes[target.index - 1]
+            origin = c.origin_of(entry, concept)
+        else:
+            resolved = c.resolve(target, entry)
+            if resolved is None:
+                return []
+            concept, origin = resolved.concept, resolved.origin
+            slot = entry.graph.nodes.index(concept) + 1 if concept in entry.graph.nodes else None
+        if concept in entry.forbidden:
+            c.warning("W204", f"{origin} is {concept}, already forbidden for {entry.name}: no change", edit.span)
+            return []
+        prior = self.forbidden_here.get(concept)
+        if prior is not None:
+            c.error("E108", f"conflicting statements: {origin} is {concept}, already forbidden on line "
+                            f"{prior.span.line}", edit.span)
+            return []
+        if slot is not None:
+            if not self.claim_slot(slot, edit):
+                return []
+            self.removed_slots[slot] = edit
+        self.forbidden_here[concept] = edit
+        return [tf.ForbidConcept(block=self.block, cls=entry.name, concept=concept, origin=origin, slot=slot)]
 
     def edge(self, edit: ast.AddEdge | ast.DropEdge, added_count: int,
              edge_owner: dict[tuple[int, int], tuple[str, ast.Span, int]]) -> list[tf.Transform]:

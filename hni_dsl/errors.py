@@ -16,7 +16,7 @@ E002   syntax: unexpected character
 E003   syntax: unterminated string
 E004   syntax: unexpected end of script
 E005   syntax: inconsistent indentation
-E010   ``forbid`` is reserved and not supported yet
+E010   ``forbid`` outside a class block
 E101   unknown class
 E102   concept slot out of range
 E103   a concept reference needs a class here
@@ -29,9 +29,11 @@ E109   ``define`` of a class that already exists
 E110   ``edges like`` a class with too few slots
 E111   an edge from a slot to itself
 E112   a block would leave a graph with no concepts
+E113   a concept forbidden for the class put (back) into its graph
 W201   replacing a concept with itself (no change)
 W202   redundant statement (already implied by another in the block)
 W203   ``<->`` where only one direction applies
+W204   forbidding a concept already forbidden for the class (no change)
 =====  ==========================================================
 """
 

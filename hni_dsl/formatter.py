@@ -14,7 +14,7 @@ import re
 from . import ast
 from .parser import KEYWORDS, parse
 
-__all__ = ["format_script", "format_text", "format_class_name", "format_ref", "format_edit"]
+__all__ = ["format_script", "format_text", "format_class_name", "format_ref", "format_forbid", "format_edit"]
 
 INDENT = "    "
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -35,6 +35,13 @@ def format_ref(ref: ast.ConceptRef) -> str:
     return f"{format_class_name(ref.owner.name)}.c{ref.slot}"
 
 
+def format_forbid(target) -> str:
+    """`forbid concept N` for a slot of the edited class, else `forbid REF`."""
+    if isinstance(target, ast.Slot):
+        return f"forbid concept {target.index}"
+    return f"forbid {format_ref(target)}"
+
+
 def _edge(edge: ast.EdgeSpec) -> str:
     return f"{edge.src.index}{'<->' if edge.both else '->'}{edge.dst.index}"
 
@@ -52,8 +59,8 @@ def format_edit(edit) -> str:
         return f"drop edge {_edge(edit.edge)}"
     if isinstance(edit, ast.DropAllEdges):
         return "drop edges *"
-    if isinstance(edit, ast.Forbid):
-        return edit.text
+    if isinstance(edit, ast.ForbidConcept):
+        return format_forbid(edit.target)
     raise TypeError(f"not an edit: {edit!r}")
 
 
@@ -66,7 +73,7 @@ def _lines_of(statement) -> list[tuple[int, int, str]]:
                 f"edges like {format_class_name(statement.edges_like.name)}")
         return [(line, 0, text)]
     if isinstance(statement, ast.ForbidStatement):
-        return [(line, 0, statement.text)]
+        return [(line, 0, format_forbid(statement.target))]
     header = f"class {format_class_name(statement.cls.name)}:"
     if statement.layout.inline:
         return [(line, 0, header + " " + "; ".join(format_edit(e) for e in statement.edits))]

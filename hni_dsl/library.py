@@ -1,9 +1,9 @@
 """The symbolic concept library (``library.json``, format ``hni-library/1``).
 
-The library is what the language talks about: per class, its ranked concept *pool* and its c-SCG
-(``graph.nodes[i]`` is slot i+1; edges join 1-based slots). Models are frozen: every operation returns a
-new library and never changes its input. Loading a malformed file raises :class:`LibraryError` naming the
-file and the field.
+The library is what the language talks about: per class, its ranked concept *pool*, its c-SCG
+(``graph.nodes[i]`` is slot i+1; edges join 1-based slots) and the concepts it is ``forbidden``. Models are
+frozen: every operation returns a new library and never changes its input. Loading a malformed file raises
+:class:`LibraryError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -109,6 +109,11 @@ class ClassEntry(_Model):
     pool: tuple[PoolConcept, ...] = ()
     graph: Graph
     defined: Optional[Defined] = None
+    # Written only when non-empty, so libraries without `forbid` keep their exact text and sha256.
+    forbidden: tuple[str, ...] = Field(
+        default=(), exclude_if=lambda v: not v, json_schema_extra={"uniqueItems": True},
+        description="concept ids the class must not rely on at all (`forbid`), in the order they were forbidden",
+    )
 
     @field_validator("pool")
     @classmethod
@@ -118,6 +123,19 @@ class ClassEntry(_Model):
         if dupes:
             raise ValueError(f"pool lists concept {dupes[0]!r} more than once")
         return pool
+
+    @model_validator(mode="after")
+    def _forbidden_not_in_graph(self) -> "ClassEntry":
+        seen: set[str] = set()
+        for concept in self.forbidden:
+            if concept in seen:
+                raise ValueError(f"class {self.name!r}: forbidden lists concept {concept!r} more than once")
+            seen.add(concept)
+            if concept in self.graph.nodes:
+                slot = self.graph.nodes.index(concept) + 1
+                raise ValueError(f"class {self.name!r}: concept {concept!r} is forbidden, but its c-SCG holds it "
+                                 f"at slot {slot}")
+        return self
 
     def pool_rank(self, concept_id: str) -> Optional[int]:
         """1-based rank of a concept in this class's pool, or None."""
@@ -156,6 +174,9 @@ class Library(_Model):
             for slot, node in enumerate(entry.graph.nodes, start=1):
                 if node not in known:
                     raise ValueError(f"class {entry.name!r}: slot {slot} holds {node!r}, which is in no class's pool")
+            for concept in entry.forbidden:
+                if concept not in known:
+                    raise ValueError(f"class {entry.name!r}: forbidden concept {concept!r} is in no class's pool")
         return self
 
     def model_post_init(self, __context: Any) -> None:

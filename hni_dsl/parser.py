@@ -41,7 +41,7 @@ _TERMINAL_WORDS = {
     "INT": "a number",
     "ARROW": "`->` or `<->`",
     "SLOT": "a slot like `c1`",
-    "FORBID": "`forbid`",
+    "_FORBID": "`forbid`",
     "_NL": "end of line",
     "_INDENT": "an indented block",
     "_DEDENT": "end of block",
@@ -189,9 +189,9 @@ class _ToAst(Transformer):
     def drop_all_edges(self, meta, children):
         return ast.DropAllEdges(span=_span(meta))
 
-    def forbid(self, meta, children):
-        (token,) = children
-        return ast.Forbid(text=" ".join(str(token).split()), span=_span(token))
+    def forbid_concept(self, meta, children):
+        (target,) = children
+        return ast.ForbidConcept(target=target, span=_span(meta))
 
     def edit_line(self, meta, edits):
         return list(edits)
@@ -210,8 +210,11 @@ class _ToAst(Transformer):
         return ast.DefineClass(cls=cls, parts=tuple(parts), edges_like=like, span=_span(meta))
 
     def forbid_statement(self, meta, children):
-        (token,) = children
-        return ast.ForbidStatement(text=" ".join(str(token).split()), span=_span(token))
+        (target,) = children
+        # From `forbid` to the end of its target: the rule's own span runs on over the newline.
+        span = ast.Span(line=meta.line, column=meta.column,
+                        end_line=target.span.end_line, end_column=target.span.end_column)
+        return ast.ForbidStatement(target=target, span=span)
 
 
 def _describe_expected(expected: set[str]) -> str:
@@ -248,7 +251,7 @@ def _keyword_hint(word: str, expected: set[str]) -> str:
     lark = _lark()
     patterns = {t.name: t.pattern for t in lark.terminals}
     candidates = [patterns[n].value for n in expected if n in patterns and patterns[n].type == "str"]
-    if "FORBID" in expected:
+    if "_FORBID" in expected:
         candidates.append("forbid")
     close = difflib.get_close_matches(word, [c for c in candidates if c.isalpha()], n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else ""
@@ -308,6 +311,9 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
             message += "; edits go inside a block: `class NAME: ...`"
         elif "COMMA" in expected and "LIKE" not in expected and text.split("\n")[line - 1].lstrip().startswith("define"):
             message += "; a definition ends with `, edges like CLASS`"
+        elif "DOT" in expected and _FORBID_THEN_WORD.search(_code_before(text, line, column)):
+            message += ("; `forbid` names a concept: `forbid concept N`, `forbid pool[N]`, "
+                        "`forbid OTHER.pool[N]` or `forbid OTHER.cN`")
         if token.type == "_INDENT":
             message = "unexpected indentation: only the lines of a `class NAME:` block are indented"
             column = len(str(token)) + 1
@@ -318,6 +324,14 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
         line, column = _end_position(text)
         return Diagnostic("E004", "unexpected end of script", line, column, file=file)
     raise exc  # not a syntax failure: a bug, let it surface
+
+
+_FORBID_THEN_WORD = re.compile(r"\bforbid\s+[A-Za-z_][A-Za-z0-9_]*\s*$")
+
+
+def _code_before(text: str, line: int, column: int) -> str:
+    lines = text.split("\n")
+    return lines[line - 1][: column - 1] if 1 <= line <= len(lines) else ""
 
 
 def _end_of_code(text: str, nl_token: Token) -> tuple[int, int]:

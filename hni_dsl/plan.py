@@ -165,7 +165,7 @@ def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: li
     lines: list[str] = []
     counts = dict.fromkeys(
         ["classes_changed", "classes_defined", "concepts_replaced", "concepts_added", "concepts_dropped",
-         "edges_added", "edges_dropped"], 0)
+         "concepts_forbidden", "edges_added", "edges_dropped"], 0)
     changed: set[str] = set()
     defined: set[str] = set()
     for ref in refs:
@@ -196,6 +196,7 @@ def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: li
         lines.append(f"~ {name}")
         renumbered = False
         added_slot = len(entry.graph.nodes)
+        edges_dropped: set[tuple[int, int]] = set()  # a set: a redundant `drop edge` is not counted twice
         for t in items:
             if isinstance(t, tf.ReplaceConcept):
                 counts["concepts_replaced"] += 1
@@ -210,19 +211,31 @@ def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: li
                 counts["concepts_dropped"] += 1
                 renumbered = True
                 touching = [p for p in entry.graph.edge_pairs() if t.slot in p]
-                counts["edges_dropped"] += len(touching)
+                edges_dropped.update(touching)
                 suffix = f" and its {_count(len(touching), 'edge', 'edges')}" if touching else ""
                 lines.append(f"    - concept {t.slot}: {_describe(current, t.concept, t.origin)}{suffix}")
+            elif isinstance(t, tf.ForbidConcept):
+                counts["concepts_forbidden"] += 1
+                if t.slot is None:
+                    lines.append(f"    ! forbid {_describe(current, t.concept, t.origin)}: not in the c-SCG")
+                    continue
+                renumbered = True
+                touching = [p for p in entry.graph.edge_pairs() if t.slot in p]
+                edges_dropped.update(touching)
+                suffix = f" with its {_count(len(touching), 'edge', 'edges')}" if touching else ""
+                lines.append(f"    ! forbid concept {t.slot}: {_describe(current, t.concept, t.origin)}, "
+                             f"dropped{suffix}")
             elif isinstance(t, tf.DropEdge):
-                counts["edges_dropped"] += 1
+                edges_dropped.add((t.src, t.dst))
                 lines.append(f"    - edge {t.src}->{t.dst}{_weight(entry, (t.src, t.dst))}")
             elif isinstance(t, tf.AddEdge):
                 counts["edges_added"] += 1
                 lines.append(f"    + edge {t.src}->{t.dst}")
             elif isinstance(t, tf.DropAllEdges):
-                counts["edges_dropped"] += len(t.edges)
+                edges_dropped.update(t.edges)
                 listed = ", ".join(f"{s}->{d}" for s, d in t.edges)
                 lines.append(f"    - edges *: {listed} ({_count(len(t.edges), 'edge', 'edges')})")
+        counts["edges_dropped"] += len(edges_dropped)
         current = tf.apply_transforms(current, items)
         if renumbered:
             after = current.get(cls)
@@ -243,6 +256,7 @@ def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: li
         ("concepts_replaced", "concept replaced", "concepts replaced"),
         ("concepts_added", "concept added", "concepts added"),
         ("concepts_dropped", "concept dropped", "concepts dropped"),
+        ("concepts_forbidden", "concept forbidden", "concepts forbidden"),
         ("edges_added", "edge added", "edges added"),
         ("edges_dropped", "edge dropped", "edges dropped"),
     ]:

@@ -18,8 +18,8 @@ from .errors import HniError
 from .library import ClassEntry, Defined, Graph, GraphEdge, Library
 
 __all__ = [
-    "ReplaceConcept", "AddConcept", "DropConcept", "AddEdge", "DropEdge", "DropAllEdges", "DefineClass",
-    "Transform", "TransformError", "apply_transforms", "apply_block",
+    "ReplaceConcept", "AddConcept", "DropConcept", "AddEdge", "DropEdge", "DropAllEdges", "ForbidConcept",
+    "DefineClass", "Transform", "TransformError", "apply_transforms", "apply_block",
 ]
 
 
@@ -72,6 +72,15 @@ class DropAllEdges(_Transform):
     edges: tuple[tuple[int, int], ...] = Field(description="the edges it removes, as (src, dst) slots")
 
 
+class ForbidConcept(_Transform):
+    """The class must not rely on ``concept`` at all: recorded in its ``forbidden``, and its slot (if any) dropped."""
+
+    kind: Literal["forbid_concept"] = "forbid_concept"
+    concept: str
+    origin: str = Field(description="how the concept is known, e.g. 'pool[5]' or 'school_bus.pool[2]'")
+    slot: Optional[int] = Field(ge=1, description="the slot it removes (with its edges); null if not in the c-SCG")
+
+
 class DefineClass(_Transform):
     kind: Literal["define_class"] = "define_class"
     parts: tuple[str, ...]
@@ -81,7 +90,7 @@ class DefineClass(_Transform):
 
 
 Transform = Annotated[
-    Union[ReplaceConcept, AddConcept, DropConcept, AddEdge, DropEdge, DropAllEdges, DefineClass],
+    Union[ReplaceConcept, AddConcept, DropConcept, AddEdge, DropEdge, DropAllEdges, ForbidConcept, DefineClass],
     Field(discriminator="kind"),
 ]
 
@@ -96,6 +105,7 @@ def apply_block(entry: ClassEntry, transforms: list[_Transform]) -> ClassEntry:
     weights: dict[tuple[int, int], Optional[float]] = {(e.src, e.dst): e.weight for e in entry.graph.edges}
     added: list[str] = []
     dropped: set[int] = set()
+    forbidden = list(entry.forbidden)
     new_edges: list[tuple[int, int]] = []
 
     def expect_slot(t: _Transform, slot: int, concept: str) -> None:
@@ -113,6 +123,16 @@ def apply_block(entry: ClassEntry, transforms: list[_Transform]) -> ClassEntry:
             dropped.add(t.slot)
         elif isinstance(t, AddConcept):
             added.append(t.concept)
+        elif isinstance(t, ForbidConcept):
+            if t.concept in forbidden:
+                raise _fail(t, f"{t.concept!r} is already forbidden")
+            if t.slot is not None:
+                expect_slot(t, t.slot, t.concept)
+                dropped.add(t.slot)
+            elif t.concept in entry.graph.nodes:
+                raise _fail(t, f"{t.concept!r} is at slot {entry.graph.nodes.index(t.concept) + 1}, expected it "
+                               f"in no slot")
+            forbidden.append(t.concept)
         elif isinstance(t, DropAllEdges):
             if set(t.edges) != set(weights):
                 raise _fail(t, f"expected edges {sorted(t.edges)}, found {sorted(weights)}")
@@ -140,6 +160,9 @@ def apply_block(entry: ClassEntry, transforms: list[_Transform]) -> ClassEntry:
             kept.append(concept)
             renumber[old_slot] = len(kept)
     kept.extend(added)
+    back = [concept for concept in kept if concept in forbidden]
+    if back:
+        raise TransformError(f"class {entry.name!r}: the edited graph holds {back[0]!r}, which is forbidden for it")
     edges = tuple(
         GraphEdge(src=renumber[src], dst=renumber[dst], weight=weight)
         for (src, dst), weight in sorted(weights.items())
@@ -149,7 +172,7 @@ def apply_block(entry: ClassEntry, transforms: list[_Transform]) -> ClassEntry:
         graph = Graph(nodes=tuple(kept), edges=edges)
     except ValueError as exc:
         raise TransformError(f"class {entry.name!r}: the edited graph is invalid: {exc}") from None
-    return entry.model_copy(update={"graph": graph})
+    return entry.model_copy(update={"graph": graph, "forbidden": tuple(forbidden)})
 
 
 def _define(library: Library, t: DefineClass) -> Library:
@@ -185,5 +208,8 @@ def apply_transforms(library: Library, transforms: tuple[_Transform, ...] | list
         entry = current.get(cls)
         if entry is None:
             raise _fail(items[0], "no such class in the library")
+        for t in items:
+            if isinstance(t, ForbidConcept) and current.concept(t.concept) is None:
+                raise _fail(t, f"concept {t.concept!r} is in no class's pool")
         current = current.with_class(apply_block(entry, items))
     return current

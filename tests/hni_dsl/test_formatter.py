@@ -25,6 +25,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
         ('class "class": drop edges *', 'class "class": drop edges *\n'),
         ("class c1: drop edges *", 'class "c1": drop edges *\n'),
         ("forbid   tank.pool[3]", "forbid tank.pool[3]\n"),
+        ("class tank:forbid  concept 02;forbid pool[ 3 ] ;forbid jeep . pool[1];forbid \"toy truck\" . c2",
+         'class tank: forbid concept 2; forbid pool[3]; forbid jeep.pool[1]; forbid "toy truck".c2\n'),
+        ("class tank:\n  forbid   concept 1\n  forbid \"jeep\".c3\n",
+         "class tank:\n    forbid concept 1\n    forbid jeep.c3\n"),
         ("", ""),
     ],
 )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
-from hni_dsl import LibraryError, dump_library, load_library, parse_library, write_library
+from hni_dsl import LibraryError, dump_library, library_sha256, load_library, parse_library, write_library
 from hni_dsl.library import library_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "hni_dsl" / "schema" / "hni-library-1.schema.json"
@@ -35,6 +36,13 @@ def test_example_round_trips(example_library):
         (lambda d: d["classes"][1].update(name="fire_engine"), None, "listed twice"),
         (lambda d: d["classes"][1].update(output_index=0), None, "share output_index 0"),
         (lambda d: d["classes"][0]["graph"]["nodes"].__setitem__(0, "nowhere/k1"), None, "in no class's pool"),
+        (lambda d: d["classes"][4].update(forbidden=["nowhere/k1"]), None,
+         "class 'tank': forbidden concept 'nowhere/k1' is in no class's pool"),
+        (lambda d: d["classes"][4].update(forbidden=["jeep/k03", "jeep/k03"]), "classes[4] (tank)",
+         "class 'tank': forbidden lists concept 'jeep/k03' more than once"),
+        (lambda d: d["classes"][4].update(forbidden=["tank/k33"]), "classes[4] (tank)",
+         "class 'tank': concept 'tank/k33' is forbidden, but its c-SCG holds it at slot 2"),
+        (lambda d: d["classes"][4].update(forbidden="tank/k33"), "classes[4] (tank).forbidden", "valid tuple"),
     ],
 )
 def test_malformed_library_names_file_and_field(mutate, field, fragment):
@@ -46,6 +54,28 @@ def test_malformed_library_names_file_and_field(mutate, field, fragment):
     assert info.value.field == field
     assert fragment in str(info.value)
     assert str(info.value).startswith("concepts/library.json: ")
+
+
+def test_an_existing_library_keeps_its_exact_text_and_sha256():
+    # `forbidden` is left out when empty, so files written before it existed load and dump unchanged.
+    path = Path(__file__).resolve().parents[2] / "examples" / "library.json"
+    text = path.read_text(encoding="utf-8")
+    library = parse_library(text)
+    assert '"forbidden"' not in text and all(entry.forbidden == () for entry in library.classes)
+    assert dump_library(library) == text
+    assert library_sha256(library) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_forbidden_is_written_when_set_and_round_trips():
+    data = _example_dict()
+    data["classes"][4]["forbidden"] = ["jeep/k03", "tank/k34"]
+    library = parse_library(json.dumps(data))
+    assert library.get("tank").forbidden == ("jeep/k03", "tank/k34")
+    dumped = json.loads(dump_library(library))
+    assert dumped["classes"][4]["forbidden"] == ["jeep/k03", "tank/k34"]
+    assert "forbidden" not in dumped["classes"][0]
+    assert list(dumped["classes"][4])[-1] == "forbidden"
+    assert parse_library(dump_library(library)) == library
 
 
 def test_not_json_and_not_an_object(tmp_path):
@@ -69,6 +99,12 @@ def test_schema_accepts_the_example_and_rejects_a_bad_one():
     jsonschema = pytest.importorskip("jsonschema")
     schema = library_schema()
     jsonschema.validate(_example_dict(), schema)
+    forbidding = _example_dict()
+    forbidding["classes"][4]["forbidden"] = ["jeep/k03"]
+    jsonschema.validate(forbidding, schema)
+    forbidding["classes"][4]["forbidden"] = ["jeep/k03", "jeep/k03"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(forbidding, schema)
     bad = _example_dict()
     bad["classes"][0]["graph"]["edges"][0]["src"] = 0
     with pytest.raises(jsonschema.ValidationError):

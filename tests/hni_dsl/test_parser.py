@@ -77,10 +77,40 @@ def test_keywords_can_be_class_names_when_quoted():
     assert script.statements[0].edits[0].target.owner.name == "pool"
 
 
-def test_forbid_is_parsed_so_the_checker_can_reject_it():
-    script = parse("class tank: forbid concept 2\nforbid tank.pool[3]\n")
-    assert script.statements[0].edits[0] == ast.Forbid(text="forbid concept 2")
-    assert script.statements[1] == ast.ForbidStatement(text="forbid tank.pool[3]")
+def test_forbid_takes_a_slot_or_any_concept_reference():
+    script = parse("class tank: forbid concept 2; forbid pool[3]\nclass tank:\n    forbid jeep.pool[1]\n"
+                   "    drop edge 1->3\n    forbid \"toy truck\".c4\n")
+    inline, block = script.statements
+    assert inline.edits == (ast.ForbidConcept(target=ast.Slot(index=2)),
+                            ast.ForbidConcept(target=ast.OwnPoolRef(index=3)))
+    assert [e.kind for e in block.edits] == ["forbid_concept", "drop_edge", "forbid_concept"]
+    assert block.edits[0].target == ast.ClassPoolRef(owner=ast.ClassRef(name="jeep"), index=1)
+    assert block.edits[2].target == ast.ClassSlotRef(owner=ast.ClassRef(name="toy truck"), slot=4)
+    forbid = inline.edits[0]
+    assert (forbid.span.column, forbid.span.end_column, forbid.target.span.column) == (13, 29, 28)
+
+
+def test_forbid_outside_a_block_parses_so_the_checker_can_say_where_it_goes():
+    (statement,) = parse("forbid tank.pool[3]  # misplaced\n").statements
+    assert statement == ast.ForbidStatement(target=ast.ClassPoolRef(owner=ast.ClassRef(name="tank"), index=3))
+    span = statement.span
+    assert (span.line, span.column, span.end_line, span.end_column) == (1, 1, 1, 20)
+
+
+def test_forbid_is_a_whole_word_and_a_class_name_after_class():
+    with pytest.raises(HniSyntaxError) as info:
+        parse("forbidden pool[2]")
+    assert info.value.diagnostics[0].message.endswith("found `forbidden`; did you mean `forbid`?")
+    assert parse('class forbid: forbid "forbid".c1').statements[0].cls.name == "forbid"
+
+
+@pytest.mark.parametrize("text, column", [("class tank: forbid edge 1->2", 25), ("forbid tank", 12)])
+def test_forbid_without_a_concept_says_what_it_takes(text, column):
+    with pytest.raises(HniSyntaxError) as info:
+        parse(text)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.column) == ("E001", column)
+    assert "`forbid` names a concept: `forbid concept N`, `forbid pool[N]`" in d.message
 
 
 def test_empty_and_comment_only_scripts_parse():

@@ -72,3 +72,30 @@ def test_several_scripts_are_labelled_in_the_plan_text(example_library):
     outcome = make_plan(example_library, [("1.hni", NODE_EDIT), ("2.hni", "class tank: drop edges *\n")])
     text = outcome.plan.text
     assert text.index("# 1.hni") < text.index("~ fire_engine") < text.index("# 2.hni") < text.index("~ tank")
+
+
+FORBID = "class ambulance: forbid concept 3; forbid school_bus.pool[2]\n"
+
+
+def test_forbid_plans_counts_and_applies(example_library):
+    outcome = make_plan(example_library, [("forbid.hni", FORBID)])
+    plan = outcome.plan
+    assert plan.summary["concepts_forbidden"] == 2 and plan.summary["edges_dropped"] == 2
+    assert plan.summary["concepts_dropped"] == 0
+    assert plan.text.splitlines()[1:3] == [
+        '    ! forbid concept 3: ambulance/k03 "road" (pool[3]), dropped with its 2 edges',
+        '    ! forbid school_bus/k00 "window row" (school_bus.pool[2]): not in the c-SCG',
+    ]
+    assert plan.text.endswith("1 class changed; 2 concepts forbidden, 2 edges dropped\n")
+    data = json.loads(plan.model_dump_json())
+    assert [(t["kind"], t["slot"]) for t in data["transforms"]] == [("forbid_concept", 3), ("forbid_concept", None)]
+    assert Plan.model_validate_json(plan.model_dump_json()) == plan
+    library = apply_plan(example_library, plan, {"forbid.hni": FORBID})
+    assert library.get("ambulance").forbidden == ("ambulance/k03", "school_bus/k00")
+    assert "ambulance/k03" not in library.get("ambulance").graph.nodes
+    assert library_sha256(library) == plan.library_after_sha256
+
+
+def test_plans_without_forbid_do_not_mention_it(example_library):
+    text = make_plan(example_library, [("edit.hni", NODE_EDIT)]).plan.text
+    assert "forbid" not in text

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hni_dsl import HniSyntaxError, apply_transforms, check, dump_library, format, parse
+from hni_dsl import HniSyntaxError, apply_transforms, check, dump_library, format, parse, parse_library
 from hni_dsl.formatter import format_text
 
 # -- arbitrary text -------------------------------------------------------------------------------
@@ -15,6 +15,7 @@ VOCABULARY = [
     "class", "define", "from", "edges", "edge", "like", "replace", "concept", "with", "add", "drop", "pool",
     "forbid", "fire_engine", "A", "D", '"toy truck"', '"open', "[", "]", "(", ".", ",", ";", ":", "*", "->",
     "<->", "-", "=>", "1", "2", "07", "c1", "c", "#c", "\n", "\n    ", "\n  ", "\n\t", " ", "\r\n", "é", "\x00",
+    "forbidden", "forbid concept", "forbid pool[3]",
 ]
 token_soup = st.lists(st.sampled_from(VOCABULARY), max_size=40).map(lambda ts: " ".join(ts))
 any_text = st.one_of(st.text(max_size=120), token_soup, token_soup.map(lambda s: s.replace(" ", "")))
@@ -66,8 +67,16 @@ def concept_ref(draw, own=True):
 
 
 @st.composite
+def forbid(draw):
+    s = draw(space)
+    if draw(st.booleans()):
+        return f"forbid{s}concept {draw(number)}"
+    return f"forbid{s}{draw(concept_ref())}"
+
+
+@st.composite
 def edit(draw):
-    kind = draw(st.sampled_from(["replace", "add_c", "drop_c", "add_e", "drop_e", "drop_all"]))
+    kind = draw(st.sampled_from(["replace", "add_c", "drop_c", "add_e", "drop_e", "drop_all", "forbid"]))
     s = draw(space)
     arrow = draw(st.sampled_from(["->", "<->", " -> ", " <-> "]))
     if kind == "replace":
@@ -79,6 +88,8 @@ def edit(draw):
     if kind in ("add_e", "drop_e"):
         verb = "add" if kind == "add_e" else "drop"
         return f"{verb} edge {draw(number)}{arrow}{draw(number)}"
+    if kind == "forbid":
+        return draw(forbid())
     return f"drop{s}edges *"
 
 
@@ -87,7 +98,9 @@ comment = st.sampled_from(["", "  # note", "\t#x", " # a; b -> c"])
 
 @st.composite
 def statement(draw):
-    kind = draw(st.sampled_from(["inline", "block", "define"]))
+    kind = draw(st.sampled_from(["inline", "block", "define", "forbid"]))
+    if kind == "forbid":  # outside a block: a checker error, but it parses and formats
+        return draw(forbid()) + draw(comment)
     if kind == "define":
         parts = draw(st.lists(concept_ref(own=False), min_size=1, max_size=4))
         return f"define class {draw(safe_name())} from {', '.join(parts)}, edges like {draw(safe_name())}" + draw(comment)
@@ -126,9 +139,15 @@ LIBRARY_CLASSES = ["fire_engine", "ambulance", "school_bus", "tank", "zebra", "j
 @st.composite
 def plausible_edit(draw):
     n = st.integers(min_value=1, max_value=5)
-    kind = draw(st.sampled_from(["replace", "add_c", "drop_c", "add_e", "drop_e", "drop_all"]))
+    kind = draw(st.sampled_from(
+        ["replace", "add_c", "drop_c", "add_e", "drop_e", "drop_all", "forbid_c", "forbid_r"]))
     if kind == "replace":
         return f"replace concept {draw(n)} with pool[{draw(st.integers(1, 9))}]"
+    if kind == "forbid_c":
+        return f"forbid concept {draw(n)}"
+    if kind == "forbid_r":
+        return draw(st.sampled_from([f"forbid pool[{draw(st.integers(1, 9))}]",
+                                     f"forbid {draw(st.sampled_from(LIBRARY_CLASSES))}.c{draw(n)}"]))
     if kind == "add_c":
         return f"add concept {draw(st.sampled_from(LIBRARY_CLASSES))}.c{draw(n)}"
     if kind == "drop_c":
@@ -159,5 +178,10 @@ def test_checking_and_applying_never_mutate_the_library(example_library_for_prop
     result = check(parse(text), library)
     assert dump_library(library) == before
     if result.ok:
-        assert apply_transforms(library, result.transforms) == result.library_after
+        after = apply_transforms(library, result.transforms)
+        assert after == result.library_after
         assert dump_library(library) == before
+        # the result is a valid library: forbidden concepts are in a pool and out of their class's graph
+        assert parse_library(dump_library(after)) == after
+        for entry in after.classes:
+            assert not set(entry.forbidden) & set(entry.graph.nodes)
