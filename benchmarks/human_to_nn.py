@@ -8,7 +8,8 @@ Per scenario and seed, in one workspace (reused from benchmarks/nn_to_human.py w
 (hni_engine.scenario_scripts) is applied, and each control is applied to the same base network:
 
 - no-edit: the unmodified c-SCGs through the same path (paper Baseline 1);
-- random-edit: as many random pool replacements as the example script makes, in the same classes;
+- random-edit: as many random pool replacements as the example script makes, in the same classes, and
+  as many random `forbid`s of pool concepts outside the c-SCG as it makes;
 - extra-data: 15% more labelled, unbiased training images of the edited classes (fresh images from the
   scenario's generator under its test-time distribution), plain fine-tune with the same optimiser, epochs
   and augmentation as distillation (paper Baseline 2).
@@ -80,19 +81,35 @@ def apply_text(ws: Workspace, text: str, name: str, **overrides) -> dict:
     return metrics
 
 
-def random_script(library, example_lib_after, rng: np.random.Generator, replacements: dict[str, int]) -> str:
-    """As many random pool replacements per class as the example script made there."""
+def random_script(library, example_lib_after, rng: np.random.Generator, replacements: dict[str, int],
+                  forbids: dict[str, int] | None = None) -> str:
+    """As many random pool replacements per class as the example script made there, and as many random
+    forbidden pool concepts (from outside the c-SCG) as it forbade."""
     lines = []
-    for name, count in replacements.items():
+    forbids = forbids or {}
+    for name in sorted(set(replacements) | set(forbids), key=lambda n: library.class_names.index(n)):
         entry = library.get(name)
         outside = [rank for rank, c in enumerate(entry.pool, start=1) if c.id not in entry.graph.nodes]
-        count = min(count, len(outside), len(entry.graph.nodes))
-        if count == 0:
-            continue
-        slots = rng.choice(np.arange(1, len(entry.graph.nodes) + 1), size=count, replace=False)
-        ranks = rng.choice(outside, size=count, replace=False)
-        lines.append(f"class {name}: " + "; ".join(f"replace concept {s} with pool[{r}]" for s, r in zip(slots, ranks)))
+        count = min(replacements.get(name, 0), len(outside), len(entry.graph.nodes))
+        edits = []
+        if count:
+            slots = rng.choice(np.arange(1, len(entry.graph.nodes) + 1), size=count, replace=False)
+            ranks = rng.choice(outside, size=count, replace=False)
+            edits += [f"replace concept {s} with pool[{r}]" for s, r in zip(slots, ranks)]
+            outside = [r for r in outside if r not in set(ranks.tolist())]
+        banned = min(forbids.get(name, 0), len(outside))
+        if banned:
+            edits += [f"forbid pool[{r}]" for r in sorted(rng.choice(outside, size=banned, replace=False).tolist())]
+        if edits:
+            lines.append(f"class {name}: " + "; ".join(edits))
     return "\n".join(lines) + "\n"
+
+
+def forbids_of(library, after) -> dict[str, int]:
+    """How many concepts the example script forbade per class."""
+    out = {e.name: len(e.forbidden) - len(library.get(e.name).forbidden)
+           for e in after.classes if library.get(e.name) is not None}
+    return {k: v for k, v in out.items() if v}
 
 
 def replacements_of(library, after) -> dict[str, int]:
@@ -180,7 +197,8 @@ def one(ws: Workspace, scenario: str, seed: int, controls: bool) -> dict:
     row["no_edit"] = summary(apply_text(ws, "# no edit: the unmodified c-SCGs through the same path\n",
                                         "no_edit.hni", kind=edit["kind"], report_as_edited=edited), edited)
     rng = np.random.default_rng(seed)
-    random_text = random_script(library, outcome.library_after, rng, replacements_of(library, outcome.library_after))
+    random_text = random_script(library, outcome.library_after, rng, replacements_of(library, outcome.library_after),
+                                forbids_of(library, outcome.library_after))
     row["random_script"] = random_text
     random_metrics = apply_text(ws, random_text, "random_edit.hni", kind=edit["kind"], report_as_edited=edited)
     row["random_edit"] = summary(random_metrics, edited)

@@ -39,7 +39,7 @@ from hni_dsl.plan import Plan, text_sha256
 
 from . import distill as kd
 from .cache import Cache
-from .data import ImageSet, scan_image_folder
+from .data import ImageSet, scan_image_folder, turned_copies
 from .extract import Analyser, _analyse_all, iscg_batch, load_extracted, single_thread
 from .models import LoadedModel, file_sha256, load_checkpoint, save_checkpoint
 from .progress import bar
@@ -90,7 +90,7 @@ def edit_kind(transforms) -> str:
     """Which of the paper's temperature settings a plan calls for: zeroshot, node or edge edits."""
     if any(isinstance(t, tf.DefineClass) for t in transforms):
         return "zeroshot"
-    if any(isinstance(t, (tf.ReplaceConcept, tf.AddConcept, tf.DropConcept)) for t in transforms):
+    if any(isinstance(t, (tf.ReplaceConcept, tf.AddConcept, tf.DropConcept, tf.ForbidConcept)) for t in transforms):
         return "node"
     return "edge"
 
@@ -99,7 +99,7 @@ def changed_classes(before: Library, after: Library) -> list[str]:
     out = []
     for entry in after.classes:
         old = before.get(entry.name)
-        if old is None or old.graph != entry.graph:
+        if old is None or old.graph != entry.graph or old.forbidden != entry.forbidden:
             out.append(entry.name)
     return out
 
@@ -315,15 +315,34 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
         if hard is not None:  # an earlier run's defined classes: their virtual images are theirs
             hard = torch.cat([hard, torch.tensor(composite_labels, dtype=torch.long)])
     d = config.distill
+    if d.turns:
+        # Rotated copies of the training images, labelled by the two teachers alone: the GRN, retrained on
+        # the edited graphs, says what the edit means on poses the training images never show.
+        turned, _ = turned_copies(coi_train, d.turns, config.seed)
+        turned_an = _analyse_all(analyser, turned, "reading cached rotated copies")
+        turned_graphs = iscg_batch(_patches(turned_an, len(defined)), rows, nodes)
+        turned_original = _as_student(predict_logits(current.model, turned.images, m.mean, m.std, device=device),
+                                      state.classes, student_classes)
+        soft = torch.cat([soft, kd.combined_soft_label(turned_original, predict(grn, turned_graphs), covered,
+                                                       temperatures)])
+        distill_set = ImageSet(train.classes, np.concatenate([distill_set.images, turned.images]),
+                               np.concatenate([distill_set.labels, np.full(len(turned), -1)]),
+                               distill_set.paths + turned.paths, train.root, distill_set.digests + turned.digests)
+        if hard is not None:
+            hard = torch.cat([hard, torch.full((len(turned),), -1, dtype=torch.long)])
     erase_masks, erased = _removed_concept_masks(library, library_after, edited, coi_names, coi, coi_train,
                                                  train, train_patches, analyser, extracted)
-    if erase_masks is not None and len(distill_set) > len(train):
-        erase_masks = torch.cat([erase_masks, torch.zeros((len(distill_set) - len(train),) + erase_masks.shape[1:],
-                                                          dtype=torch.bool)])
+    forbidden = forbidden_concepts(library_after)
+    forbidden_masks, forbidden_images = _forbidden_concept_masks(forbidden, library_after, coi_names, coi, coi_train,
+                                                                 train, train_patches, analyser, extracted)
+    if len(distill_set) > len(train):  # composites carry nothing to erase
+        pad = lambda m: None if m is None else torch.cat(  # noqa: E731
+            [m, torch.zeros((len(distill_set) - len(train),) + m.shape[1:], dtype=torch.bool)])
+        erase_masks, forbidden_masks = pad(erase_masks), pad(forbidden_masks)
     with bar(d.epochs, f"distilling into {m.arch} ({kind} edit)", "epoch") as progress:
         student, distill_report = kd.distill(
             current.model, distill_set, soft, hard, d, temperatures, m.mean, m.std, extra_classes=new_outputs,
-            seed=config.seed, device=device, erase_masks=erase_masks,
+            seed=config.seed, device=device, erase_masks=erase_masks, forbidden_masks=forbidden_masks,
             progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")))
     timings["distill"] = time.perf_counter() - clock
 
@@ -356,7 +375,9 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
                     "epochs": d.epochs, "batch_size": d.batch_size, "lr": d.lr, "optimiser": "SGD",
                     "momentum": d.momentum, "erase_removed": d.erase_removed, "erased_images": erased,
                     "transplant_removed": d.transplant_removed,
-                    "composite_images": int(sum(len(c) for c in composites)),
+                    "forbidden": {n: list(ids) for n, ids in forbidden.items()},
+                    "forbidden_images": forbidden_images, "transplant_forbidden": d.transplant_forbidden,
+                    "composite_images": int(sum(len(c) for c in composites)), "turns": d.turns,
                     "loss": [round(x, 5) for x in distill_report.loss]},
         "rebuild": rebuild,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
@@ -397,6 +418,50 @@ def _removed_concept_masks(library: Library, library_after: Library, edited, coi
             cand = np.flatnonzero(patches.candidates[row])
             hit = match_nodes(patches.features[cand], anchors, thresholds)
             segments = cand[hit[hit >= 0]]
+            if len(segments) == 0:
+                continue
+            segment_masks = analyser.masks(coi_train.images[k], coi_train.digests[k])  # from the cache
+            masks[position[coi_train.digests[k]]] |= torch.from_numpy(segment_masks[segments].any(axis=0))
+            counts[name] += 1
+    return masks, counts
+
+
+def forbidden_concepts(library: Library) -> dict[str, tuple[str, ...]]:
+    """{class: the concepts it is forbidden (`forbid`)}, for the classes that have any."""
+    return {e.name: tuple(e.forbidden) for e in library.classes if e.forbidden}
+
+
+def _forbidden_concept_masks(forbidden: dict[str, tuple[str, ...]], library: Library, coi_names, coi,
+                             coi_train: ImageSet, train: ImageSet, train_patches, analyser: Analyser, extracted):
+    """Per training image, the pixels of every patch that shows a concept its class is forbidden.
+
+    Unlike a c-SCG slot, which takes one patch, a forbidden concept is erased wherever it shows, since a
+    concept is often a piece of an object (a large context object splits into several concepts and many
+    segments). A patch of the class's images (Grad-CAM or not, any segmentation scale) shows it when,
+    among the class's pool concepts and its forbidden ones, it is the patch's nearest anchor and within
+    its own threshold: the threshold alone would also take background that happens to lie near it.
+    Returns ((N, H, W) bool over ``train`` or None, {class: images with something to erase})."""
+    wanted = {name: ids for name, ids in forbidden.items() if name in coi_names}
+    if not wanted:
+        return None, {}
+    size = train.images.shape[1]
+    masks = torch.zeros(len(train), size, size, dtype=torch.bool)
+    position = {digest: i for i, digest in enumerate(train.digests)}
+    counts: dict[str, int] = {}
+    for name, ids in wanted.items():
+        known = list(dict.fromkeys([c.id for c in library.get(name).pool] + list(ids)))
+        anchors = np.stack([extracted.anchors[cid] for cid in known]).astype(np.float32)
+        thresholds = np.array([extracted.thresholds[cid] for cid in known], dtype=np.float32)
+        is_forbidden = np.isin(known, ids)
+        counts[name] = 0
+        for k in np.flatnonzero(coi_train.labels == coi[coi_names.index(name)]):
+            features = train_patches[k].features[:, :anchors.shape[1]]
+            if len(features) == 0:
+                continue
+            distance = np.linalg.norm(features[:, None, :] - anchors[None, :, :], axis=2)  # (S, known)
+            nearest = distance.argmin(axis=1)
+            shows = (distance[np.arange(len(features)), nearest] <= thresholds[nearest]) & is_forbidden[nearest]
+            segments = np.flatnonzero(shows)
             if len(segments) == 0:
                 continue
             segment_masks = analyser.masks(coi_train.images[k], coi_train.digests[k])  # from the cache

@@ -156,6 +156,14 @@ class DistillConfig(_Section):
                                       "the student, pasted in at their own place, the concepts the edit removed "
                                       "from another class (taken from one of that class's images); the teachers' "
                                       "labels stay, so those concepts stop being evidence for the other class")
+    transplant_forbidden: float = Field(0.5, ge=0, le=1, description="probability that a training image "
+                                        "shows the student, pasted in at their own place, the pixels of a concept "
+                                        "another class is forbidden (`forbid`), taken from one of that class's "
+                                        "images; labels stay, so the concept stops counting for that class")
+    turns: int = Field(0, ge=0, le=8, description="rotated copies of each training image added to the "
+                       "student's data, labelled by the two teachers only (no ground truth): an edit that drops "
+                       "relations is taught on poses the training set lacks; equal to `extract.mimic_turns`, "
+                       "the copies' patches come from extraction's cache")
     composite_images: bool = Field(False, description="zero-shot: also distil on the defined classes' virtual "
                                    "images made in pixels (parts pasted into images of the edges-like class), "
                                    "labelled by the teachers; the paper uses seen images only")

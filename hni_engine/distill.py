@@ -19,7 +19,10 @@ they are not evidence for the class. Without it the student, shown the same bias
 can keep its shortcut while matching the teachers (measured in BENCHMARKS.md, "Human -> NN").
 With ``transplant_removed``, those same pixels are also pasted into images of *other* classes, labels
 unchanged: erasing teaches that the concept's absence does not count against its old class, pasting
-teaches that its presence does not count for it.
+teaches that its presence does not count for it. A concept a class is forbidden (``forbid``) gets both,
+with every patch it matches (not only the one a c-SCG slot would take), since the class must not rely on
+it at all: ``erase_removed`` of the class's images lose it, and with probability ``transplant_forbidden``
+an image of any class receives it from one of the class's images.
 """
 
 from __future__ import annotations
@@ -82,11 +85,15 @@ def combined_soft_label(original_logits: Tensor, grn_logits: Tensor, covered: Se
 
 def distillation_loss(student_logits: Tensor, soft: Tensor, labels: Optional[Tensor], *, alpha: float,
                       beta: float, t_student: float) -> Tensor:
-    """Eq. 1-2, 4: alpha * CE(combined soft label, student at T_S) + beta * CE(ground truth, student)."""
+    """Eq. 1-2, 4: alpha * CE(combined soft label, student at T_S) + beta * CE(ground truth, student).
+
+    A label of -1 marks an image without ground truth: it takes the soft term only."""
     log_q = F.log_softmax(student_logits / t_student, dim=1)
     loss = alpha * -(soft * log_q).sum(dim=1).mean()
     if labels is not None and beta > 0:
-        loss = loss + beta * F.cross_entropy(student_logits, labels)
+        known = labels >= 0  # -1: an image with teachers' labels only (a rotated copy, a composite)
+        if known.any():
+            loss = loss + beta * F.cross_entropy(student_logits[known], labels[known])
     return loss
 
 
@@ -169,7 +176,7 @@ def transplant(x: Tensor, x_all: Tensor, masks: Tensor, rows: Tensor, labels: Te
 
 def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional[Tensor], config: DistillConfig,
             temperatures: Temperatures, mean, std, *, extra_classes: int = 0, seed: int = 0,
-            device: str = "cpu", erase_masks: Optional[Tensor] = None,
+            device: str = "cpu", erase_masks: Optional[Tensor] = None, forbidden_masks: Optional[Tensor] = None,
             progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[nn.Module, DistillReport]:
     """Train a copy of ``original`` (grown by ``extra_classes`` outputs) on precomputed soft labels.
 
@@ -180,11 +187,15 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
             probability ``config.erase_removed`` per image and step they are erased from the student's
             input (before the random translation, so the erased region moves with the image). With
             probability ``config.transplant_removed`` an image also receives another class's masked pixels.
+        forbidden_masks: (N, H, W) bool, pixels of the concepts each image's class is forbidden: erased like
+            ``erase_masks`` and pasted into other classes' images with probability ``config.transplant_forbidden``.
     """
     generator = torch.Generator().manual_seed(seed)
     student = grow_classifier(copy.deepcopy(original).cpu(), extra_classes).to(device)
     x_all = to_tensor(train.images, mean, std)
     set_labels = torch.from_numpy(train.labels).long()
+    hidden = erase_masks if forbidden_masks is None else (
+        forbidden_masks if erase_masks is None else erase_masks | forbidden_masks)  # what erasing removes
     steps = max(1, -(-len(train) // config.batch_size))
     optimiser = torch.optim.SGD(student.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps)
@@ -201,10 +212,13 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
                 if len(idx) < 2 and step > 0:  # BatchNorm needs two samples; the last sliver joins nothing
                     continue
                 x = x_all[idx]
-                if erase_masks is not None and config.erase_removed > 0:
-                    x = erase(x, erase_masks, idx, config.erase_removed, generator)
+                if hidden is not None and config.erase_removed > 0:
+                    x = erase(x, hidden, idx, config.erase_removed, generator)
                 if erase_masks is not None and config.transplant_removed > 0:
                     x = transplant(x, x_all, erase_masks, idx, set_labels, config.transplant_removed, generator)
+                if forbidden_masks is not None and config.transplant_forbidden > 0:
+                    x = transplant(x, x_all, forbidden_masks, idx, set_labels, config.transplant_forbidden,
+                                   generator)
                 if config.augment:
                     x = _augment(x, generator)
                 logits = student(x.to(device))

@@ -6,8 +6,12 @@ looks at each concept's exemplar patches and decides what it shows; here the sce
 what most of its member patches sit on. The scripts then make the paper's edits:
 
 - spurious (HNI 4.1.1): in each class trained with a context object, replace every c-SCG concept that
-  shows the context or background by the best-ranked pool concept that shows one of the class's parts;
-- posebias (HNI 4.1.2): drop every edge of every class (the relations encode the training pose);
+  shows the context or background by the best-ranked pool concept that shows one of the class's parts,
+  then forbid every pool concept that shows the context (the network relies on those outside its c-SCG
+  too);
+- posebias (HNI 4.1.2): drop every edge of every class (the relations encode the training pose), and
+  keep only the concepts of the part that tells a class apart where it has them (a shared part turns
+  with the pose, so its concepts encode the pose too);
 - zeroshot (HNI 4.2): define each unseen class from the concepts showing the named parts (where the named
   class has none, another seen class with the same part), edges like the class whose layout it borrows;
   first, that class's leading slots are set to concepts of its own parts in layout order, since a defined
@@ -95,11 +99,44 @@ def _spurious(library: Library, labels: ConceptLabels, manifest: dict) -> list[s
         lines.append(f"# {name}: context/background concepts {shown}")
         if edits:
             lines.append(f"class {format_class_name(name)}: " + "; ".join(edits))
+        # The context object splits into several concepts, most of them outside the c-SCG: the network
+        # uses them all, so the class is forbidden every one (after the replacements, by pool rank).
+        context = [rank for rank, c in enumerate(entry.pool, start=1) if labels.get(c.id) == CONTEXT]
+        if context:
+            lines.append(f"# {name}: pool concepts showing its context: {', '.join(map(str, context))}")
+            lines.append(f"class {format_class_name(name)}: " + "; ".join(f"forbid pool[{r}]" for r in context))
     return lines
 
 
-def _posebias(library: Library) -> list[str]:
-    return [f"class {format_class_name(e.name)}: drop edges *" for e in library.classes if e.graph.edges]
+def _posebias(library: Library, labels: ConceptLabels, manifest: dict) -> list[str]:
+    """Drop every edge; where a class has concepts of the part only it has, keep those nodes alone.
+
+    The pose turns the whole layout, so a concept of a shared part (the body, the wheel) is that part at
+    the class's one training angle: it carries the pose as much as the edges do. A class's own part looks
+    the same in every pose, so its concepts replace the other slots, and slots left over are dropped."""
+    parts_of = {name: set(c["parts"]) for name, c in manifest["classes"].items()}
+    lines = []
+    for entry in library.classes:
+        others = set().union(*(parts for name, parts in parts_of.items() if name != entry.name))
+        own = parts_of.get(entry.name, set()) - others
+        nodes = list(entry.graph.nodes)
+        keep = [slot for slot, cid in enumerate(nodes, start=1) if labels.get(cid) in own]
+        spare = [rank for rank, c in enumerate(entry.pool, start=1) if labels.get(c.id) in own and c.id not in nodes]
+        edits = []
+        if keep or spare:
+            rest = [slot for slot in range(1, len(nodes) + 1) if slot not in keep]
+            edits += [f"replace concept {slot} with pool[{rank}]" for slot, rank in zip(rest, spare)]
+            edits += [f"drop concept {slot}" for slot in rest[len(spare):]]
+            lines.append(f"# {entry.name}: its {', '.join(sorted(own))} tells it apart in every pose; "
+                         f"only concepts of that stay")
+        else:
+            lines.append(f"# {entry.name}: no concept shows {', '.join(sorted(own)) or 'a part of its own'}; "
+                         f"its nodes stay")
+        if entry.graph.edges:
+            edits.append("drop edges *")
+        if edits:
+            lines.append(f"class {format_class_name(entry.name)}: " + "; ".join(edits))
+    return lines
 
 
 def _reference(library: Library, labels: ConceptLabels, source: str, part: str) -> Optional[str]:
@@ -210,7 +247,7 @@ def example_script(ws: Workspace, library: Library) -> str:
               "# show (hni_engine.scenario_scripts). Review them with `hni show CLASS --pool` before applying."]
     if scenario == "posebias":
         body = ["# The relations between parts encode the single training pose of each class: drop them.",
-                *_posebias(library)]
+                *_posebias(library, concept_labels(ws), manifest)]
     elif scenario == "spurious":
         body = _spurious(library, concept_labels(ws), manifest)
     elif scenario == "zeroshot":

@@ -116,6 +116,12 @@ def scenario_config(name: str, seed: int, image_size: int) -> HniConfig:
         # on the training images alone agreed with it on 0.81-0.95 of them (3 seeds); with two rotated copies
         # of each training image in its mimic data, on 0.98-1.00 (BENCHMARKS.md, "Rotated copies").
         extract = extract.model_copy(update={"mimic_turns": 2})
+        # The edit keeps the concepts of each class's own part and drops the relations; the student then
+        # needs images in the poses it never saw, labelled by the edited GRN: the same copies, from the cache.
+        distill = distill.model_copy(update={"turns": 2})
+        if image_size < 128:
+            # At 64 px a `pool` feature is a quadrant of the 2x2 `layer4` map: no concept of a single part.
+            extract = extract.model_copy(update={"feature_mode": "crop"})
     if name == "zeroshot":
         # Distilling from seen images only (the paper) taught the network none of the new classes here
         # (0.00, BENCHMARKS.md); the virtual images in pixels do.

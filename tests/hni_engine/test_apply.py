@@ -323,3 +323,50 @@ def _state_digest(path: Path) -> str:
     for key in sorted(state):
         h.update(key.encode()); h.update(state[key].numpy().tobytes())
     return h.hexdigest()
+
+
+def test_forbid_erases_the_concept_where_it_shows_and_records_it(ws):
+    library = _library(ws)
+    entry = next(e for e in library["classes"] if len(e["graph"]["nodes"]) > 1)
+    concept = entry["graph"]["nodes"][0]
+    (ws / "edits" / "001_forbid.hni").write_text(f"class {entry['name']}: forbid concept 1\n")
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["kind"] == "node" and metrics["edited_classes"] == [entry["name"]]
+    assert metrics["distill"]["forbidden"] == {entry["name"]: [concept]}
+    assert entry["name"] in metrics["distill"]["forbidden_images"]
+    after = next(e for e in json.loads((run / "library.json").read_text())["classes"] if e["name"] == entry["name"])
+    assert after["forbidden"] == [concept] and after["graph"]["nodes"] == entry["graph"]["nodes"][1:]
+
+
+def test_a_forbidden_concept_is_erased_only_where_it_is_the_nearest_concept():
+    """Background near the forbidden anchor but nearer another concept of the class is not erased."""
+    import numpy as np
+
+    from hni_dsl.library import ClassEntry, Graph, Library, PoolConcept
+    from hni_engine.apply import _forbidden_concept_masks
+    from hni_engine.data import ImageSet
+    from hni_engine.scg import ImagePatches
+
+    pool = tuple(PoolConcept(id=f"a/{k}", importance=1.0) for k in ("part", "ctx", "bg"))
+    library = Library(classes=(ClassEntry(name="a", output_index=0, pool=pool, graph=Graph(nodes=("a/part",))),))
+    anchors = {"a/part": np.array([0.0, 0.0]), "a/ctx": np.array([1.0, 0.0]), "a/bg": np.array([2.0, 0.0])}
+    extracted = type("Extracted", (), {"anchors": anchors, "thresholds": {k: 0.9 for k in anchors}})()
+    # Four segments: on the context anchor, near it but nearer the background one, on the part, far off.
+    features = np.array([[1.0, 0.0], [1.6, 0.0], [0.1, 0.0], [9.0, 9.0]], dtype=np.float32)
+    patches = [ImagePatches(features, np.zeros((4, 2), np.float32), np.ones((1, 4), bool))]
+    segment_masks = np.zeros((4, 4, 4), bool)
+    for s in range(4):
+        segment_masks[s, s] = True  # segment s is row s of the image
+
+    class Analyser:
+        def masks(self, image, digest):
+            return segment_masks
+
+    images = np.zeros((1, 4, 4, 3), np.uint8)
+    train = ImageSet(["a"], images, np.array([0]), ["x.png"], "/", ["d0"])
+    masks, counts = _forbidden_concept_masks({"a": ("a/ctx",)}, library, ["a"], [0], train, train, patches,
+                                             Analyser(), extracted)
+    assert counts == {"a": 1}
+    assert masks[0].any(dim=1).tolist() == [True, False, False, False]

@@ -67,6 +67,19 @@ def test_distillation_loss_is_alpha_soft_plus_beta_hard():
     assert float(only_soft) == pytest.approx(float(2.5 * soft_term), rel=1e-6)
 
 
+def test_images_labelled_minus_one_take_the_soft_term_only():
+    """Rotated copies have the teachers' labels and no ground truth: -1 leaves them out of the hard term."""
+    logits = torch.tensor([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]])
+    soft = torch.tensor([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]])
+    log_q = torch.log_softmax(logits, 1)
+    soft_term = -(soft * log_q).sum(1).mean()
+    hard_term = nn.functional.cross_entropy(logits[:1], torch.tensor([1]))
+    got = distillation_loss(logits, soft, torch.tensor([1, -1]), alpha=2.5, beta=1.0, t_student=1.0)
+    assert float(got) == pytest.approx(float(2.5 * soft_term + hard_term), rel=1e-6)
+    none_known = distillation_loss(logits, soft, torch.tensor([-1, -1]), alpha=2.5, beta=1.0, t_student=1.0)
+    assert float(none_known) == pytest.approx(float(2.5 * soft_term), rel=1e-6)
+
+
 def test_paper_temperatures():
     assert TEMPERATURES["node"] == Temperatures(1.0, 1.5, 1.0)
     assert (TEMPERATURES["edge"].student, TEMPERATURES["edge"].teacher_grn) == (2.0, 2.0)

@@ -67,16 +67,35 @@ def test_spurious_script_replaces_context_and_background_by_genuine_parts(tmp_pa
     ws, library = _workspace(tmp_path)
     text = example_script(ws, library)
     assert "class truck: replace concept 1 with pool[4]\n" in text  # ctx -> ring (bar is already slot 2)
+    # Then every pool concept showing the context is forbidden, in or out of the c-SCG.
+    assert "class truck: forbid pool[1]\n" in text
     result = check(parse(text), library)
     assert result.ok
     assert result.library_after.get("truck").graph.nodes == ("truck/ring", "truck/bar", "truck/bg")
+    assert result.library_after.get("truck").forbidden == ("truck/ctx",)
 
 
-def test_posebias_script_drops_every_edge(tmp_path):
+def test_posebias_script_drops_every_edge_and_keeps_the_concepts_of_the_class_own_parts(tmp_path):
+    """A shared part turns with the pose, so its concepts carry the pose: a class keeps the concepts of
+    the parts only it has (here all of truck's), context and background slots give way to them."""
     ws, library = _workspace(tmp_path, "posebias")
     text = example_script(ws, library)
-    assert "class truck: drop edges *" in text and "class van" not in text  # van has no edges
-    assert check(parse(text), library).ok
+    # truck is (ctx, bar, bg): ctx -> the ring (pool[4]), bar stays, bg goes; then the edges.
+    assert "class truck: replace concept 1 with pool[4]; drop concept 3; drop edges *\n" in text
+    assert "class van" not in text  # its one concept shows nothing (no members) and it has no edges
+    result = check(parse(text), library)
+    assert result.ok
+    truck = result.library_after.get("truck").graph
+    assert truck.nodes == ("truck/ring", "truck/bar") and not truck.edges
+
+
+def test_posebias_script_keeps_the_nodes_of_a_class_whose_own_part_no_concept_shows(tmp_path):
+    ws, library = _workspace(tmp_path, "posebias")
+    manifest = json.loads((tmp_path / "data" / "scenario.json").read_text())
+    manifest["classes"]["van"]["parts"] = ["red_bar", "blue_ring"]  # shares both: truck has none of its own
+    (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
+    text = example_script(ws, library)
+    assert "# truck: no concept shows a part of its own; its nodes stay\nclass truck: drop edges *\n" in text
 
 
 def test_zeroshot_script_takes_a_part_from_another_class_that_has_it(tmp_path):
