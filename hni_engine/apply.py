@@ -386,6 +386,30 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
                       metrics, before, after)
 
 
+def _class_masks(select: dict, coi_names, coi, coi_train: ImageSet, train: ImageSet, train_patches,
+                 analyser: Analyser):
+    """Per training image, the pixels of the segments ``select[class](patches)`` picks in its class's images.
+
+    Returns ((N, H, W) bool over ``train``, or None when ``select`` is empty; {class: images with
+    something picked})."""
+    if not select:
+        return None, {}
+    size = train.images.shape[1]
+    masks = torch.zeros(len(train), size, size, dtype=torch.bool)
+    position = {digest: i for i, digest in enumerate(train.digests)}
+    counts: dict[str, int] = {}
+    for name, pick in select.items():
+        counts[name] = 0
+        for k in np.flatnonzero(coi_train.labels == coi[coi_names.index(name)]):
+            segments = pick(train_patches[k])
+            if len(segments) == 0:
+                continue
+            segment_masks = analyser.masks(coi_train.images[k], coi_train.digests[k])  # from the cache
+            masks[position[coi_train.digests[k]]] |= torch.from_numpy(segment_masks[segments].any(axis=0))
+            counts[name] += 1
+    return masks, counts
+
+
 def _removed_concept_masks(library: Library, library_after: Library, edited, coi_names, coi, coi_train: ImageSet,
                            train: ImageSet, train_patches, analyser: Analyser, extracted):
     """Per training image, the pixels of the concepts the edit removed from that image's class's c-SCG.
@@ -394,36 +418,25 @@ def _removed_concept_masks(library: Library, library_after: Library, edited, coi
     images that overlap the class's Grad-CAM: where the network looked. Returns ((N, H, W) bool over
     ``train``, or None when nothing was removed; {class: images with something to erase}).
     """
-    removed = {}
+    select = {}
     for name in edited:
         before, after = library.get(name), library_after.get(name)
-        if before is not None and after is not None and name in coi_names:
-            gone = [cid for cid in before.graph.nodes if cid not in after.graph.nodes]
-            if gone:
-                removed[name] = gone
-    if not removed:
-        return None, {}
-    size = train.images.shape[1]
-    masks = torch.zeros(len(train), size, size, dtype=torch.bool)
-    position = {digest: i for i, digest in enumerate(train.digests)}
-    counts: dict[str, int] = {}
-    for name, gone in removed.items():
-        label, row = coi[coi_names.index(name)], coi_names.index(name)
-        nodes = [NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]) for cid in gone]
-        anchors = np.stack([n.anchor for n in nodes]).astype(np.float32)
-        thresholds = np.array([n.threshold for n in nodes], dtype=np.float32)
-        counts[name] = 0
-        for k in np.flatnonzero(coi_train.labels == label):
-            patches = train_patches[k]
+        if before is None or after is None or name not in coi_names:
+            continue
+        gone = [cid for cid in before.graph.nodes if cid not in after.graph.nodes]
+        if not gone:
+            continue
+        anchors = np.stack([extracted.anchors[cid] for cid in gone]).astype(np.float32)
+        thresholds = np.array([extracted.thresholds[cid] for cid in gone], dtype=np.float32)
+        row = coi_names.index(name)
+
+        def pick(patches, anchors=anchors, thresholds=thresholds, row=row):
             cand = np.flatnonzero(patches.candidates[row])
             hit = match_nodes(patches.features[cand], anchors, thresholds)
-            segments = cand[hit[hit >= 0]]
-            if len(segments) == 0:
-                continue
-            segment_masks = analyser.masks(coi_train.images[k], coi_train.digests[k])  # from the cache
-            masks[position[coi_train.digests[k]]] |= torch.from_numpy(segment_masks[segments].any(axis=0))
-            counts[name] += 1
-    return masks, counts
+            return cand[hit[hit >= 0]]
+
+        select[name] = pick
+    return _class_masks(select, coi_names, coi, coi_train, train, train_patches, analyser)
 
 
 def forbidden_concepts(library: Library) -> dict[str, tuple[str, ...]]:
@@ -441,33 +454,26 @@ def _forbidden_concept_masks(forbidden: dict[str, tuple[str, ...]], library: Lib
     among the class's pool concepts and its forbidden ones, it is the patch's nearest anchor and within
     its own threshold: the threshold alone would also take background that happens to lie near it.
     Returns ((N, H, W) bool over ``train`` or None, {class: images with something to erase})."""
-    wanted = {name: ids for name, ids in forbidden.items() if name in coi_names}
-    if not wanted:
-        return None, {}
-    size = train.images.shape[1]
-    masks = torch.zeros(len(train), size, size, dtype=torch.bool)
-    position = {digest: i for i, digest in enumerate(train.digests)}
-    counts: dict[str, int] = {}
-    for name, ids in wanted.items():
+    select = {}
+    for name, ids in forbidden.items():
+        if name not in coi_names:
+            continue
         known = list(dict.fromkeys([c.id for c in library.get(name).pool] + list(ids)))
         anchors = np.stack([extracted.anchors[cid] for cid in known]).astype(np.float32)
         thresholds = np.array([extracted.thresholds[cid] for cid in known], dtype=np.float32)
         is_forbidden = np.isin(known, ids)
-        counts[name] = 0
-        for k in np.flatnonzero(coi_train.labels == coi[coi_names.index(name)]):
-            features = train_patches[k].features[:, :anchors.shape[1]]
+
+        def pick(patches, anchors=anchors, thresholds=thresholds, is_forbidden=is_forbidden):
+            features = patches.features[:, :anchors.shape[1]]
             if len(features) == 0:
-                continue
+                return np.zeros(0, dtype=np.int64)
             distance = np.linalg.norm(features[:, None, :] - anchors[None, :, :], axis=2)  # (S, known)
             nearest = distance.argmin(axis=1)
-            shows = (distance[np.arange(len(features)), nearest] <= thresholds[nearest]) & is_forbidden[nearest]
-            segments = np.flatnonzero(shows)
-            if len(segments) == 0:
-                continue
-            segment_masks = analyser.masks(coi_train.images[k], coi_train.digests[k])  # from the cache
-            masks[position[coi_train.digests[k]]] |= torch.from_numpy(segment_masks[segments].any(axis=0))
-            counts[name] += 1
-    return masks, counts
+            return np.flatnonzero((distance[np.arange(len(features)), nearest] <= thresholds[nearest])
+                                  & is_forbidden[nearest])
+
+        select[name] = pick
+    return _class_masks(select, coi_names, coi, coi_train, train, train_patches, analyser)
 
 
 def _as_student(logits: torch.Tensor, classes: list[str], student_classes: list[str]) -> torch.Tensor:
