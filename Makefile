@@ -18,7 +18,7 @@ venv: $(STAMP)
 
 # The main job: from nothing to a before/after table (generate, train, extract, apply the example script).
 # It runs the zero-shot demo: the edit teaches the network classes it has never seen (about 3 minutes).
-# `make demo-posebias` is `hni demo`'s own default (the edge edit, default size, about 2 minutes), and
+# `make demo-posebias` is `hni demo`'s own default (the pose-bias edit at default size), and
 # `make demo-quick` its small version; `make lint-examples` checks and plans the language examples.
 demo: venv
 	$(BIN)/hni demo --scenario zeroshot --quick --force
