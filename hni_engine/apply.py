@@ -301,19 +301,19 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
     # Zero-shot distillation uses the GRN's soft labels only (HNI 4.2); other edits add the ground truth.
     hard = None if kind == "zeroshot" else torch.tensor([student_classes.index(base_classes[l]) for l in train.labels])
     distill_set = train
+
+    def teacher_logits(images):  # teacher 2 on extra images, over the student's classes
+        return _as_student(predict_logits(current.model, images, m.mean, m.std, device=device), state.classes,
+                           student_classes)
+
     if composites:
-        # The defined classes' virtual images in pixels, labelled by the same two teachers (soft only).
+        # The defined classes' virtual images in pixels, labelled by the same two teachers (soft only);
+        # an earlier run's defined classes keep theirs as ground truth.
         pixels = np.concatenate(composites)
-        extra_original = _as_student(predict_logits(current.model, pixels, m.mean, m.std, device=device),
-                                     state.classes, student_classes)
-        extra_grn = predict(grn, ISCGBatch.cat(composite_graphs))
-        soft = torch.cat([soft, kd.combined_soft_label(extra_original, extra_grn, covered, temperatures)])
-        distill_set = ImageSet(train.classes, np.concatenate([train.images, pixels]),
-                               np.concatenate([train.labels, np.full(len(pixels), -1)]),
-                               train.paths + ["<composite>"] * len(pixels), train.root,
-                               train.digests + ["<composite>"] * len(pixels))
-        if hard is not None:  # an earlier run's defined classes: their virtual images are theirs
-            hard = torch.cat([hard, torch.tensor(composite_labels, dtype=torch.long)])
+        distill_set, soft, hard = _with_teacher_labelled(
+            distill_set, soft, hard, pixels, ["<composite>"] * len(pixels), ["<composite>"] * len(pixels),
+            kd.combined_soft_label(teacher_logits(pixels), predict(grn, ISCGBatch.cat(composite_graphs)), covered,
+                                   temperatures), torch.tensor(composite_labels, dtype=torch.long))
     d = config.distill
     if d.turns:
         # Rotated copies of the training images, labelled by the two teachers alone: the GRN, retrained on
@@ -321,15 +321,10 @@ def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sou
         turned, _ = turned_copies(coi_train, d.turns, config.seed)
         turned_an = _analyse_all(analyser, turned, "reading cached rotated copies")
         turned_graphs = iscg_batch(_patches(turned_an, len(defined)), rows, nodes)
-        turned_original = _as_student(predict_logits(current.model, turned.images, m.mean, m.std, device=device),
-                                      state.classes, student_classes)
-        soft = torch.cat([soft, kd.combined_soft_label(turned_original, predict(grn, turned_graphs), covered,
-                                                       temperatures)])
-        distill_set = ImageSet(train.classes, np.concatenate([distill_set.images, turned.images]),
-                               np.concatenate([distill_set.labels, np.full(len(turned), -1)]),
-                               distill_set.paths + turned.paths, train.root, distill_set.digests + turned.digests)
-        if hard is not None:
-            hard = torch.cat([hard, torch.full((len(turned),), -1, dtype=torch.long)])
+        distill_set, soft, hard = _with_teacher_labelled(
+            distill_set, soft, hard, turned.images, turned.paths, turned.digests,
+            kd.combined_soft_label(teacher_logits(turned.images), predict(grn, turned_graphs), covered, temperatures),
+            torch.full((len(turned),), -1, dtype=torch.long))
     erase_masks, erased = _removed_concept_masks(library, library_after, edited, coi_names, coi, coi_train,
                                                  train, train_patches, analyser, extracted)
     forbidden = forbidden_concepts(library_after)
@@ -474,6 +469,16 @@ def _forbidden_concept_masks(forbidden: dict[str, tuple[str, ...]], library: Lib
 
         select[name] = pick
     return _class_masks(select, coi_names, coi, coi_train, train, train_patches, analyser)
+
+
+def _with_teacher_labelled(distill_set: ImageSet, soft: torch.Tensor, hard: Optional[torch.Tensor], images,
+                           paths: list[str], digests: list[str], extra_soft: torch.Tensor, extra_hard: torch.Tensor):
+    """The student's data with ``images`` appended: their combined soft labels, and as ground truth
+    ``extra_hard`` (-1: none) where the run uses any. Returns (distill_set, soft, hard)."""
+    grown = ImageSet(distill_set.classes, np.concatenate([distill_set.images, images]),
+                     np.concatenate([distill_set.labels, np.full(len(images), -1)]), distill_set.paths + paths,
+                     distill_set.root, distill_set.digests + digests)
+    return grown, torch.cat([soft, extra_soft]), None if hard is None else torch.cat([hard, extra_hard])
 
 
 def _as_student(logits: torch.Tensor, classes: list[str], student_classes: list[str]) -> torch.Tensor:
