@@ -105,6 +105,10 @@ class ExtractConfig(_Section):
                                     "network sees around it), from the Grad-CAM pass; concepts and matching use "
                                     "the crop features alone, and so does the GRN `hni apply` retrains on edited "
                                     "graphs (context would carry removed concepts back in). No effect in pool mode")
+    concept_region: Literal["gradcam", "image"] = Field("gradcam", description="where a class's concepts are "
+                                    "looked for and matched: the segments inside its Grad-CAM region (VRX), or "
+                                    "every segment of its images (ACE). `image` finds parts the network ignores, "
+                                    "which a reviewer may want the edited class to rely on")
     mimic_turns: int = Field(0, ge=0, le=16, description="rotated copies of each training image (random "
                              "angles) that the GRN also learns to mimic, labelled by the network's own outputs "
                              "(no labels needed): the GRN then sees poses the training images lack. Concept "

@@ -116,6 +116,7 @@ class ImageAnalysis:
     features: np.ndarray      # (S, D) float32 patch features
     centres: np.ndarray       # (S, 2) normalised (x, y)
     inside: np.ndarray        # (n, S) fraction of each segment inside each class of interest's Grad-CAM mask
+    #                           (all ones with `extract.concept_region = "image"`: every segment is a candidate)
     logits: np.ndarray        # (K,) the network's logits
     gradient: np.ndarray      # (n, D) class-logit gradients at the feature layer, summed over space
     # (S, D) pool features of the segments in the whole image (crop mode); float16 as cached, which halves
@@ -164,6 +165,8 @@ class Analyser:
         self.feat_key = cache_key("features", loaded.sha256, m.feature_layer, e.feature_mode, pixels, self.seg_key)
         # Context features (crop mode) come from the Grad-CAM pass, so they live in its cache entry.
         self.context = e.context_features and e.feature_mode == "crop"
+        # The region only chooses which segments count as candidates: the cached Grad-CAM overlap stays as it is.
+        self.whole_image = e.concept_region == "image"
         self.cam_key = cache_key("cams", loaded.sha256, m.gradcam_layer, m.feature_layer, e.gradcam_keep,
                                  self.coi, pixels, self.seg_key, *(["context"] if self.context else []))
 
@@ -220,10 +223,12 @@ class Analyser:
                 out[i] = self._combine(feat, cams)
         return out  # type: ignore[return-value]
 
-    @staticmethod
-    def _combine(feat: dict, cams: dict) -> ImageAnalysis:
+    def _combine(self, feat: dict, cams: dict) -> ImageAnalysis:
         context = cams["context"].half().numpy() if "context" in cams else None
-        return ImageAnalysis(feat["features"].float().numpy(), feat["centres"].numpy(), cams["inside"].numpy(),
+        inside = cams["inside"].numpy()
+        if self.whole_image:
+            inside = np.ones_like(inside)
+        return ImageAnalysis(feat["features"].float().numpy(), feat["centres"].numpy(), inside,
                              cams["logits"].numpy(), cams["gradient"].float().numpy(), context)
 
     def _pool_shares_cam_pass(self) -> bool:
