@@ -15,7 +15,7 @@ import pytest
 
 from hni_engine import synthetic
 from hni_engine.cli import main
-from hni_engine.config import ConfigError, GrnConfig, HniConfig, write_config
+from hni_engine.config import ConfigError, GrnConfig, HniConfig, load_config, write_config
 from hni_engine.progress import set_quiet
 
 
@@ -267,3 +267,43 @@ def test_rotated_copies_join_the_mimic_data_but_not_concept_discovery(workspace,
     before = torch.load(workspace / "concepts" / "anchors.pt", weights_only=True)
     after = torch.load(ws / "concepts" / "anchors.pt", weights_only=True)
     assert before["ids"] == after["ids"] and torch.equal(before["anchors"], after["anchors"])
+
+
+def test_whole_image_region_makes_every_segment_a_candidate_of_every_class(workspace, tmp_path, make_tiny_config):
+    """`extract.concept_region = "image"` (ACE): discovery and matching see every segment of an image, not
+    only those in the class's Grad-CAM region. The cached features and Grad-CAM overlap are the same entries."""
+    from hni_engine.cache import Cache
+    from hni_engine.extract import Analyser
+    from hni_engine.models import load_checkpoint
+    from hni_engine.workspace import Workspace
+
+    ws = Workspace(workspace)
+    classes = ws.data_classes()
+    loaded = load_checkpoint(ws.model_path, "resnet18", classes)
+    train = ws.load_split("train", classes)
+    images, digests = train.images[:4], train.digests[:4]
+    cache = Cache(tmp_path / "cache")
+    gradcam = Analyser(loaded, make_tiny_config(), [0, 1, 2], cache, "cpu").analyse(images, digests)
+    computed = cache.misses
+    whole = Analyser(loaded, make_tiny_config(concept_region="image"), [0, 1, 2], cache, "cpu").analyse(images, digests)
+    assert cache.misses == computed  # nothing recomputed: the region is applied to what the cache holds
+    assert any((g.patches().candidates == 0).any() for g in gradcam)  # Grad-CAM leaves segments out
+    for g, w in zip(gradcam, whole):
+        assert np.array_equal(w.features, g.features)
+        assert w.inside.shape == g.inside.shape and (w.inside == 1).all()
+        assert w.patches().candidates.all()
+
+
+def test_posebias_workspace_looks_for_concepts_in_the_whole_image(tmp_path):
+    from hni_engine.workspace import scenario_config
+
+    assert scenario_config("posebias", 0, 64).extract.concept_region == "image"
+    for name in ("spurious", "zeroshot"):
+        assert scenario_config(name, 0, 64).extract.concept_region == "gradcam"
+    toml = tmp_path / "hni.toml"
+    write_config(scenario_config("posebias", 0, 64), toml)
+    assert 'concept_region = "image"' in toml.read_text()
+    bad = toml.read_text().replace('concept_region = "image"', 'concept_region = "everywhere"')
+    toml.write_text(bad)
+    with pytest.raises(ConfigError, match="concept_region"):
+        load_config(toml)
