@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import textwrap
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -107,8 +108,8 @@ class ExtractConfig(_Section):
                                     "graphs (context would carry removed concepts back in). No effect in pool mode")
     concept_region: Literal["gradcam", "image"] = Field("gradcam", description="where a class's concepts are "
                                     "looked for and matched: the segments inside its Grad-CAM region (VRX), or "
-                                    "every segment of its images (ACE). `image` finds parts the network ignores, "
-                                    "which a reviewer may want the edited class to rely on")
+                                    "every segment of its images (ACE). `image` also finds parts Grad-CAM does not "
+                                    "show, which a reviewer may want the edited class to rely on")
     mimic_turns: int = Field(0, ge=0, le=16, description="rotated copies of each training image (random "
                              "angles) that the GRN also learns to mimic, labelled by the network's own outputs "
                              "(no labels needed): the GRN then sees poses the training images lack. Concept "
@@ -222,31 +223,32 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
-def dump_config(config: HniConfig) -> str:
-    """TOML text of a config (top-level keys first, then one table per section)."""
-    data = config.model_dump(mode="json")
-    lines = ["# hni workspace: see the README for every field. Paths are relative to this file."]
-    tables: list[tuple[str, dict]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
+def _described(model: type[BaseModel], key: str) -> list[str]:
+    """The field's description as wrapped comment lines (none for fields without one)."""
+    info = model.model_fields.get(key)
+    if info is None or not info.description:
+        return []
+    return ["# " + line for line in textwrap.wrap(info.description, 100)]
 
-    def emit(name: str, table: dict) -> None:
-        lines.append("")
-        lines.append(f"[{name}]")
+
+def dump_config(config: HniConfig) -> str:
+    """TOML text of a config (top-level keys first, then one table per section), each described field
+    preceded by its description as a comment."""
+    lines = ["# hni workspace. A field's meaning is in the comment above it where it needs one; the README",
+             "# has the rest. Paths are relative to this file."]
+
+    def emit(name: str, model: BaseModel, table: dict) -> None:
         nested = []
         for key, value in table.items():
             if isinstance(value, dict):
-                nested.append((f"{name}.{key}", value))
+                nested.append((f"{name}.{key}" if name else key, getattr(model, key), value))
             else:
-                lines.append(f"{key} = {_toml_value(value)}")
-        for sub_name, sub in nested:
-            emit(sub_name, sub)
+                lines.extend(_described(type(model), key) + [f"{key} = {_toml_value(value)}"])
+        for sub_name, sub_model, sub in nested:
+            lines.extend(["", f"[{sub_name}]"])
+            emit(sub_name, sub_model, sub)
 
-    for name, table in tables:
-        emit(name, table)
+    emit("", config, config.model_dump(mode="json"))
     return "\n".join(lines) + "\n"
 
 

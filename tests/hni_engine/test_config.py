@@ -49,3 +49,21 @@ def test_not_toml_and_missing(tmp_path):
 def test_dump_is_readable_toml():
     text = dump_config(HniConfig())
     assert "[extract.segment]" in text and 'feature_mode = "pool"' in text
+
+
+def test_written_config_describes_its_fields_and_reads_back(tmp_path):
+    """Each described field is preceded by its description (as comment lines); the text reads back equal."""
+    from hni_engine.config import ExtractConfig
+
+    config = HniConfig(seed=3, extract=ExtractConfig(concept_region="image", mimic_turns=2))
+    path = tmp_path / "hni.toml"
+    write_config(config, path)
+    lines = path.read_text().splitlines()
+    at = lines.index('concept_region = "image"')
+    above = []
+    for line in reversed(lines[:at]):
+        if not line.startswith("# "):
+            break
+        above.insert(0, line[2:])
+    assert " ".join(above) == ExtractConfig.model_fields["concept_region"].description
+    assert load_config(path) == config
