@@ -37,7 +37,8 @@ class ImagePatches:
 
     features: np.ndarray      # (S, D) float32, D >= the anchors' size
     centres: np.ndarray       # (S, 2) normalised (x, y)
-    candidates: np.ndarray    # (n_classes, S) bool: segment overlaps that class's Grad-CAM mask
+    candidates: np.ndarray    # (n_classes, S) bool: segment overlaps that class's Grad-CAM mask (every segment with
+    #                           `extract.concept_region = "image"`)
 
 
 def match_nodes(features: np.ndarray, anchors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
