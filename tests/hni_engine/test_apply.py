@@ -219,6 +219,17 @@ def test_quick_demo_runs_to_its_table(tmp_path, capsys, monkeypatch):
     assert main(["demo", "--quick", "--dir", str(target), "--device", "cpu"]) == 1
 
 
+def test_quick_demo_keeps_the_discovery_of_a_whole_image_scenario():
+    """Whole-image candidates are mostly background: the quick demo's smaller k-means is for Grad-CAM regions."""
+    from hni_engine.demo import quick_overrides
+    from hni_engine.workspace import scenario_config
+
+    posebias, zeroshot = scenario_config("posebias", 0, 64), scenario_config("zeroshot", 0, 64)
+    assert quick_overrides(posebias).extract == posebias.extract
+    assert quick_overrides(posebias).grn.epochs == quick_overrides(zeroshot).grn.epochs == 40
+    assert quick_overrides(zeroshot).extract.clusters == 12 < zeroshot.extract.clusters
+
+
 def test_composite_images_put_the_defined_class_in_pixels(ws):
     import re
 
