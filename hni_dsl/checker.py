@@ -488,13 +488,6 @@ class _BlockCheck:
         return None
 
 
-def _slot_of(entry: ClassEntry, concept: str, replaced: dict[int, str], dropped: dict) -> str:
-    for slot, node in enumerate(entry.graph.nodes, start=1):
-        if replaced.get(slot, node) == concept and slot not in dropped:
-            return f" at slot {slot}"
-    return ""
-
-
 def check(script: ast.Script, library: Library, file: str = "<script>", block_base: int = 0) -> CheckResult:
     """Check ``script`` against ``library``: all diagnostics, the transforms, the library after.
 
