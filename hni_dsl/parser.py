@@ -108,6 +108,21 @@ def _collect_comment_tokens(token: Token) -> Token:
     return token
 
 
+_source: ContextVar[str] = ContextVar("hni_source")
+_WORD_AT = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _whole_keyword(token: Token) -> Token:
+    """A keyword lexed off the front of a longer word (`dropp`, `dropconcept`, `edges` where only `edge` may
+    follow) becomes that whole word, as a name: where the parser accepts no name the contextual lexer would
+    otherwise split the word, and the error would point at its tail (`found p`)."""
+    text = _source.get("")
+    glued = _WORD_AT.match(text, token.end_pos) if token.end_pos is not None else None
+    if glued is None:
+        return token
+    return Token.new_borrow_pos("NAME", str(token) + glued.group(), token)
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     return Lark(
@@ -117,7 +132,7 @@ def _lark() -> Lark:
         postlex=_HniIndenter(),
         propagate_positions=True,
         maybe_placeholders=False,
-        lexer_callbacks={"_NL": _collect_comment_tokens},
+        lexer_callbacks={"_NL": _collect_comment_tokens, **{word.upper(): _whole_keyword for word in KEYWORDS}},
     )
 
 
@@ -257,6 +272,14 @@ def _keyword_hint(word: str, expected: set[str]) -> str:
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
+def _split_hint(word: str, expected: set[str]) -> str:
+    """`dropconcept` -> "write `drop concept`": two keywords run together, the first one accepted here."""
+    for keyword in sorted(KEYWORDS, key=len, reverse=True):
+        if word.startswith(keyword) and word[len(keyword):] in KEYWORDS and keyword.upper() in expected:
+            return f"; write `{keyword} {word[len(keyword):]}`, with a space"
+    return ""
+
+
 def _end_position(text: str) -> tuple[int, int]:
     lines = text.split("\n")
     if text.endswith("\n"):
@@ -306,7 +329,7 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
             line, column = _end_of_code(text, token)
         message = f"expected {_describe_expected(expected)}, found {_describe_token(token)}"
         if token.type == "NAME":
-            message += _keyword_hint(str(token), expected)
+            message += _split_hint(str(token), expected) or _keyword_hint(str(token), expected)
         if str(token) in _EDIT_WORDS and "CLASS" in expected:
             message += "; edits go inside a block: `class NAME: ...`"
         elif "COMMA" in expected and "LIKE" not in expected and text.split("\n")[line - 1].lstrip().startswith("define"):
@@ -380,6 +403,7 @@ def parse(text: str, file: str = "<script>") -> ast.Script:
     source = text if text.endswith("\n") else text + "\n"
     sink: list[Token] = []
     reset = _comments.set(sink)
+    reset_source = _source.set(source)
     try:
         tree = _lark().parse(source)
         statements = _ToAst().transform(tree)
@@ -392,6 +416,7 @@ def parse(text: str, file: str = "<script>") -> ast.Script:
         raise inner from None
     finally:
         _comments.reset(reset)
+        _source.reset(reset_source)
     comments = tuple(
         c.model_copy(update={"trailing": c.trailing and _trailing_comment_is_code_line(source, c)})
         for c in _comments_from(sink)

@@ -104,6 +104,29 @@ def test_forbid_is_a_whole_word_and_a_class_name_after_class():
     assert parse('class forbid: forbid "forbid".c1').statements[0].cls.name == "forbid"
 
 
+@pytest.mark.parametrize("text, found, hint", [
+    ("class tank: dropp concept 2", "dropp", "did you mean `drop`?"),
+    ("class tank: dropconcept 2", "dropconcept", "write `drop concept`, with a space"),
+    ("class tank: add edges 1->2", "edges", "did you mean `edge`?"),
+    ("class tank: drop concept2", "concept2", ""),
+    ("class tank: replace concept 1 withpool[3]", "withpool", "write `with pool`, with a space"),
+])
+def test_a_keyword_is_a_whole_word(text, found, hint):
+    """Where no name may follow, a keyword with word characters after it is one wrong word, not the keyword
+    and a stray tail: the error names the whole word, where it starts."""
+    with pytest.raises(HniSyntaxError) as info:
+        parse(text)
+    (d,) = info.value.diagnostics
+    assert f"found `{found}`" in d.message and d.message.endswith(hint)
+    assert d.column == text.index(found) + 1 and d.length == len(found)
+
+
+def test_words_that_begin_with_a_keyword_are_still_class_names():
+    script = parse("class classic: drop edges *\ndefine class poolside from A.c1, B.c2, edges like dropzone")
+    assert script.statements[0].cls.name == "classic"
+    assert script.statements[1].cls.name == "poolside" and script.statements[1].edges_like.name == "dropzone"
+
+
 @pytest.mark.parametrize("text, column", [("class tank: forbid edge 1->2", 25), ("forbid tank", 12)])
 def test_forbid_without_a_concept_says_what_it_takes(text, column):
     with pytest.raises(HniSyntaxError) as info:
