@@ -24,13 +24,13 @@ __all__ = ["run_demo", "quick_overrides"]
 
 def quick_overrides(config):
     """The `--quick` demo's settings: smaller discovery, fewer GRN and distillation epochs."""
-    e = config.extract.model_copy(update={"images_per_class": 20, "clusters": 12, "cluster_members": 20,
-                                          "tcav_random_sets": 5})
-    if config.extract.concept_region == "image":
-        # Every segment is a candidate, most of them background: 12 clusters over 20 images left no cluster
-        # for the small parts (posebias --quick, seed 0: 1 class of 3 had a concept of its own part). The
-        # scenario's discovery costs a few seconds, so it keeps its own settings.
-        e = config.extract
+    e = config.extract
+    # With `concept_region = "image"` every segment is a candidate, most of them background: 12 clusters over
+    # 20 images left no cluster for the small parts (posebias --quick, seed 0: 1 class of 3 had a concept of
+    # its own part). That scenario's discovery costs a few seconds, so it keeps its own settings.
+    if e.concept_region != "image":
+        e = e.model_copy(update={"images_per_class": 20, "clusters": 12, "cluster_members": 20,
+                                 "tcav_random_sets": 5})
     return config.model_copy(update={
         "train": config.train.model_copy(update={"epochs": 8}),
         "extract": e,
