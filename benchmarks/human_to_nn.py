@@ -5,7 +5,7 @@
 
 Per scenario and seed, in one workspace (reused from benchmarks/nn_to_human.py when it exists there):
 `hni init --scenario`, `hni train`, `hni extract`; then the scenario's example script
-(hni_engine.scenario_scripts) is applied, and each control is applied to the same base network:
+(hni_engine.oracle.scenario_scripts) is applied, and each control is applied to the same base network:
 
 - no-edit: the unmodified c-SCGs through the same path (paper Baseline 1);
 - random-edit: as many random pool replacements as the example script makes, in the same classes, and
@@ -41,14 +41,14 @@ from nn_to_human import run  # noqa: E402  (the same subprocess runner: one hni 
 
 from hni_dsl import load_library, make_plan  # noqa: E402
 from hni_engine import synthetic  # noqa: E402
-from hni_engine.apply import apply_plan_to_network, current_state, head_path  # noqa: E402
-from hni_engine.data import load_image_folder  # noqa: E402
-from hni_engine.distill import distill, TEMPERATURES  # noqa: E402
-from hni_engine.models import load_checkpoint  # noqa: E402
+from hni_engine.edit.apply import apply_plan_to_network, current_state, head_path  # noqa: E402
+from hni_engine.data.images import load_image_folder  # noqa: E402
+from hni_engine.edit.distill import distill, TEMPERATURES  # noqa: E402
+from hni_engine.network.models import load_checkpoint  # noqa: E402
 from hni_engine.progress import set_quiet  # noqa: E402
-from hni_engine.scenario_scripts import example_script  # noqa: E402
-from hni_engine.train import evaluate  # noqa: E402
-from hni_engine.workspace import Workspace  # noqa: E402
+from hni_engine.oracle.scenario_scripts import example_script  # noqa: E402
+from hni_engine.network.training import evaluate  # noqa: E402
+from hni_engine.store.workspace import Workspace  # noqa: E402
 
 
 def prepare(workdir: Path, scenario: str, seed: int, quick: bool) -> Workspace:

@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/library_checks.py /tmp/hni-bench/*          # workspaces of nn_to_human.py
 
-The example script is the one `hni demo` applies (hni_engine.scenario_scripts, written from what each
+The example script is the one `hni demo` applies (hni_engine.oracle.scenario_scripts, written from what each
 concept's member patches show). Both are real `hni` commands in a subprocess; `hni plan` exits 2 when the
 script changes something, which is what an example script is for. The scripts are written to
 WORKSPACE/edits/ and the results to benchmarks/results/library_checks.json (or --out).
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hni_dsl import load_library  # noqa: E402
-from hni_engine.scenario_scripts import example_script  # noqa: E402
-from hni_engine.workspace import Workspace  # noqa: E402
+from hni_engine.oracle.scenario_scripts import example_script  # noqa: E402
+from hni_engine.store.workspace import Workspace  # noqa: E402
 
 
 

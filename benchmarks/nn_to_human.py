@@ -26,8 +26,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hni_engine.scenario_scripts import BACKGROUND, CONTEXT, MIXED, concept_labels  # noqa: E402
-from hni_engine.workspace import Workspace  # noqa: E402
+from hni_engine.oracle.scenario_scripts import BACKGROUND, CONTEXT, MIXED, concept_labels  # noqa: E402
+from hni_engine.store.workspace import Workspace  # noqa: E402
 HNI = [sys.executable, "-c",
        "import resource, sys; from hni_engine.cli import main; status = main(sys.argv[1:]); "
        "print(f'PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr); sys.exit(status)"]
@@ -82,7 +82,7 @@ def context_concepts(ws: Path, k: int) -> dict[str, dict]:
 
 
 def nodes_on_objects(ws: Path) -> dict[str, int]:
-    """What the c-SCG concepts show, by the example scripts' own labelling (hni_engine.scenario_scripts:
+    """What the c-SCG concepts show, by the example scripts' own labelling (hni_engine.oracle.scenario_scripts:
     where most member patches are centred): a part, the context object, background, or nothing in
     particular (mixed)."""
     labels = concept_labels(Workspace(ws))

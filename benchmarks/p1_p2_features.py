@@ -26,13 +26,13 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hni_engine.cache import Cache  # noqa: E402
-from hni_engine.data import to_tensor  # noqa: E402
-from hni_engine.extract import Analyser, NodeConcept, match_class  # noqa: E402
-from hni_engine.features import make_patch_features  # noqa: E402
-from hni_engine.models import load_checkpoint  # noqa: E402
-from hni_engine.segmentation import SegmentationConfig, segment  # noqa: E402
-from hni_engine.workspace import Workspace  # noqa: E402
+from hni_engine.store.cache import Cache  # noqa: E402
+from hni_engine.data.images import to_tensor  # noqa: E402
+from hni_engine.graphs.extract import Analyser, NodeConcept, match_class  # noqa: E402
+from hni_engine.discovery.features import make_patch_features  # noqa: E402
+from hni_engine.network.models import load_checkpoint  # noqa: E402
+from hni_engine.discovery.segmentation import SegmentationConfig, segment  # noqa: E402
+from hni_engine.store.workspace import Workspace  # noqa: E402
 
 
 def timed(fn):

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch_geometric  # noqa: E402
 
-from hni_engine.grn import GRN, ClassGraph, DenseGRN, ISCGBatch  # noqa: E402
+from hni_engine.graphs.grn import GRN, ClassGraph, DenseGRN, ISCGBatch  # noqa: E402
 
 N_CLASSES, N_NODES, IN_DIM, BATCH, SEED, TARGET = 10, 4, 512, 32, 0, 0.5
 

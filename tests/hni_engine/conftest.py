@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hni_engine import synthetic
-from hni_engine.cli import main
-from hni_engine.config import DistillConfig, ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
+from hni_engine.data import synthetic
+from hni_engine.cli.app import main
+from hni_engine.store.config import DistillConfig, ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
 from hni_engine.progress import set_quiet
 
 

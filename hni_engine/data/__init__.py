@@ -1,0 +1,1 @@
+"""Images in: a user's ImageFolder data, and the synthetic scenarios the demos and benchmarks generate."""

@@ -1,0 +1,6 @@
+"""Visual concept extraction (HNI 3.1, VRX 3.1), per image then per class.
+
+gradcam (where the network looks) -> segmentation (multi-resolution SLIC) -> features (patch features,
+`crop` or `pool`) -> analysis (the cached per-image pass) -> concepts (k-means, ACE's frequency rule,
+TCAV importance: each class's ranked pool).
+"""

@@ -1,0 +1,19 @@
+"""The format identifier of every file the engine writes, defined once.
+
+Each file carries its identifier under "format" and every reader checks it, so a file from another
+version (or another tool) is refused by name instead of being misread. Bump the number when a reader
+of the old layout would misread the new one. The language's own formats (`hni-library/1`,
+`hni-plan/1`) are defined in hni_dsl.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ANCHORS", "CACHE_ENTRY", "CHECKPOINT", "GRN", "RUN", "SYNTHETIC", "WORKSPACE"]
+
+WORKSPACE = "hni-workspace/1"   # hni.toml
+CHECKPOINT = "hni-model/1"      # model/base.pt and runs/<id>/model.pt
+ANCHORS = "hni-anchors/1"       # concepts/anchors.pt: concept anchors, thresholds, member locations
+GRN = "hni-grn/1"               # concepts/grn.pt and runs/<id>/grn.pt
+RUN = "hni-run/1"               # runs/<id>/metrics.json and provenance.json
+CACHE_ENTRY = "hni-cache/1"     # every .hni/cache entry
+SYNTHETIC = "hni-synthetic/1"   # the scenario manifest of generated data (data/scenario.json)

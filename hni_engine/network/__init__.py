@@ -1,0 +1,1 @@
+"""The classifier being explained and edited: build, load and save checkpoints; train, predict, evaluate."""

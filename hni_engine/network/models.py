@@ -1,0 +1,174 @@
+"""The original network: any torchvision classification architecture, loaded from a checkpoint.
+
+A checkpoint written by hni is a plain dict that carries its own model arguments and class list, so it
+loads as a torchvision model with no hni import::
+
+    ckpt = torch.load("model.pt", weights_only=True)
+    model = torchvision.models.get_model(ckpt["arch"], weights=None, num_classes=len(ckpt["classes"]))
+    model.load_state_dict(ckpt["state_dict"])
+
+User checkpoints may also be a bare state dict or a whole pickled model; all are read with
+``weights_only=True`` (a pickled model is accepted only if it is built from torch/torchvision modules).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+import torchvision
+from torch import nn
+
+from hni_dsl.errors import HniError
+from hni_dsl.fileio import atomic_write_bytes
+
+from hni_engine import formats
+
+__all__ = ["ModelError", "LoadedModel", "build_model", "save_checkpoint", "load_checkpoint", "file_sha256",
+           "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = formats.CHECKPOINT
+
+
+class ModelError(HniError):
+    """Unknown architecture, unreadable checkpoint, or a checkpoint that does not fit the data."""
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    arch: str
+    classes: list[str]
+    sha256: str
+    extra: dict
+
+    def __repr__(self) -> str:
+        return f"LoadedModel(arch={self.arch!r}, classes={len(self.classes)}, sha256={self.sha256[:12]})"
+
+
+def _classification_archs() -> list[str]:
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def build_model(arch: str, num_classes: int) -> nn.Module:
+    """An untrained torchvision classifier (no weights are ever downloaded)."""
+    archs = _classification_archs()
+    if arch not in archs:
+        close = difflib.get_close_matches(arch, archs, n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ModelError(f"unknown torchvision classification architecture {arch!r}{hint}")
+    return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_checkpoint(model: nn.Module, arch: str, classes: Sequence[str], path: str | Path, **extra: Any) -> str:
+    """Write atomically (temp file + rename); returns the file's sha256."""
+    payload = {"format": CHECKPOINT_FORMAT, "arch": arch, "classes": list(classes),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def _module_classes() -> list[type]:
+    """torch.nn and torchvision.models module classes: what a pickled torchvision model is made of."""
+    found: set[type] = set()
+    for namespace in (torch.nn, torch.nn.modules, torchvision.models, torchvision.ops):
+        for value in vars(namespace).values():
+            if isinstance(value, type) and issubclass(value, nn.Module):
+                found.add(value)
+    for module_name in ("resnet", "vgg", "densenet", "mobilenetv2", "mobilenetv3", "efficientnet",
+                        "convnext", "regnet", "squeezenet", "shufflenetv2", "alexnet", "googlenet",
+                        "inception", "mnasnet", "vision_transformer", "swin_transformer", "maxvit"):
+        module = getattr(torchvision.models, module_name, None)
+        for value in vars(module).values() if module else ():
+            if isinstance(value, type) and issubclass(value, nn.Module):
+                found.add(value)
+    return sorted(found, key=lambda t: (t.__module__, t.__name__))
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such checkpoint") from None
+    except Exception as first:
+        # A whole pickled model: allow torch/torchvision module classes only, never arbitrary code.
+        import collections
+        import functools
+
+        try:
+            with torch.serialization.safe_globals(_module_classes() + [collections.OrderedDict, functools.partial]):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            raise ModelError(f"{path}: not a readable checkpoint ({type(first).__name__}: "
+                             f"{str(first).splitlines()[0][:200]})") from None
+
+
+def load_checkpoint(path: str | Path, arch: str, classes: Sequence[str]) -> LoadedModel:
+    """Load a checkpoint and check it against the data's class list. Errors name the file and the problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"{path}: no such checkpoint (train one with `hni train`, or set model.checkpoint)")
+    obj = _torch_load(p)
+    sha = file_sha256(p)
+    extra: dict = {}
+    if isinstance(obj, nn.Module):
+        model, ckpt_classes, ckpt_arch = obj, None, arch
+    elif isinstance(obj, dict) and "state_dict" in obj:
+        ckpt_classes = obj.get("classes")
+        ckpt_arch = obj.get("arch", arch)
+        if ckpt_arch != arch:
+            raise ModelError(f"{path}: the checkpoint is a {ckpt_arch!r}, but hni.toml names {arch!r}")
+        model = build_model(arch, len(ckpt_classes) if ckpt_classes else len(classes))
+        _load_state(model, obj["state_dict"], path)
+        extra = {k: v for k, v in obj.items() if k not in ("state_dict", "classes", "arch")}
+    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        model, ckpt_classes, ckpt_arch = build_model(arch, len(classes)), None, arch
+        _load_state(model, obj, path)
+    else:
+        raise ModelError(f"{path}: expected a state dict, an hni checkpoint or a whole model "
+                         f"(got {type(obj).__name__})")
+    if ckpt_classes is not None and list(ckpt_classes) != list(classes):
+        missing = sorted(set(classes) - set(ckpt_classes))
+        extra_names = sorted(set(ckpt_classes) - set(classes))
+        raise ModelError(f"{path}: the checkpoint's classes do not match the data's"
+                         + (f" (unknown to the model: {', '.join(missing)})" if missing else "")
+                         + (f" (missing in the data: {', '.join(extra_names)})" if extra_names else "")
+                         + ("" if missing or extra_names else " (same names in a different order)"))
+    outputs = _num_outputs(model, p)
+    if outputs != len(classes):
+        raise ModelError(f"{path}: the model has {outputs} outputs but the data has {len(classes)} classes")
+    model.eval()
+    return LoadedModel(model, ckpt_arch, list(classes), sha, extra)
+
+
+def _load_state(model: nn.Module, state: dict, path: str | Path) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()][:3]
+        raise ModelError(f"{path}: the weights do not fit the architecture: {' '.join(lines)[:400]}") from None
+
+
+def _num_outputs(model: nn.Module, path: Path) -> int:
+    last: Optional[nn.Linear] = None
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            last = module
+    if last is None:
+        raise ModelError(f"{path}: cannot find the model's output layer (no nn.Linear)")
+    return last.out_features

@@ -1,0 +1,424 @@
+"""`hni report`: one self-contained HTML file of a workspace's concepts and, when there is one, of a run.
+
+Everything is inside the file: pictures (from :mod:`hni_engine.pictures`) as base64 PNG data URIs, a little
+inline CSS, no scripts, fonts or links to anything outside it, so it can be mailed or attached to a review.
+The same inputs give the same bytes (no dates, no absolute times), so a report can be committed and diffed.
+
+Torch-free: it reads the library, extract.json and the run folder's JSON and text files only.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from hni_dsl import load_library
+from hni_dsl.checker import concept_origin
+from hni_dsl.errors import HniError
+from hni_dsl.fileio import InputFileError, atomic_write_text, read_text
+from hni_dsl.library import ClassEntry, Library
+
+from hni_engine.present import pictures
+from hni_engine.store.workspace import Workspace, WorkspaceError
+
+__all__ = ["RunView", "ReportInputs", "gather", "render", "write_report", "check_report_output", "run_ids",
+           "resolve_run"]
+
+MAX_WIDTH = 1100  # px; pictures wider than the page are scaled down by CSS
+
+
+@dataclass
+class RunView:
+    """What a report shows of one run folder."""
+
+    run_id: str
+    folder: Path
+    metrics: dict
+    provenance: dict
+    plan_text: str
+    scripts: list[tuple[str, str]]  # (file name, text) in application order
+
+
+@dataclass
+class ReportInputs:
+    """Everything the HTML is made from; gathered (and checked) before anything is rendered or written."""
+
+    ws: Workspace
+    library: Library
+    library_path: Path
+    entries: list[ClassEntry]
+    extract: dict
+    run: Optional[RunView] = None
+    notes: list[str] = field(default_factory=list)
+
+
+# -- gathering and checking the inputs ------------------------------------------------------------
+
+def check_report_output(path: str | Path) -> Path:
+    """Refuse a bad output path before any work, so a failed command writes nothing."""
+    target = Path(path)
+    if target.is_dir():
+        raise InputFileError(f"{path}: is a folder; give the report's file name (e.g. {target / 'report.html'})")
+    if not target.parent.is_dir():
+        raise InputFileError(f"{path}: cannot write the report: folder {target.parent} does not exist")
+    return target
+
+
+def run_ids(ws: Workspace) -> list[str]:
+    """The complete runs of the workspace (folders with a metrics.json), in id order."""
+    if not ws.runs_dir.is_dir():
+        return []
+    return sorted(p.name for p in ws.runs_dir.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / "metrics.json").is_file())
+
+
+def resolve_run(ws: Workspace, wanted: Optional[str]) -> Optional[str]:
+    """--run ID (or a unique prefix such as 0002), else runs/HEAD, else no run."""
+    existing = run_ids(ws)
+    if wanted is None:
+        head = ws.runs_dir / "HEAD"
+        if not head.is_file():
+            return None
+        run = head.read_text(encoding="utf-8").strip()
+        if run not in existing:
+            raise WorkspaceError(f"{head}: names run {run!r}, but {ws.runs_dir / run} is missing or incomplete")
+        return run
+    if wanted in existing:
+        return wanted
+    matches = [r for r in existing if r.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    listed = ", ".join(existing) if existing else f"none ({ws.runs_dir} has no runs; `hni apply` makes them)"
+    what = "matches several runs" if matches else "no such run"
+    close = difflib.get_close_matches(wanted, existing, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close and not matches else ""
+    raise HniError(f"--run {wanted!r}: {what}{hint}; runs: {listed}")
+
+
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        return json.loads(read_text(path, what))
+    except json.JSONDecodeError as exc:
+        raise InputFileError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def _load_run(ws: Workspace, run_id: str) -> RunView:
+    folder = ws.runs_dir / run_id
+    for name in ("library.json", "metrics.json", "plan.txt"):
+        if not (folder / name).is_file():
+            raise WorkspaceError(f"{folder}: incomplete run ({name} is missing)")
+    provenance = _read_json(folder / "provenance.json", "run provenance") if (folder / "provenance.json").is_file() \
+        else {}
+    scripts_dir = folder / "scripts"
+    scripts = [(p.name, read_text(p, "script")) for p in sorted(scripts_dir.iterdir()) if p.is_file()] \
+        if scripts_dir.is_dir() else []
+    return RunView(run_id, folder, _read_json(folder / "metrics.json", "run metrics"), provenance,
+                   read_text(folder / "plan.txt", "plan"), scripts)
+
+
+def _select(library: Library, wanted: Optional[Sequence[str]]) -> list[ClassEntry]:
+    if not wanted:
+        return list(library.classes)
+    out = []
+    for name in wanted:
+        entry = library.get(name)
+        if entry is None:
+            close = difflib.get_close_matches(name, library.class_names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; classes: {', '.join(library.class_names)}"
+            raise HniError(f"--classes: unknown class {name!r}{hint}")
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
+def parse_classes(text: Optional[str]) -> Optional[list[str]]:
+    """``A,B,C`` -> ["A", "B", "C"]; an empty list is a usage mistake, not "every class"."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise HniError(f"--classes {text!r}: name at least one class (A,B,...)")
+    return names
+
+
+def gather(ws: Workspace, run: Optional[str] = None, classes: Optional[Sequence[str]] = None) -> ReportInputs:
+    """Read and check every input: extraction, the run (--run, else runs/HEAD), the classes asked for."""
+    if not ws.library_path.is_file():
+        raise WorkspaceError(f"{ws.library_path}: no concepts extracted yet (run `hni -w {ws.root} extract`)")
+    notes = []
+    extract = {}
+    if ws.extract_report_path.is_file():
+        extract = _read_json(ws.extract_report_path, "extraction report")
+    else:
+        notes.append(f"{ws.extract_report_path} is missing: GRN fidelity unknown")
+    run_id = resolve_run(ws, run)
+    view = _load_run(ws, run_id) if run_id is not None else None
+    library_path = view.folder / "library.json" if view is not None else ws.library_path
+    library = load_library(library_path)
+    return ReportInputs(ws, library, library_path, _select(library, classes), extract, view, notes)
+
+
+# -- HTML pieces ----------------------------------------------------------------------------------
+
+def esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _data_uri(picture: pictures.Picture) -> str:
+    return "data:image/png;base64," + base64.b64encode(picture.png_bytes()).decode("ascii")
+
+
+def _img(picture: pictures.Picture, alt: str) -> str:
+    return (f'<img src="{_data_uri(picture)}" alt="{esc(alt)}" width="{picture.image.width}" '
+            f'height="{picture.image.height}">')
+
+
+def _num(value: Optional[float], digits: int = 3) -> str:
+    return "&ndash;" if value is None else f"{value:.{digits}f}"
+
+
+def _pts(change: Optional[float]) -> str:
+    return "&ndash;" if change is None else f"{100 * change:+.1f}"
+
+
+def _short(sha: Optional[str]) -> str:
+    return sha[:12] if sha else "unknown"
+
+
+def _class_anchor(index: int) -> str:
+    return f"class-{index + 1}"
+
+
+CSS = f"""
+body {{ font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1e1e1e;
+       background: #fff; margin: 0; line-height: 1.4; }}
+main {{ max-width: {MAX_WIDTH}px; margin: 0 auto; padding: 16px 24px 48px; }}
+h1 {{ font-size: 1.6em; margin: 0.4em 0; }}
+h2 {{ border-bottom: 2px solid #ccc; padding-bottom: 4px; margin-top: 2em; }}
+h3 {{ margin-top: 1.4em; }}
+table {{ border-collapse: collapse; margin: 8px 0 16px; font-size: 0.92em; }}
+th, td {{ border: 1px solid #999; padding: 3px 8px; text-align: left; vertical-align: top; }}
+th {{ background: #eee; }}
+td.n, th.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+tr.node td {{ background: #fff4cc; }}
+tr.edited td {{ background: #fff4cc; }}
+.up {{ color: #1a7f37; }} .down {{ color: #b2182b; }}
+table.confusion td {{ text-align: right; min-width: 2.2em; font-variant-numeric: tabular-nums; }}
+table.confusion td.diag {{ outline: 2px solid #1e1e1e; outline-offset: -2px; }}
+pre {{ background: #f6f6f6; border: 1px solid #ccc; padding: 8px 10px; overflow-x: auto; font-size: 0.9em; }}
+img {{ max-width: 100%; height: auto; border: 1px solid #ddd; display: block; margin: 8px 0; }}
+.muted {{ color: #666; font-size: 0.9em; }}
+nav ul {{ columns: 3; }}
+"""
+
+
+def _header(inputs: ReportInputs) -> str:
+    ws, run, extract = inputs.ws, inputs.run, inputs.extract
+    fidelity = extract.get("fidelity_test")
+    extracted_sha = extract.get("model_sha256") or inputs.library.meta.get("extracted_model_sha256")
+    rows = [("workspace", f"<code>{esc(ws.root)}</code>"),
+            ("library", f"<code>{esc(inputs.library_path)}</code> ({len(inputs.library.classes)} classes)")]
+    if run is not None:
+        network = run.provenance.get("model_sha256") or inputs.library.meta.get("model_sha256")
+        rows.append(("network", f"run <code>{esc(run.run_id)}</code>, sha256 <code>{esc(_short(network))}</code>"))
+        rows.append(("extracted from", f"network sha256 <code>{esc(_short(extracted_sha))}</code>"))
+    else:
+        rows.append(("network", f"the extracted network, sha256 <code>{esc(_short(extracted_sha))}</code>"))
+    rows.append(("GRN fidelity", (f"{fidelity:.3f}" if isinstance(fidelity, (int, float)) else "unknown")
+                 + ' <span class="muted">(top-1 agreement of the GRN with the network on held-out images, '
+                   "concepts/extract.json)</span>"))
+    rows += [("note", esc(n)) for n in inputs.notes]
+    body = "\n".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<h1>hni report</h1>\n<table class="header">\n{body}\n</table>'
+
+
+def _contents(inputs: ReportInputs) -> str:
+    items = []
+    if inputs.run is not None:
+        items.append(f'<li><a href="#run">run {esc(inputs.run.run_id)}</a></li>')
+    items += [f'<li><a href="#{_class_anchor(i)}">{esc(e.name)}</a></li>' for i, e in enumerate(inputs.entries)]
+    return "<nav><h2>Contents</h2><ul>\n" + "\n".join(items) + "\n</ul></nav>"
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+def _accuracy_table(metrics: dict) -> str:
+    before, after = metrics["before"]["per_class"], metrics["after"]["per_class"]
+    edited, defined = set(metrics.get("edited_classes", [])), set(metrics.get("defined_classes", []))
+    names = metrics.get("evaluated_classes") or list(after)
+    rows = []
+    for name in names:
+        b, a = before.get(name), after.get(name)
+        change = a - b if a is not None and b is not None else None
+        marks = [m for m, on in (("edited", name in edited), ("defined", name in defined)) if on]
+        trend = "n" if change is None or change == 0 else ("n up" if change > 0 else "n down")
+        cells = (f"<td>{esc(name)}</td>", f'<td class="n">{_num(b)}</td>', f'<td class="n">{_num(a)}</td>',
+                 f'<td class="{trend}">{_pts(change)}</td>', f"<td>{esc(', '.join(marks))}</td>")
+        rows.append(f'<tr class="{"edited" if name in edited else "unedited"}" data-class="{esc(name)}">'
+                    + "".join(cells) + "</tr>")
+    b_all, a_all = metrics["before"].get("accuracy"), metrics["after"].get("accuracy")
+    overall = a_all - b_all if a_all is not None and b_all is not None else None
+    rows.append('<tr class="total"><th>all evaluated classes</th>'
+                f'<th class="n">{_num(b_all)}</th><th class="n">{_num(a_all)}</th>'
+                f'<th class="n">{_pts(overall)}</th><th></th></tr>')
+    head = "<thead><tr><th>class</th><th class=\"n\">before</th><th class=\"n\">after</th>" \
+           "<th class=\"n\">change (pts)</th><th>edit</th></tr></thead>"
+    return f'<table id="accuracy">\n{head}\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
+
+
+def _mean_change(metrics: dict) -> str:
+    rows = []
+    for key, label in (("edited", "edited classes"), ("unedited", "unedited classes")):
+        summary = (metrics.get("mean_change") or {}).get(key)
+        if summary is None:
+            rows.append((label, "&ndash;", "&ndash;", "&ndash;", "none evaluated"))
+        else:
+            rows.append((label, _num(summary["before"]), _num(summary["after"]), _pts(summary["change"]),
+                         esc(", ".join(summary.get("classes", [])))))
+    body = "\n".join(f"<tr><td>{r[0]}</td><td class=\"n\">{r[1]}</td><td class=\"n\">{r[2]}</td>"
+                     f"<td class=\"n\">{r[3]}</td><td>{r[4]}</td></tr>" for r in rows)
+    return ('<table id="mean-change">\n<thead><tr><th>mean test accuracy</th><th class="n">before</th>'
+            '<th class="n">after</th><th class="n">change (pts)</th><th>classes</th></tr></thead>\n'
+            f"<tbody>\n{body}\n</tbody>\n</table>")
+
+
+def _shade(count: int, top: int) -> str:
+    """White for 0 to a full blue for the matrix's largest count; text turns white on the dark half."""
+    t = count / top if top > 0 else 0.0
+    r, g, b = (round(255 + (c - 255) * t) for c in (33, 102, 172))
+    ink = "#fff" if t > 0.55 else "#1e1e1e"
+    return f"background:#{r:02x}{g:02x}{b:02x};color:{ink}"
+
+
+def confusion_table(matrix: Sequence[Sequence[int]], names: Sequence[str], ident: str) -> str:
+    """Rows: true class, columns: predicted class; cells shaded by count, the diagonal outlined."""
+    labels = list(names) if len(names) == len(matrix) else [str(i) for i in range(len(matrix))]
+    top = max((v for row in matrix for v in row), default=0)
+    head = "<tr><th>true \\ predicted</th>" + "".join(f"<th>{esc(n)}</th>" for n in labels) + "</tr>"
+    rows = []
+    for i, row in enumerate(matrix):
+        cells = "".join(f'<td class="{"diag" if i == j else "off"}" style="{_shade(v, top)}">{int(v)}</td>'
+                        for j, v in enumerate(row))
+        rows.append(f"<tr><th>{esc(labels[i])}</th>{cells}</tr>")
+    return (f'<table class="confusion" id="{ident}">\n<thead>{head}</thead>\n<tbody>\n' + "\n".join(rows)
+            + "\n</tbody>\n</table>")
+
+
+def _run_section(run: RunView) -> str:
+    m = run.metrics
+    names = m.get("evaluated_classes") or list(m["after"]["per_class"])
+    parts = [f'<section id="run"><h2>Run {esc(run.run_id)}</h2>']
+    prov = run.provenance
+    facts = [("edit kind", esc(m.get("kind", "unknown"))),
+             ("edited classes", esc(", ".join(m.get("edited_classes", [])) or "none")),
+             ("defined classes", esc(", ".join(m.get("defined_classes", [])) or "none")),
+             ("parent run", esc(prov.get("parent_run") or "none (the extracted network)"))]
+    if prov.get("base_model"):
+        facts.append(("base network sha256", f"<code>{esc(_short(prov['base_model'].get('sha256')))}</code>"))
+    parts.append('<table class="facts">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
+                 + "</table>")
+    parts.append("<h3>Applied scripts</h3>")
+    if not run.scripts:
+        listed = [f"<li><code>{esc(s.get('path'))}</code> (sha256 <code>{esc(_short(s.get('sha256')))}</code>, "
+                  f"{esc(s.get('status'))})</li>" for s in prov.get("scripts", [])]
+        parts.append('<p class="muted">the run folder holds no copies of its scripts'
+                     + ("; its provenance names:</p>\n<ul>" + "".join(listed) + "</ul>" if listed else ".</p>"))
+    for name, text in run.scripts:
+        parts.append(f"<h4><code>scripts/{esc(name)}</code></h4>\n<pre>{esc(text)}</pre>")
+    parts.append(f"<h3>Plan</h3>\n<pre>{esc(run.plan_text)}</pre>")
+    parts.append("<h3>Test accuracy, before and after</h3>")
+    parts.append('<p class="muted">per class, on the test split; highlighted rows are edited classes</p>')
+    parts.append(_accuracy_table(m))
+    parts.append(_mean_change(m))
+    grn = (m.get("grn") or {}).get("test_accuracy")
+    parts.append(f'<p id="grn">GRN on the edited graphs: test accuracy <b>{_num(grn)}</b>'
+                 + ("" if grn is not None else " (not measured)") + "</p>")
+    parts.append("<h3>Confusion matrices</h3>")
+    parts.append('<p class="muted">rows: true class, columns: predicted class; darker: more images</p>')
+    parts.append("<h4>before</h4>\n" + confusion_table(m["before"]["confusion"], names, "confusion-before"))
+    parts.append("<h4>after</h4>\n" + confusion_table(m["after"]["confusion"], names, "confusion-after"))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+# -- one class ------------------------------------------------------------------------------------
+
+def _pool_table(entry: ClassEntry) -> str:
+    slots = {concept: i for i, concept in enumerate(entry.graph.nodes, start=1)}
+    rows = []
+    for rank, c in enumerate(entry.pool, start=1):
+        node = f"= concept {slots[c.id]}" if c.id in slots else ""
+        label = f' &ldquo;{esc(c.label)}&rdquo;' if c.label else ""
+        cells = [f"pool[{rank}]", f"<code>{esc(c.id)}</code>{label}", f"{c.importance:.3f}",
+                 "&ndash;" if c.p_value is None else f"{c.p_value:.3f}",
+                 "&ndash;" if c.images is None else str(c.images), node]
+        rows.append(f'<tr class="{"node" if node else "pool"}">'
+                    + "".join(f'<td class="n">{v}</td>' if k in (2, 3, 4) else f"<td>{v}</td>"
+                              for k, v in enumerate(cells)) + "</tr>")
+    if not rows:
+        rows.append('<tr><td colspan="6" class="muted">no pool concepts (a defined class: its concepts come from '
+                    "other classes, see its c-SCG)</td></tr>")
+    head = ('<thead><tr><th>pool[N]</th><th>id</th><th class="n">importance</th><th class="n">p-value</th>'
+            '<th class="n">images</th><th>c-SCG</th></tr></thead>')
+    return f'<table class="pool">\n{head}\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
+
+
+def _graph_table(library: Library, entry: ClassEntry) -> str:
+    rows = []
+    for slot, cid in enumerate(entry.graph.nodes, start=1):
+        rows.append(f"<tr><td>concept {slot}</td><td><code>{esc(cid)}</code></td>"
+                    f"<td>{esc(concept_origin(library, entry, cid))}</td></tr>")
+    nodes = ('<table class="nodes">\n<thead><tr><th>slot</th><th>concept</th><th>where from</th></tr></thead>\n'
+             "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+    edges = sorted(entry.graph.edges, key=lambda e: (e.src, e.dst))
+    listed = ", ".join(f"{e.src}&rarr;{e.dst} ({'not learnt yet' if e.weight is None else f'{e.weight:+.3f}'})"
+                       for e in edges)
+    return nodes + f"\n<p>edges: {listed or 'none'}</p>"
+
+
+def _class_section(inputs: ReportInputs, index: int, entry: ClassEntry) -> str:
+    library, concepts_dir, library_dir = inputs.library, inputs.ws.concepts_dir, inputs.library_path.parent
+    scg = pictures.scg_picture(library, entry, concepts_dir, library_dir)
+    pool = pictures.pool_picture(library, entry, concepts_dir, library_dir)
+    kind = f"network output {entry.output_index}" if entry.output_index is not None else "no network output"
+    defined = " (defined class)" if entry.defined is not None else ""
+    return "\n".join([
+        f'<section class="class" id="{_class_anchor(index)}">',
+        f"<h2>{esc(entry.name)}{defined}</h2>",
+        f'<p class="muted">{esc(kind)}; c-SCG with {len(entry.graph.nodes)} concepts and '
+        f"{len(entry.graph.edges)} edges; pool of {len(entry.pool)} concepts</p>",
+        "<h3>c-SCG</h3>", _img(scg, f"c-SCG of {entry.name}"), _graph_table(library, entry),
+        "<h3>Pool</h3>", _pool_table(entry), _img(pool, f"pool of {entry.name}"),
+        "</section>"])
+
+
+# -- the document ---------------------------------------------------------------------------------
+
+def render(inputs: ReportInputs) -> str:
+    title = f"hni report: {inputs.ws.root.name}" + (f", run {inputs.run.run_id}" if inputs.run else "")
+    body = [_header(inputs), _contents(inputs)]
+    if inputs.run is not None:
+        body.append(_run_section(inputs.run))
+    body += [_class_section(inputs, i, e) for i, e in enumerate(inputs.entries)]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+            + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+
+
+def write_report(ws: Workspace, output: Optional[str | Path] = None, *, run: Optional[str] = None,
+                 classes: Optional[Sequence[str]] = None) -> tuple[Path, ReportInputs]:
+    """Check the output path and every input, render, then write atomically; a failure writes nothing."""
+    target = check_report_output(output if output is not None else ws.root / "report.html")
+    inputs = gather(ws, run, classes)
+    text = render(inputs)
+    try:
+        atomic_write_text(target, text)
+    except OSError as exc:
+        raise InputFileError(f"{target}: cannot write the report: {exc.strerror or exc}") from None
+    return target, inputs

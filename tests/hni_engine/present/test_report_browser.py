@@ -1,0 +1,149 @@
+"""`hni report` in a real browser: headless Chromium loads every embedded picture and logs no error.
+
+Needs Chromium (`chromium` on PATH; Debian: apt-get install chromium chromium-driver, which `make test` does
+when it runs as root) and, for the full check, selenium (pip install selenium) with chromedriver; each test
+skips, saying which is missing, otherwise. With HNI_REQUIRE_BROWSER=1 (set by .ci/run) a missing browser is
+a failure instead, so CI cannot pass without running these tests.
+The screenshots are kept in build/screenshots/ (or $HNI_SCREENSHOT_DIR) for people to look at.
+The workspace is hand-made (the example library, a run folder with metrics), so no network is trained here;
+its concepts have no exemplar files, so the pictures hold gray boxes, which are real PNGs all the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from hni_engine.cli.app import main
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+CHROMIUM = _chromium()
+REQUIRED = os.environ.get("HNI_REQUIRE_BROWSER") == "1"
+SCREENSHOTS = Path(os.environ.get("HNI_SCREENSHOT_DIR") or Path(__file__).resolve().parents[3] / "build" / "screenshots")
+
+
+def _missing(reason: str) -> None:
+    """Skip, or fail where the browser is required (CI)."""
+    if REQUIRED:
+        pytest.fail(f"HNI_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def chromium() -> str:
+    if CHROMIUM is None:
+        _missing("no headless Chromium on PATH (chromium, chromium-browser or google-chrome)")
+    return CHROMIUM
+
+
+def _keep(shot: Path, name: str) -> Path:
+    """Copy a screenshot where people can find it after the run."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    kept = SCREENSHOTS / name
+    shutil.copyfile(shot, kept)
+    print(f"screenshot: {kept}")
+    return kept
+
+
+@pytest.fixture
+def report(tmp_path) -> Path:
+    """A report of a hand-made workspace: the example library and one run (metrics as `hni apply` writes them)."""
+    ws = tmp_path / "ws"
+    (ws / "concepts").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "library.json", ws / "concepts" / "library.json")
+    (ws / "concepts" / "extract.json").write_text(json.dumps({"fidelity_test": 0.9, "model_sha256": "ab" * 32}))
+    library = json.loads((ws / "concepts" / "library.json").read_text())
+    names = [c["name"] for c in library["classes"] if c["output_index"] is not None]
+    run = ws / "runs" / "0001-cafe0123"
+    (run / "scripts").mkdir(parents=True)
+    shutil.copy(ws / "concepts" / "library.json", run / "library.json")
+    script = f"class {names[0]}: drop edges *\n"
+    (run / "scripts" / "01_edges.hni").write_text(script)
+    (run / "plan.txt").write_text(f"~ {names[0]}\n    - every edge\n1 class changed\n")
+    n = len(names)
+    confusion = [[5 if i == j else (1 if j == (i + 1) % n else 0) for j in range(n)] for i in range(n)]
+    per_class = {c: 5 / 6 for c in names}
+    metrics = {"format": "hni-run/1", "kind": "edge", "classes": names, "edited_classes": [names[0]],
+               "defined_classes": [], "evaluated_classes": names,
+               "before": {"per_class": per_class, "accuracy": 5 / 6, "confusion": confusion},
+               "after": {"per_class": {**per_class, names[0]: 1.0}, "accuracy": 0.9, "confusion": confusion},
+               "mean_change": {"edited": {"classes": [names[0]], "before": 0.8333, "after": 1.0, "change": 0.1667},
+                               "unedited": {"classes": names[1:], "before": 0.8333, "after": 0.8333, "change": 0.0}},
+               "grn": {"test_accuracy": 0.95}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "provenance.json").write_text(json.dumps({"model_sha256": "cd" * 32, "parent_run": None}))
+    (ws / "runs" / "HEAD").write_text(run.name + "\n")
+    out = tmp_path / "report.html"
+    assert main(["-w", str(ws), "report", "-o", str(out)]) == 0
+    return out
+
+
+def test_every_picture_loads_and_nothing_is_logged(chromium, report, tmp_path):
+    try:
+        from selenium import webdriver
+    except ImportError:
+        _missing("selenium is not installed (pip install selenium)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,1600"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver_path = shutil.which("chromedriver")
+    service = webdriver.ChromeService(executable_path=driver_path) if driver_path else None
+    try:
+        driver = webdriver.Chrome(options=options, service=service)
+    except Exception as exc:
+        if driver_path:  # the set-up installed both: a browser that will not start is a failure, not a skip
+            raise
+        # no chromedriver on PATH: selenium cannot fetch one without a network
+        _missing(f"headless Chromium did not start through selenium (no chromedriver on PATH): "
+                    f"{type(exc).__name__}: {exc}")
+    try:
+        driver.get(report.as_uri())
+        assert driver.execute_script("return document.readyState") == "complete"
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])")
+        assert images and all(complete and w > 0 and h > 0 for _, complete, w, h in images), images
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == []
+        # no request left the page: every resource it used was the document itself or a data: URI
+        urls = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert all(u.startswith("data:") for u in urls), urls
+        shot = tmp_path / "report.png"
+        driver.save_screenshot(str(shot))
+    finally:
+        driver.quit()
+    with Image.open(shot) as img:
+        assert img.width > 0 and img.height > 0
+    _keep(shot, "report-selenium.png")
+
+
+def test_chromium_renders_the_report_from_the_command_line(chromium, report, tmp_path):
+    """Without selenium: `chromium --headless --screenshot` and `--dump-dom` on the file."""
+    shot = tmp_path / "shot.png"
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600"]
+    subprocess.run(flags + [f"--screenshot={shot}", report.as_uri()], check=True, capture_output=True, timeout=120)
+    with Image.open(shot) as img:
+        assert img.size == (1280, 1600)
+        assert len(img.convert("RGB").getcolors(1 << 20)) > 10  # something was drawn, not a blank page
+    _keep(shot, "report-chromium.png")
+    dom = subprocess.run(flags + ["--dump-dom", report.as_uri()], check=True, capture_output=True, text=True,
+                         timeout=120).stdout
+    assert dom.count("<img") == report.read_text().count("<img") > 0
+    assert 'id="accuracy"' in dom
