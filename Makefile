@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hni-installed
 
-.PHONY: venv browser demo demo-posebias demo-quick lint-examples test test-all bench fmt-examples clean
+.PHONY: venv browser demo demo-posebias demo-quick lint-examples test test-all bench bench-all fmt-examples clean
 
 $(STAMP): pyproject.toml
 	@echo "creating $(VENV) (one-time, about 2 minutes)"
@@ -51,8 +51,30 @@ test: venv browser
 test-all: venv
 	$(BIN)/python -m pytest -m ''
 
+# Benchmarks (BENCHMARKS.md): each is a module, `$(BIN)/python -m benchmarks.NAME` from this folder.
+# `make bench` is the fast one: P5, the language's speed (a few seconds).
 bench: venv
-	$(BIN)/python benchmarks/p5_dsl_speed.py
+	$(BIN)/python -m benchmarks.p5_dsl_speed
+
+# `make bench-all` runs every benchmark in its default mode, one after another, stopping at the first
+# failure, and rewrites their default result files in benchmarks/results/ (compare with `git diff`).
+# Workspaces go to BENCH_DIR. It takes most of a working day (roughly 6-10 hours) on the two-core machine
+# of BENCHMARKS.md's figures: P5 seconds, P4 about a minute, P1/P2 a few minutes (it trains its own
+# spurious --quick workspace); nn_to_human trains and extracts 3 scenarios x 3 seeds at default size (up to
+# 8 min per training, 2-25 min per extraction: about 3 hours); library_checks checks those nine libraries
+# (seconds); human_to_nn reuses them and applies each example script with its controls (posebias about
+# 50 min for 3 seeds, zeroshot 4-14 min per seed; spurious at default size was never timed: its edit alone
+# took 4-7 min per seed at quick size, with 3 controls per seed and 4x the images here, so hours).
+BENCH_DIR ?= /tmp/hni-bench
+BENCH_WORKSPACES := $(foreach s,spurious posebias zeroshot,$(foreach n,0 1 2,$(BENCH_DIR)/$(s)-$(n)))
+
+bench-all: venv
+	$(BIN)/python -m benchmarks.p5_dsl_speed
+	$(BIN)/python -m benchmarks.p4_grn_throughput
+	$(BIN)/python -m benchmarks.p1_p2_features --workdir $(BENCH_DIR)
+	$(BIN)/python -m benchmarks.nn_to_human --workdir $(BENCH_DIR)
+	$(BIN)/python -m benchmarks.library_checks $(BENCH_WORKSPACES)
+	$(BIN)/python -m benchmarks.human_to_nn --workdir $(BENCH_DIR)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis

@@ -1,9 +1,10 @@
 """Human -> NN: the HNI paper's three experiments with their controls (BENCHMARKS.md quality targets).
 
-    .venv/bin/python benchmarks/human_to_nn.py                        # 3 scenarios x seeds 0 1 2, default size
-    .venv/bin/python benchmarks/human_to_nn.py --quick --seeds 0      # a small smoke version
+    .venv/bin/python -m benchmarks.human_to_nn                        # 3 scenarios x seeds 0 1 2, default size
+    .venv/bin/python -m benchmarks.human_to_nn --quick --seeds 0      # a small smoke version
 
-Per scenario and seed, in one workspace (reused from benchmarks/nn_to_human.py when it exists there):
+Run from the repository root. Per scenario and seed, in one workspace of --workdir (default /tmp/hni-bench;
+reused from benchmarks.nn_to_human when it exists there):
 `hni init --scenario`, `hni train`, `hni extract`; then the scenario's example script
 (hni_engine.oracle.scenario_scripts) is applied, and each control is applied to the same base network:
 
@@ -26,7 +27,6 @@ import math
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,21 +34,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.nn_to_human import run  # the same subprocess runner: one hni command, timed
+from hni_dsl import load_library, make_plan
+from hni_engine.data import synthetic
+from hni_engine.data.images import load_image_folder
+from hni_engine.edit.distill import TEMPERATURES, distill
+from hni_engine.edit.pipeline import apply_plan_to_network
+from hni_engine.network.models import load_checkpoint
+from hni_engine.network.training import evaluate
+from hni_engine.oracle.scenario_scripts import example_script
+from hni_engine.progress import set_quiet
+from hni_engine.store.runs import current_state, reset_head
+from hni_engine.store.workspace import Workspace
 
-from nn_to_human import run  # noqa: E402  (the same subprocess runner: one hni command, timed)
-
-from hni_dsl import load_library, make_plan  # noqa: E402
-from hni_engine import synthetic  # noqa: E402
-from hni_engine.edit.apply import apply_plan_to_network, current_state, head_path  # noqa: E402
-from hni_engine.data.images import load_image_folder  # noqa: E402
-from hni_engine.edit.distill import distill, TEMPERATURES  # noqa: E402
-from hni_engine.network.models import load_checkpoint  # noqa: E402
-from hni_engine.progress import set_quiet  # noqa: E402
-from hni_engine.oracle.scenario_scripts import example_script  # noqa: E402
-from hni_engine.network.training import evaluate  # noqa: E402
-from hni_engine.store.workspace import Workspace  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # the repository root: commands run there, results go below it
 
 
 def prepare(workdir: Path, scenario: str, seed: int, quick: bool) -> Workspace:
@@ -64,7 +63,7 @@ def prepare(workdir: Path, scenario: str, seed: int, quick: bool) -> Workspace:
 
 
 def to_base(ws: Workspace) -> None:
-    head_path(ws).unlink(missing_ok=True)
+    reset_head(ws)
 
 
 def apply_text(ws: Workspace, text: str, name: str, **overrides) -> dict:
@@ -74,15 +73,19 @@ def apply_text(ws: Workspace, text: str, name: str, **overrides) -> dict:
     if outcome.plan is None:
         raise SystemExit(f"{name} does not check:\n" + "\n".join(d.message for d in outcome.diagnostics))
     start = time.perf_counter()
-    result = apply_plan_to_network(ws, outcome.plan, outcome.library_after, outcome.sources, device="cpu",
-                                   **overrides)
+    result = apply_plan_to_network(ws, outcome.plan, outcome.library_after, outcome.sources, device="cpu", **overrides)
     metrics = result.metrics
     metrics["wall_s"] = round(time.perf_counter() - start, 1)
     return metrics
 
 
-def random_script(library, example_lib_after, rng: np.random.Generator, replacements: dict[str, int],
-                  forbids: dict[str, int] | None = None) -> str:
+def random_script(
+    library,
+    example_lib_after,
+    rng: np.random.Generator,
+    replacements: dict[str, int],
+    forbids: dict[str, int] | None = None,
+) -> str:
     """As many random pool replacements per class as the example script made there, and as many random
     forbidden pool concepts (from outside the c-SCG) as it forbade."""
     lines = []
@@ -107,8 +110,11 @@ def random_script(library, example_lib_after, rng: np.random.Generator, replacem
 
 def forbids_of(library, after) -> dict[str, int]:
     """How many concepts the example script forbade per class."""
-    out = {e.name: len(e.forbidden) - len(library.get(e.name).forbidden)
-           for e in after.classes if library.get(e.name) is not None}
+    out = {
+        e.name: len(e.forbidden) - len(library.get(e.name).forbidden)
+        for e in after.classes
+        if library.get(e.name) is not None
+    }
     return {k: v for k, v in out.items() if v}
 
 
@@ -130,36 +136,51 @@ def extra_data_control(ws: Workspace, edited: list[str], seed: int) -> dict:
     extra = max(1, math.ceil(0.15 * per_class))
     classes = ws.data_classes()
     with tempfile.TemporaryDirectory() as tmp:
-        world = synthetic.WorldConfig(image_size=manifest["image_size"], train_per_class=1, test_per_class=extra,
-                                      seed=seed + 10_000)
+        world = synthetic.WorldConfig(
+            image_size=manifest["image_size"], train_per_class=1, test_per_class=extra, seed=seed + 10_000
+        )
         synthetic.generate(synthetic.scenario(manifest["scenario"], world), Path(tmp) / "data")
         fresh = load_image_folder(Path(tmp) / "data" / "test", config.model.input_size, classes, extra_ok=True)
     fresh = fresh.subset(np.flatnonzero(np.isin(fresh.labels, [classes.index(n) for n in edited])))
     train = ws.load_split("train", classes)
     test = ws.load_split("test", classes)
-    combined = type(train)(train.classes, np.concatenate([train.images, fresh.images]),
-                           np.concatenate([train.labels, fresh.labels]), train.paths + fresh.paths, train.root,
-                           train.digests + fresh.digests)
+    combined = type(train)(
+        train.classes,
+        np.concatenate([train.images, fresh.images]),
+        np.concatenate([train.labels, fresh.labels]),
+        train.paths + fresh.paths,
+        train.root,
+        train.digests + fresh.digests,
+    )
     base = load_checkpoint(ws.model_path, config.model.arch, classes)
     m, d = config.model, config.distill
     plain = d.model_copy(update={"alpha": 0.0, "beta": 1.0})
     soft = torch.zeros(len(combined), len(classes))
     labels = torch.from_numpy(combined.labels)
     start = time.perf_counter()
-    student, _ = distill(base.model, combined, soft, labels, plain, TEMPERATURES["node"], m.mean, m.std,
-                         seed=config.seed)
+    student, _ = distill(
+        base.model, combined, soft, labels, plain, TEMPERATURES["node"], m.mean, m.std, seed=config.seed
+    )
     before = evaluate(base.model, test, m.mean, m.std)
     after = evaluate(student, test, m.mean, m.std)
-    return {"extra_images": len(fresh), "before": {"per_class": before.per_class},
-            "after": {"per_class": after.per_class}, "wall_s": round(time.perf_counter() - start, 1)}
+    return {
+        "extra_images": len(fresh),
+        "before": {"per_class": before.per_class},
+        "after": {"per_class": after.per_class},
+        "wall_s": round(time.perf_counter() - start, 1),
+    }
 
 
 def summary(metrics: dict, edited: list[str]) -> dict:
     before, after = metrics["before"]["per_class"], metrics["after"]["per_class"]
     others = [c for c in after if c not in edited and c in before]
-    mean = lambda d, names: float(np.mean([d[n] for n in names])) if names else None  # noqa: E731
-    out = {"edited_before": mean(before, edited), "edited_after": mean(after, edited),
-           "unedited_before": mean(before, others), "unedited_after": mean(after, others)}
+    mean = lambda d, names: float(np.mean([d[n] for n in names])) if names else None
+    out = {
+        "edited_before": mean(before, edited),
+        "edited_after": mean(after, edited),
+        "unedited_before": mean(before, others),
+        "unedited_after": mean(after, others),
+    }
     for key in ("edited", "unedited"):
         if out[f"{key}_before"] is not None:
             out[f"{key}_change_pts"] = round(100 * (out[f"{key}_after"] - out[f"{key}_before"]), 2)
@@ -180,25 +201,46 @@ def one(ws: Workspace, scenario: str, seed: int, controls: bool) -> dict:
     edited = edit["edited_classes"]
     row["edited_classes"] = edited
     row["kind"] = edit["kind"]
-    row["edit"] = {**summary(edit, edited), "grn_test_accuracy": edit["grn"]["test_accuracy"],
-                   "per_class_before": edit["before"]["per_class"], "per_class_after": edit["after"]["per_class"],
-                   "wall_s": edit["wall_s"], "rebuild": edit["rebuild"], "timings_s": edit["timings_s"]}
+    row["edit"] = {
+        **summary(edit, edited),
+        "grn_test_accuracy": edit["grn"]["test_accuracy"],
+        "per_class_before": edit["before"]["per_class"],
+        "per_class_after": edit["after"]["per_class"],
+        "wall_s": edit["wall_s"],
+        "rebuild": edit["rebuild"],
+        "timings_s": edit["timings_s"],
+    }
     if scenario == "zeroshot":
         new = edit["defined_classes"]
         seen = [c for c in edit["after"]["per_class"] if c not in new]
         tested_new = [c for c in new if c in edit["after"]["per_class"]]
-        row["edit"]["new_classes_accuracy"] = round(float(np.mean([edit["after"]["per_class"][c] for c in tested_new])), 4) \
-            if tested_new else None
-        row["edit"]["seen_drop_pts"] = round(100 * float(np.mean([edit["before"]["per_class"][c] -
-                                                                   edit["after"]["per_class"][c] for c in seen])), 2)
+        row["edit"]["new_classes_accuracy"] = (
+            round(float(np.mean([edit["after"]["per_class"][c] for c in tested_new])), 4) if tested_new else None
+        )
+        row["edit"]["seen_drop_pts"] = round(
+            100 * float(np.mean([edit["before"]["per_class"][c] - edit["after"]["per_class"][c] for c in seen])), 2
+        )
         return row
     if not controls:
         return row
-    row["no_edit"] = summary(apply_text(ws, "# no edit: the unmodified c-SCGs through the same path\n",
-                                        "no_edit.hni", kind=edit["kind"], report_as_edited=edited), edited)
+    row["no_edit"] = summary(
+        apply_text(
+            ws,
+            "# no edit: the unmodified c-SCGs through the same path\n",
+            "no_edit.hni",
+            kind=edit["kind"],
+            report_as_edited=edited,
+        ),
+        edited,
+    )
     rng = np.random.default_rng(seed)
-    random_text = random_script(library, outcome.library_after, rng, replacements_of(library, outcome.library_after),
-                                forbids_of(library, outcome.library_after))
+    random_text = random_script(
+        library,
+        outcome.library_after,
+        rng,
+        replacements_of(library, outcome.library_after),
+        forbids_of(library, outcome.library_after),
+    )
     row["random_script"] = random_text
     random_metrics = apply_text(ws, random_text, "random_edit.hni", kind=edit["kind"], report_as_edited=edited)
     row["random_edit"] = summary(random_metrics, edited)
@@ -225,14 +267,22 @@ def main() -> None:
             row = one(ws, scenario, seed, controls=not args.no_controls)
             results.append(row)
             print(json.dumps({k: v for k, v in row.items() if k not in ("script", "random_script")}), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    doc = {"benchmark": "human_to_nn", "quick": args.quick, "commit": commit,
-           "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
-                      f"{'cuda' if torch.cuda.is_available() else 'cpu'}, python {platform.python_version()}",
-           "runs": results}
-    out = Path(args.out) if args.out else \
-        ROOT / "benchmarks" / "results" / f"human_to_nn{'-quick' if args.quick else ''}.json"
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    doc = {
+        "benchmark": "human_to_nn",
+        "quick": args.quick,
+        "commit": commit,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"{'cuda' if torch.cuda.is_available() else 'cpu'}, python {platform.python_version()}",
+        "runs": results,
+    }
+    out = (
+        Path(args.out)
+        if args.out
+        else ROOT / "benchmarks" / "results" / f"human_to_nn{'-quick' if args.quick else ''}.json"
+    )
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -1,7 +1,7 @@
 """Does the library `hni extract` wrote pass the language? For each extracted scenario workspace:
 `hni check` with an empty script, then `hni plan` with the scenario's example edit script.
 
-    .venv/bin/python benchmarks/library_checks.py /tmp/hni-bench/*          # workspaces of nn_to_human.py
+    .venv/bin/python -m benchmarks.library_checks /tmp/hni-bench/*-[0-9]    # workspaces of benchmarks.nn_to_human
 
 The example script is the one `hni demo` applies (hni_engine.oracle.scenario_scripts, written from what each
 concept's member patches show). Both are real `hni` commands in a subprocess; `hni plan` exits 2 when the
@@ -17,19 +17,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from hni_dsl import load_library
+from hni_engine.oracle.scenario_scripts import example_script
+from hni_engine.store.workspace import Workspace
 
-from hni_dsl import load_library  # noqa: E402
-from hni_engine.oracle.scenario_scripts import example_script  # noqa: E402
-from hni_engine.store.workspace import Workspace  # noqa: E402
-
+ROOT = Path(__file__).resolve().parent.parent  # the repository root: commands run there, results go below it
 
 
 def hni(*argv: str) -> subprocess.CompletedProcess:
     """One `hni` command line in a subprocess, as a user runs it."""
-    code = "import sys; from hni_engine.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT)
+    code = "import sys; from hni_engine.cli.app import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT, check=False)
 
 
 def check_workspace(path: Path) -> dict:
@@ -44,11 +42,16 @@ def check_workspace(path: Path) -> dict:
     checked = hni("-w", str(path), "check", str(empty))
     planned = hni("-w", str(path), "plan", str(example))
     statements = [line for line in example.read_text().splitlines() if line and not line.startswith("#")]
-    return {"workspace": str(path), "scenario": scenario,
-            "check_empty_exit": checked.returncode, "plan_example_exit": planned.returncode,
-            "example_statements": len(statements), "example_script": example.read_text(),
-            "errors": (checked.stderr + planned.stderr).strip()[-2000:],
-            "passed": checked.returncode == 0 and planned.returncode in (0, 2)}
+    return {
+        "workspace": str(path),
+        "scenario": scenario,
+        "check_empty_exit": checked.returncode,
+        "plan_example_exit": planned.returncode,
+        "example_statements": len(statements),
+        "example_script": example.read_text(),
+        "errors": (checked.stderr + planned.stderr).strip()[-2000:],
+        "passed": checked.returncode == 0 and planned.returncode in (0, 2),
+    }
 
 
 def main() -> None:
@@ -63,8 +66,11 @@ def main() -> None:
             continue
         row = check_workspace(path)
         rows.append(row)
-        print(f"{path}: check {row['check_empty_exit']}, plan {row['plan_example_exit']} "
-              f"({row['example_statements']} statements) -> {'pass' if row['passed'] else 'FAIL'}", flush=True)
+        print(
+            f"{path}: check {row['check_empty_exit']}, plan {row['plan_example_exit']} "
+            f"({row['example_statements']} statements) -> {'pass' if row['passed'] else 'FAIL'}",
+            flush=True,
+        )
     args.out.write_text(json.dumps({"benchmark": "library_checks", "runs": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
     sys.exit(0 if rows and all(r["passed"] for r in rows) else 1)

@@ -1,12 +1,12 @@
 """NN -> human quality and cost: GRN fidelity per scenario and seed, whether extraction reveals the
 injected shortcut (spurious), and the peak memory of `hni extract` (M1).
 
-    .venv/bin/python benchmarks/nn_to_human.py                       # 3 scenarios x seeds 0 1 2, default size
-    .venv/bin/python benchmarks/nn_to_human.py --quick --seeds 0     # a small smoke version
-    .venv/bin/python benchmarks/nn_to_human.py --existing --workdir W  # re-extract W's trained workspaces
+    .venv/bin/python -m benchmarks.nn_to_human                        # 3 scenarios x seeds 0 1 2, default size
+    .venv/bin/python -m benchmarks.nn_to_human --quick --seeds 0      # a small smoke version
+    .venv/bin/python -m benchmarks.nn_to_human --existing --workdir W # re-extract W's trained workspaces
 
-Each run is the real command line in a fresh workspace: `hni init --scenario`, `hni train`, `hni extract`.
-Results go to benchmarks/results/nn_to_human[-quick].json with the machine, commit and settings.
+Run from the repository root. Each run is the real command line in a fresh workspace: `hni init
+--scenario`, `hni train`, `hni extract` (in --workdir, default /tmp/hni-bench). Results go to benchmarks/results/nn_to_human[-quick].json with the machine, commit and settings.
 """
 
 from __future__ import annotations
@@ -23,21 +23,27 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from hni_engine.oracle.scenario_scripts import BACKGROUND, CONTEXT, MIXED, concept_labels
+from hni_engine.store.workspace import Workspace
 
-from hni_engine.oracle.scenario_scripts import BACKGROUND, CONTEXT, MIXED, concept_labels  # noqa: E402
-from hni_engine.store.workspace import Workspace  # noqa: E402
-HNI = [sys.executable, "-c",
-       "import resource, sys; from hni_engine.cli import main; status = main(sys.argv[1:]); "
-       "print(f'PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr); sys.exit(status)"]
+ROOT = Path(__file__).resolve().parent.parent  # the repository root: commands run there, results go below it
+HNI = [
+    sys.executable,
+    "-c",
+    (
+        "import resource, sys; from hni_engine.cli.app import main; status = main(sys.argv[1:]); "
+        "print(f'PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr); "
+        "sys.exit(status)"
+    ),
+]
 
 
 def run(*argv: str) -> tuple[float, int]:
     """Run one hni command; returns (seconds, peak RSS in MB). Fails loudly with the command's output."""
     start = time.perf_counter()
-    proc = subprocess.run(HNI + list(argv), capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "HNI_QUIET": "1"})
+    proc = subprocess.run(
+        HNI + list(argv), capture_output=True, text=True, cwd=ROOT, check=False, env={**os.environ, "HNI_QUIET": "1"}
+    )
     if proc.returncode != 0:
         raise SystemExit(f"hni {' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     peak = [int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_RSS_KB")]
@@ -69,8 +75,11 @@ def context_concepts(ws: Path, k: int) -> dict[str, dict]:
             inside = 0
             rows = members[concept_id]
             for path, x0, y0, x1, y1 in rows:
-                rel = str(Path(path).relative_to(ws / "data")) if Path(path).is_absolute() else \
-                    str(Path(path).relative_to(Path("data")))
+                rel = (
+                    str(Path(path).relative_to(ws / "data"))
+                    if Path(path).is_absolute()
+                    else str(Path(path).relative_to(Path("data")))
+                )
                 box = boxes.get(rel)
                 cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
                 inside += bool(box and box[0] <= cx <= box[2] and box[1] <= cy <= box[3])
@@ -102,13 +111,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workdir", default="/tmp/hni-bench")
     parser.add_argument("--out", help="result file (default benchmarks/results/nn_to_human[-quick].json)")
-    parser.add_argument("--existing", action="store_true",
-                        help="reuse workspaces already in WORKDIR that have a trained network: run `hni extract` "
-                             "alone (its per-image stages then come from the cache, so its seconds are not "
-                             "comparable)")
+    parser.add_argument(
+        "--existing",
+        action="store_true",
+        help="reuse workspaces already in WORKDIR that have a trained network: run `hni extract` "
+        "alone (its per-image stages then come from the cache, so its seconds are not "
+        "comparable)",
+    )
     args = parser.parse_args()
-    out = Path(args.out) if args.out else \
-        ROOT / "benchmarks" / "results" / f"nn_to_human{'-quick' if args.quick else ''}.json"
+    out = (
+        Path(args.out)
+        if args.out
+        else ROOT / "benchmarks" / "results" / f"nn_to_human{'-quick' if args.quick else ''}.json"
+    )
     results: list[dict] = []
     for scenario in args.scenarios:
         for seed in args.seeds:
@@ -117,18 +132,25 @@ def main() -> None:
                 init_s = train_s = 0.0
             else:
                 shutil.rmtree(ws, ignore_errors=True)
-                init_s, _ = run("init", str(ws), "--scenario", scenario, "--seed", str(seed),
-                                *(["--quick"] if args.quick else []))
+                init_s, _ = run(
+                    "init", str(ws), "--scenario", scenario, "--seed", str(seed), *(["--quick"] if args.quick else [])
+                )
                 train_s, _ = run("-w", str(ws), "train", "--device", "auto")
             extract_s, peak_mb = run("-w", str(ws), "extract", "--device", "auto")
             report = json.loads((ws / "concepts" / "extract.json").read_text())
             network = json.loads((ws / "model" / "base.json").read_text())
-            row = {"scenario": scenario, "seed": seed, "fidelity": round(report["fidelity_test"], 4),
-                   "fidelity_all_edges": round(report.get("fidelity_test_all_edges", float("nan")), 4),
-                   "network_test_accuracy": round(network["test_accuracy"], 4),
-                   "seconds": {"init": round(init_s, 1), "train": round(train_s, 1), "extract": round(extract_s, 1)},
-                   "extract_stage_seconds": report["timings_s"], "extract_peak_rss_mb": peak_mb,
-                   "reused_workspace": bool(args.existing and not init_s), "csg_nodes": nodes_on_objects(ws)}
+            row = {
+                "scenario": scenario,
+                "seed": seed,
+                "fidelity": round(report["fidelity_test"], 4),
+                "fidelity_all_edges": round(report.get("fidelity_test_all_edges", float("nan")), 4),
+                "network_test_accuracy": round(network["test_accuracy"], 4),
+                "seconds": {"init": round(init_s, 1), "train": round(train_s, 1), "extract": round(extract_s, 1)},
+                "extract_stage_seconds": report["timings_s"],
+                "extract_peak_rss_mb": peak_mb,
+                "reused_workspace": bool(args.existing and not init_s),
+                "csg_nodes": nodes_on_objects(ws),
+            }
             if scenario == "spurious":
                 row["context"] = context_concepts(ws, k=4)
             results.append(row)
@@ -138,11 +160,15 @@ def main() -> None:
 
 
 def write_summary(out: Path, quick: bool, results: list[dict]) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
     summary = {
-        "benchmark": "nn_to_human", "quick": quick, "commit": commit,
+        "benchmark": "nn_to_human",
+        "quick": quick,
+        "commit": commit,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
-                   f"{'cuda' if torch.cuda.is_available() else 'cpu'}, python {platform.python_version()}",
+        f"{'cuda' if torch.cuda.is_available() else 'cpu'}, python {platform.python_version()}",
         "runs": results,
     }
     out.write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,7 +1,7 @@
 """P4: GRN training throughput, torch-geometric message passing vs the dense batched reference (target >= 0.5x).
 
-Writes benchmarks/results/p4_grn_throughput.json and prints it. Run:
-`.venv/bin/python benchmarks/p4_grn_throughput.py` (options: --images, --runs, --threads 2 1 ...).
+Writes benchmarks/results/p4_grn_throughput.json (or --out) and prints it. Run from the repository root:
+`.venv/bin/python -m benchmarks.p4_grn_throughput` (options: --images, --runs, --threads 2 1 ..., --out).
 The first thread count (default 2, the target's setting) gives the headline ratio; further counts are
 measured in the same run for comparison (on a busy machine, two threads can spend more time waiting for
 each other than computing on tensors this small).
@@ -19,19 +19,16 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import torch_geometric
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from hni_engine.graphs.grn import GRN, ClassGraph, DenseGRN, ISCGBatch
 
-import torch_geometric  # noqa: E402
-
-from hni_engine.graphs.grn import GRN, ClassGraph, DenseGRN, ISCGBatch  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent  # the repository root: results go below it
 
 N_CLASSES, N_NODES, IN_DIM, BATCH, SEED, TARGET = 10, 4, 512, 32, 0, 0.5
 
@@ -40,8 +37,9 @@ def make_data(n: int) -> tuple[ISCGBatch, torch.Tensor]:
     """Patch-feature-like inputs (non-negative, as after a ReLU), 70% of the nodes matched."""
     g = torch.Generator().manual_seed(SEED)
     t = N_CLASSES * N_NODES
-    batch = ISCGBatch(torch.rand(n, t, IN_DIM, generator=g), torch.rand(n, t, generator=g) < 0.7,
-                      torch.rand(n, t, 2, generator=g))
+    batch = ISCGBatch(
+        torch.rand(n, t, IN_DIM, generator=g), torch.rand(n, t, generator=g) < 0.7, torch.rand(n, t, 2, generator=g)
+    )
     return batch, torch.randint(0, N_CLASSES, (n,), generator=g)
 
 
@@ -50,7 +48,7 @@ def epoch_seconds(model: GRN, batch: ISCGBatch, labels: torch.Tensor) -> float:
     model.train()
     start = time.perf_counter()
     for s in range(0, len(batch), BATCH):
-        loss = F.cross_entropy(model(batch[s:s + BATCH]), labels[s:s + BATCH])
+        loss = F.cross_entropy(model(batch[s : s + BATCH]), labels[s : s + BATCH])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -62,6 +60,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2048)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[2])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "p4_grn_throughput.json")
     args = parser.parse_args()
 
     graphs = [ClassGraph.complete(f"class_{c}", N_NODES) for c in range(N_CLASSES)]
@@ -80,28 +79,36 @@ def main() -> None:
     for threads in args.threads:
         torch.set_num_threads(threads)
         for model in models.values():  # warm-up: allocator, first-call code paths
-            epoch_seconds(model, batch[:2 * BATCH], labels[:2 * BATCH])
+            epoch_seconds(model, batch[: 2 * BATCH], labels[: 2 * BATCH])
         seconds: dict[str, list[float]] = {name: [] for name in models}
         for _ in range(args.runs):
             for name, model in models.items():
                 seconds[name].append(epoch_seconds(model, batch, labels))
         rate = {name: args.images / min(runs) for name, runs in seconds.items()}
-        by_threads.append({
-            "threads": threads,
-            "grn_images_per_s": round(rate["grn"], 1),
-            "dense_images_per_s": round(rate["dense"], 1),
-            "ratio_grn_over_dense": round(rate["grn"] / rate["dense"], 3),
-            "grn_epoch_s": [round(s, 3) for s in seconds["grn"]],
-            "dense_epoch_s": [round(s, 3) for s in seconds["dense"]],
-        })
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+        by_threads.append(
+            {
+                "threads": threads,
+                "grn_images_per_s": round(rate["grn"], 1),
+                "dense_images_per_s": round(rate["dense"], 1),
+                "ratio_grn_over_dense": round(rate["grn"] / rate["dense"], 3),
+                "grn_epoch_s": [round(s, 3) for s in seconds["grn"]],
+                "dense_epoch_s": [round(s, 3) for s in seconds["dense"]],
+            }
+        )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
     result = {
         "benchmark": "P4",
         "measure": "GRN training throughput (forward + backward + Adam step), images/s, best of runs",
         "target_ratio": TARGET,
-        "images": args.images, "classes": N_CLASSES, "nodes_per_class": N_NODES,
-        "edges_per_class": N_NODES * (N_NODES - 1), "in_dim": IN_DIM, "batch_size": BATCH, "runs": args.runs,
+        "images": args.images,
+        "classes": N_CLASSES,
+        "nodes_per_class": N_NODES,
+        "edges_per_class": N_NODES * (N_NODES - 1),
+        "in_dim": IN_DIM,
+        "batch_size": BATCH,
+        "runs": args.runs,
         "threads": by_threads[0]["threads"],
         "grn_images_per_s": by_threads[0]["grn_images_per_s"],
         "dense_images_per_s": by_threads[0]["dense_images_per_s"],
@@ -111,14 +118,14 @@ def main() -> None:
         # A shared machine: the load during the run says how much the numbers can be trusted.
         "load_average_1_5_15_before_after": [[round(x, 2) for x in load] for load in (load_before, os.getloadavg())],
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {os.cpu_count()} cores, "
-                   f"python {platform.python_version()}",
-        "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
+        f"python {platform.python_version()}",
+        "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__,
         "commit": commit,
         "seed": SEED,
     }
-    out = ROOT / "benchmarks" / "results" / "p4_grn_throughput.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

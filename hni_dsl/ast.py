@@ -7,16 +7,37 @@ Nodes are frozen pydantic models with a ``kind`` tag. Source positions (:class:`
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "Span", "Layout", "Comment", "ScriptTrivia",
-    "ClassRef", "Slot", "EdgeSpec",
-    "OwnPoolRef", "ClassPoolRef", "ClassSlotRef", "ConceptRef", "ForbidTarget",
-    "ReplaceConcept", "AddConcept", "DropConcept", "AddEdge", "DropEdge", "DropAllEdges", "ForbidConcept",
-    "Edit", "ClassBlock", "DefineClass", "ForbidStatement", "Statement", "Script",
+    "AddConcept",
+    "AddEdge",
+    "ClassBlock",
+    "ClassPoolRef",
+    "ClassRef",
+    "ClassSlotRef",
+    "Comment",
+    "ConceptRef",
+    "DefineClass",
+    "DropAllEdges",
+    "DropConcept",
+    "DropEdge",
+    "EdgeSpec",
+    "Edit",
+    "ForbidConcept",
+    "ForbidStatement",
+    "ForbidTarget",
+    "Layout",
+    "Node",
+    "OwnPoolRef",
+    "ReplaceConcept",
+    "Script",
+    "ScriptTrivia",
+    "Slot",
+    "Span",
+    "Statement",
 ]
 
 
@@ -68,37 +89,39 @@ class Layout(_Trivia):
     inline: bool = False  # written as `class X: a; b` rather than an indented block
 
 
-class _Node(_Frozen):
+class Node(_Frozen):
+    """A node of the syntax tree: the stages' tables (checker, formatter) are keyed by its type."""
+
     span: Span = Field(default=NO_SPAN, repr=False)
 
 
-class ClassRef(_Node):
+class ClassRef(Node):
     kind: Literal["class_ref"] = "class_ref"
     name: str
 
 
-class Slot(_Node):
+class Slot(Node):
     """A 1-based c-SCG slot number as written (`concept 2`, an edge endpoint)."""
 
     kind: Literal["slot"] = "slot"
     index: int
 
 
-class EdgeSpec(_Node):
+class EdgeSpec(Node):
     kind: Literal["edge"] = "edge"
     src: Slot
     dst: Slot
     both: bool = False  # `<->`: both directions
 
 
-class OwnPoolRef(_Node):
+class OwnPoolRef(Node):
     """`pool[N]`: the N-th concept of the edited class's own pool."""
 
     kind: Literal["own_pool"] = "own_pool"
     index: int
 
 
-class ClassPoolRef(_Node):
+class ClassPoolRef(Node):
     """`OTHER.pool[N]`."""
 
     kind: Literal["class_pool"] = "class_pool"
@@ -106,7 +129,7 @@ class ClassPoolRef(_Node):
     index: int
 
 
-class ClassSlotRef(_Node):
+class ClassSlotRef(Node):
     """`OTHER.cN`: the concept in slot N of another class's c-SCG."""
 
     kind: Literal["class_slot"] = "class_slot"
@@ -114,78 +137,80 @@ class ClassSlotRef(_Node):
     slot: int
 
 
-ConceptRef = Annotated[Union[OwnPoolRef, ClassPoolRef, ClassSlotRef], Field(discriminator="kind")]
+ConceptRef = Annotated[OwnPoolRef | ClassPoolRef | ClassSlotRef, Field(discriminator="kind")]
 
 
-class ReplaceConcept(_Node):
+class ReplaceConcept(Node):
     kind: Literal["replace_concept"] = "replace_concept"
     slot: Slot
     target: ConceptRef
 
 
-class AddConcept(_Node):
+class AddConcept(Node):
     kind: Literal["add_concept"] = "add_concept"
     target: ConceptRef
 
 
-class DropConcept(_Node):
+class DropConcept(Node):
     kind: Literal["drop_concept"] = "drop_concept"
     slot: Slot
 
 
-class AddEdge(_Node):
+class AddEdge(Node):
     kind: Literal["add_edge"] = "add_edge"
     edge: EdgeSpec
 
 
-class DropEdge(_Node):
+class DropEdge(Node):
     kind: Literal["drop_edge"] = "drop_edge"
     edge: EdgeSpec
 
 
-class DropAllEdges(_Node):
+class DropAllEdges(Node):
     kind: Literal["drop_all_edges"] = "drop_all_edges"
 
 
 # What `forbid` names: a slot of the edited class (`forbid concept N`) or any concept reference.
-ForbidTarget = Annotated[Union[Slot, OwnPoolRef, ClassPoolRef, ClassSlotRef], Field(discriminator="kind")]
+ForbidTarget = Annotated[Slot | OwnPoolRef | ClassPoolRef | ClassSlotRef, Field(discriminator="kind")]
 
 
-class ForbidConcept(_Node):
+class ForbidConcept(Node):
     """`forbid concept N` / `forbid REF`: the class must not rely on the concept at all, present or absent."""
 
     kind: Literal["forbid_concept"] = "forbid_concept"
     target: ForbidTarget
 
 
+# The edits of a class block. An edit's `kind` is also the name of its grammar rule (`-> drop_edge`), whose
+# children come in the order of its fields: the parser builds every edit with one generic rule.
 Edit = Annotated[
-    Union[ReplaceConcept, AddConcept, DropConcept, AddEdge, DropEdge, DropAllEdges, ForbidConcept],
+    ReplaceConcept | AddConcept | DropConcept | AddEdge | DropEdge | DropAllEdges | ForbidConcept,
     Field(discriminator="kind"),
 ]
 
 
-class ClassBlock(_Node):
+class ClassBlock(Node):
     kind: Literal["class"] = "class"
     cls: ClassRef
     edits: tuple[Edit, ...]
     layout: Layout = Layout()
 
 
-class DefineClass(_Node):
+class DefineClass(Node):
     kind: Literal["define"] = "define"
     cls: ClassRef
     parts: tuple[ConceptRef, ...]
     edges_like: ClassRef
 
 
-class ForbidStatement(_Node):
+class ForbidStatement(Node):
     """A `forbid` outside any class block: parsed so the checker can say which block it belongs in."""
 
     kind: Literal["forbid_statement"] = "forbid_statement"
     target: ForbidTarget
 
 
-Statement = Annotated[Union[ClassBlock, DefineClass, ForbidStatement], Field(discriminator="kind")]
+Statement = Annotated[ClassBlock | DefineClass | ForbidStatement, Field(discriminator="kind")]
 
 
 class Script(_Frozen):

@@ -8,46 +8,23 @@ compiler's::
       replace concept 2 with pool[31]
                              ^^^^^^^^
 
-Codes (stable; scripts and reviewers' CI may match on them):
-
-=====  ==========================================================
-E001   syntax: unexpected token
-E002   syntax: unexpected character
-E003   syntax: unterminated string
-E004   syntax: unexpected end of script
-E005   syntax: inconsistent indentation
-E010   ``forbid`` outside a class block
-E101   unknown class
-E102   concept slot out of range
-E103   a concept reference needs a class here
-E104   pool index out of range
-E105   edge does not exist
-E106   edge already exists
-E107   concept appears twice in one graph
-E108   conflicting statements in one block
-E109   ``define`` of a class that already exists
-E110   ``edges like`` a class with too few slots
-E111   an edge from a slot to itself
-E112   a block would leave a graph with no concepts
-E113   a concept forbidden for the class put (back) into its graph
-W201   replacing a concept with itself (no change)
-W202   redundant statement (already implied by another in the block)
-W203   ``<->`` where only one direction applies
-W204   forbidding a concept already forbidden for the class (no change)
-=====  ==========================================================
+Codes are stable (scripts and reviewers' CI may match on them): :class:`hni_dsl.codes.Code` lists them,
+and :func:`hni_dsl.codes.explain` says what each means and how to fix it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 __all__ = [
     "Diagnostic",
     "HniError",
-    "HniSyntaxError",
     "HniSemanticError",
+    "HniSyntaxError",
     "LibraryError",
+    "Severity",
     "render_diagnostics",
 ]
 
@@ -88,7 +65,7 @@ class Diagnostic:
                 out.append("  " + " " * col + "^" * width)
         return "\n".join(out)
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, int, int, str]:
         return (self.file, self.line, self.column, self.code)
 
 

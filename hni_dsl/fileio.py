@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import HniError
 
-__all__ = ["InputFileError", "read_text", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["InputFileError", "atomic_write_bytes", "atomic_write_text", "read_text", "staged_folder"]
 
 
 class InputFileError(HniError):
     """An input file is missing, unreadable or not UTF-8 text."""
 
 
-def read_text(path: str | os.PathLike, what: str = "file") -> str:
+def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
     p = Path(path)
     try:
         return p.read_text(encoding="utf-8")
@@ -35,7 +39,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> None:
     """Write via a temp file beside the target and a rename: readers see the old or the new file, never half.
 
     ``fsync=False`` skips forcing the data to disk (for caches, whose entries can always be recomputed).
@@ -59,6 +63,45 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """UTF-8 text, written atomically (see :func:`atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def staged_folder(
+    target: str | os.PathLike[str], *, replace: bool = False, before_swap: Callable[[], None] | None = None
+) -> Iterator[Path]:
+    """Build a folder beside ``target``; when the block ends without an error, rename it into place.
+
+    Readers see the previous folder or the new one, never half of one: the block writes into a hidden
+    ``.NAME.partial-XXXXXXXX`` sibling, which is removed if the block (or the swap) fails. An existing
+    ``target`` is refused (FileExistsError) unless ``replace``; then it is renamed aside, replaced, and
+    deleted, and put back if the swap fails. ``before_swap`` runs just before the swap (a last check).
+    """
+    final = Path(target)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    built = final.with_name(f".{final.name}.partial-{uuid.uuid4().hex[:8]}")
+    built.mkdir()  # not tempfile.mkdtemp: its 0700 mode would stick to the renamed folder
+    trash: Path | None = None
+    try:
+        yield built
+        if before_swap is not None:
+            before_swap()
+        if final.exists():
+            if not replace:
+                raise FileExistsError(f"{final}: exists already")
+            trash = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+            final.rename(trash)
+        try:
+            built.rename(final)
+        except BaseException:
+            if trash is not None:
+                trash.rename(final)  # put the previous folder back rather than leave nothing
+                trash = None
+            raise
+    except BaseException:
+        shutil.rmtree(built, ignore_errors=True)
+        raise
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)

@@ -10,11 +10,22 @@ one-line or block form is kept. ``format(format(s)) == format(s)`` and ``parse(f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from . import ast
 from .parser import KEYWORDS, parse
 
-__all__ = ["format_script", "format_text", "format_class_name", "format_ref", "format_forbid", "format_edit"]
+__all__ = [
+    "EDIT_FORMATS",
+    "STATEMENT_FORMATS",
+    "format_class_name",
+    "format_edit",
+    "format_forbid",
+    "format_ref",
+    "format_script",
+    "format_text",
+]
 
 INDENT = "    "
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -35,7 +46,7 @@ def format_ref(ref: ast.ConceptRef) -> str:
     return f"{format_class_name(ref.owner.name)}.c{ref.slot}"
 
 
-def format_forbid(target) -> str:
+def format_forbid(target: ast.ForbidTarget) -> str:
     """`forbid concept N` for a slot of the edited class, else `forbid REF`."""
     if isinstance(target, ast.Slot):
         return f"forbid concept {target.index}"
@@ -46,38 +57,51 @@ def _edge(edge: ast.EdgeSpec) -> str:
     return f"{edge.src.index}{'<->' if edge.both else '->'}{edge.dst.index}"
 
 
-def format_edit(edit) -> str:
-    if isinstance(edit, ast.ReplaceConcept):
-        return f"replace concept {edit.slot.index} with {format_ref(edit.target)}"
-    if isinstance(edit, ast.AddConcept):
-        return f"add concept {format_ref(edit.target)}"
-    if isinstance(edit, ast.DropConcept):
-        return f"drop concept {edit.slot.index}"
-    if isinstance(edit, ast.AddEdge):
-        return f"add edge {_edge(edit.edge)}"
-    if isinstance(edit, ast.DropEdge):
-        return f"drop edge {_edge(edit.edge)}"
-    if isinstance(edit, ast.DropAllEdges):
-        return "drop edges *"
-    if isinstance(edit, ast.ForbidConcept):
-        return format_forbid(edit.target)
-    raise TypeError(f"not an edit: {edit!r}")
+# Each edit kind's canonical text. A new edit kind adds one entry here (and one in the checker's table).
+EDIT_FORMATS: dict[type[ast.Node], Callable[[Any], str]] = {
+    ast.ReplaceConcept: lambda e: f"replace concept {e.slot.index} with {format_ref(e.target)}",
+    ast.AddConcept: lambda e: f"add concept {format_ref(e.target)}",
+    ast.DropConcept: lambda e: f"drop concept {e.slot.index}",
+    ast.AddEdge: lambda e: f"add edge {_edge(e.edge)}",
+    ast.DropEdge: lambda e: f"drop edge {_edge(e.edge)}",
+    ast.DropAllEdges: lambda e: "drop edges *",
+    ast.ForbidConcept: lambda e: format_forbid(e.target),
+}
 
 
-def _lines_of(statement) -> list[tuple[int, int, str]]:
-    """(source line, indent level, text) for each output line of one statement."""
-    line = statement.span.line
-    if isinstance(statement, ast.DefineClass):
-        parts = ", ".join(format_ref(p) for p in statement.parts)
-        text = (f"define class {format_class_name(statement.cls.name)} from {parts}, "
-                f"edges like {format_class_name(statement.edges_like.name)}")
-        return [(line, 0, text)]
-    if isinstance(statement, ast.ForbidStatement):
-        return [(line, 0, format_forbid(statement.target))]
-    header = f"class {format_class_name(statement.cls.name)}:"
-    if statement.layout.inline:
-        return [(line, 0, header + " " + "; ".join(format_edit(e) for e in statement.edits))]
-    return [(line, 0, header)] + [(edit.span.line, 1, format_edit(edit)) for edit in statement.edits]
+def format_edit(edit: ast.Edit) -> str:
+    text = EDIT_FORMATS.get(type(edit))
+    if text is None:
+        raise TypeError(f"not an edit: {edit!r}")
+    return text(edit)
+
+
+_Line = tuple[int, int, str]  # (source line, indent level, text) of one output line
+
+
+def _class_lines(block: ast.ClassBlock) -> list[_Line]:
+    header = f"class {format_class_name(block.cls.name)}:"
+    if block.layout.inline:
+        return [(block.span.line, 0, header + " " + "; ".join(format_edit(e) for e in block.edits))]
+    return [(block.span.line, 0, header)] + [(edit.span.line, 1, format_edit(edit)) for edit in block.edits]
+
+
+def _define_lines(define: ast.DefineClass) -> list[_Line]:
+    parts = ", ".join(format_ref(p) for p in define.parts)
+    text = (
+        f"define class {format_class_name(define.cls.name)} from {parts}, "
+        f"edges like {format_class_name(define.edges_like.name)}"
+    )
+    return [(define.span.line, 0, text)]
+
+
+# Each top-level statement kind's output lines; a statement of several lines is a block, which its comments
+# may sit inside. A new kind adds one entry here (and one in the checker's table).
+STATEMENT_FORMATS: dict[type[ast.Node], Callable[[Any], list[_Line]]] = {
+    ast.ClassBlock: _class_lines,
+    ast.DefineClass: _define_lines,
+    ast.ForbidStatement: lambda st: [(st.span.line, 0, format_forbid(st.target))],
+}
 
 
 def format_script(script: ast.Script) -> str:
@@ -85,10 +109,10 @@ def format_script(script: ast.Script) -> str:
     items: list[tuple[int, int, str, bool]] = []  # (source line, indent, text, is_header)
     block_ranges: list[tuple[int, int]] = []
     for statement in script.statements:
-        lines = _lines_of(statement)
-        if isinstance(statement, ast.ClassBlock) and not statement.layout.inline:
-            # The span's end runs on through trailing newline tokens; the last edit's line is the real end.
-            block_ranges.append((statement.span.line, max(edit.span.line for edit in statement.edits)))
+        lines = STATEMENT_FORMATS[type(statement)](statement)
+        if len(lines) > 1:
+            # From the header to its last line (not the span's end, which runs on over trailing newlines).
+            block_ranges.append((lines[0][0], max(line for line, _, _ in lines[1:])))
         for i, (line, level, text) in enumerate(lines):
             items.append((line, level, text, i == 0 and len(lines) > 1))
 
@@ -108,33 +132,32 @@ def format_script(script: ast.Script) -> str:
     for index, (line, _, _, _) in enumerate(items):
         last_index_of_line[line] = index
 
-    # Lines as (code, trailing comment); a blank line is (None, None).
-    rows: list[tuple[str | None, str | None]] = []
+    # Lines as (code, trailing comment); a blank line is None.
+    rows: list[tuple[str, str | None] | None] = []
     previous_header = False
     for index, (line, level, text, is_header) in enumerate(items):
         if rows and not previous_header and (line - 1) in script.trivia.blank_lines:
-            rows.append((None, None))
-        comment = "  ".join(trailing[line]) if last_index_of_line.get(line) == index and line in trailing else None
-        rows.append((INDENT * level + text, comment))
+            rows.append(None)
+        after = "  ".join(trailing[line]) if last_index_of_line.get(line) == index and line in trailing else None
+        rows.append((INDENT * level + text, after))
         previous_header = is_header
     return _align_comments(rows)
 
 
-def _align_comments(rows: list[tuple[str | None, str | None]]) -> str:
-    """Join rows; trailing comments line up within each run of lines between blank lines."""
+def _align_comments(rows: list[tuple[str, str | None] | None]) -> str:
+    """Join rows; trailing comments line up within each run of lines between blank lines (None)."""
+    runs: list[list[tuple[str, str | None]]] = [[]]
+    for row in rows:
+        if row is None:
+            runs.append([])
+        else:
+            runs[-1].append(row)
     out: list[str] = []
-    start = 0
-    while start < len(rows):
-        end = start
-        while end < len(rows) and rows[end][0] is not None:
-            end += 1
-        group = rows[start:end]
-        column = max((len(code) for code, comment in group if comment), default=0) + 2
-        for code, comment in group:
-            out.append(code.ljust(column) + comment if comment else code)
-        if end < len(rows):
+    for i, run in enumerate(runs):
+        column = max((len(code) for code, comment in run if comment), default=0) + 2
+        out.extend(code.ljust(column) + comment if comment else code for code, comment in run)
+        if i < len(runs) - 1:
             out.append("")
-        start = end + 1
     return "\n".join(out) + "\n" if out else ""
 
 

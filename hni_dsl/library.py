@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -20,11 +20,23 @@ from .errors import LibraryError
 from .fileio import atomic_write_text
 
 __all__ = [
-    "FORMAT", "PoolConcept", "GraphEdge", "Graph", "Defined", "AppliedScript", "ClassEntry", "Library",
-    "load_library", "parse_library", "dump_library", "write_library", "library_sha256", "library_schema",
+    "FORMAT",
+    "AppliedScript",
+    "ClassEntry",
+    "Defined",
+    "Graph",
+    "GraphEdge",
+    "Library",
+    "PoolConcept",
+    "dump_library",
+    "library_schema",
+    "library_sha256",
+    "load_library",
+    "parse_library",
+    "write_library",
 ]
 
-FORMAT = "hni-library/1"
+FORMAT: Final = "hni-library/1"
 
 
 class _Model(BaseModel):
@@ -36,20 +48,26 @@ class PoolConcept(_Model):
 
     id: str = Field(min_length=3, pattern=r"^[^/\s]+(/[^/\s]+)+$", description="stable concept id, <class>/<key>")
     importance: float = Field(description="TCAV importance for its class; the pool is ranked by it")
-    label: Optional[str] = Field(default=None, description="optional human label, e.g. 'ladder'")
+    label: str | None = Field(default=None, description="optional human label, e.g. 'ladder'")
     exemplars: tuple[str, ...] = Field(default=(), description="exemplar patch images, relative to the library")
-    images: Optional[int] = Field(default=None, ge=0, description="distinct images the concept was found in")
+    images: int | None = Field(default=None, ge=0, description="distinct images the concept was found in")
     # Written only when known, so hand-made libraries stay short.
-    directional: Optional[float] = Field(default=None, description="TCAV mean directional derivative",
-                                         exclude_if=lambda v: v is None)
-    p_value: Optional[float] = Field(default=None, ge=0, le=1, exclude_if=lambda v: v is None,
-                                     description="TCAV significance: one-sided p-value of scores above random CAVs")
+    directional: float | None = Field(
+        default=None, description="TCAV mean directional derivative", exclude_if=lambda v: v is None
+    )
+    p_value: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        exclude_if=lambda v: v is None,
+        description="TCAV significance: one-sided p-value of scores above random CAVs",
+    )
 
 
 class GraphEdge(_Model):
     src: int = Field(ge=1, description="source slot (1-based)")
     dst: int = Field(ge=1, description="destination slot (1-based)")
-    weight: Optional[float] = Field(default=None, description="learnt class-specific edge weight e_ji, if any")
+    weight: float | None = Field(default=None, description="learnt class-specific edge weight e_ji, if any")
 
 
 class Graph(_Model):
@@ -65,7 +83,7 @@ class Graph(_Model):
         return tuple(sorted(edges, key=lambda e: (e.src, e.dst)))
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Graph":
+    def _consistent(self) -> Graph:
         seen: dict[str, int] = {}
         for i, node in enumerate(self.nodes, start=1):
             if node in seen:
@@ -105,13 +123,15 @@ class AppliedScript(_Model):
 
 class ClassEntry(_Model):
     name: str = Field(min_length=1)
-    output_index: Optional[int] = Field(ge=0, description="the network's output unit; null for a class it lacks")
+    output_index: int | None = Field(ge=0, description="the network's output unit; null for a class it lacks")
     pool: tuple[PoolConcept, ...] = ()
     graph: Graph
-    defined: Optional[Defined] = None
+    defined: Defined | None = None
     # Written only when non-empty, so libraries without `forbid` keep their exact text and sha256.
     forbidden: tuple[str, ...] = Field(
-        default=(), exclude_if=lambda v: not v, json_schema_extra={"uniqueItems": True},
+        default=(),
+        exclude_if=lambda v: not v,
+        json_schema_extra={"uniqueItems": True},
         description="concept ids the class must not rely on at all (`forbid`), in the order they were forbidden",
     )
 
@@ -125,7 +145,7 @@ class ClassEntry(_Model):
         return pool
 
     @model_validator(mode="after")
-    def _forbidden_not_in_graph(self) -> "ClassEntry":
+    def _forbidden_not_in_graph(self) -> ClassEntry:
         seen: set[str] = set()
         for concept in self.forbidden:
             if concept in seen:
@@ -133,11 +153,12 @@ class ClassEntry(_Model):
             seen.add(concept)
             if concept in self.graph.nodes:
                 slot = self.graph.nodes.index(concept) + 1
-                raise ValueError(f"class {self.name!r}: concept {concept!r} is forbidden, but its c-SCG holds it "
-                                 f"at slot {slot}")
+                raise ValueError(
+                    f"class {self.name!r}: concept {concept!r} is forbidden, but its c-SCG holds it at slot {slot}"
+                )
         return self
 
-    def pool_rank(self, concept_id: str) -> Optional[int]:
+    def pool_rank(self, concept_id: str) -> int | None:
         """1-based rank of a concept in this class's pool, or None."""
         for i, concept in enumerate(self.pool, start=1):
             if concept.id == concept_id:
@@ -155,7 +176,7 @@ class Library(_Model):
     _concepts: dict[str, PoolConcept] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Library":
+    def _consistent(self) -> Library:
         names: set[str] = set()
         outputs: dict[int, str] = {}
         for entry in self.classes:
@@ -179,21 +200,21 @@ class Library(_Model):
                     raise ValueError(f"class {entry.name!r}: forbidden concept {concept!r} is in no class's pool")
         return self
 
-    def model_post_init(self, __context: Any) -> None:
+    def model_post_init(self, context: Any, /) -> None:
         self._by_name = {entry.name: entry for entry in self.classes}
         self._concepts = {c.id: c for entry in self.classes for c in entry.pool}
 
-    def get(self, name: str) -> Optional[ClassEntry]:
+    def get(self, name: str) -> ClassEntry | None:
         return self._by_name.get(name)
 
-    def concept(self, concept_id: str) -> Optional[PoolConcept]:
+    def concept(self, concept_id: str) -> PoolConcept | None:
         return self._concepts.get(concept_id)
 
     @property
     def class_names(self) -> list[str]:
         return [entry.name for entry in self.classes]
 
-    def with_class(self, entry: ClassEntry) -> "Library":
+    def with_class(self, entry: ClassEntry) -> Library:
         """A new library with ``entry`` replacing the class of the same name (or appended)."""
         previous = self._by_name.get(entry.name)
         if previous is not None:
@@ -209,13 +230,13 @@ class Library(_Model):
             copy._concepts = {**self._concepts, **{c.id: c for c in entry.pool}}
         return copy
 
-    def with_applied(self, scripts: tuple[AppliedScript, ...]) -> "Library":
+    def with_applied(self, scripts: tuple[AppliedScript, ...]) -> Library:
         copy = self.model_copy(update={"applied": self.applied + scripts})
         copy._by_name, copy._concepts = self._by_name, self._concepts
         return copy
 
 
-def _field_path(loc: tuple, data: Any) -> str:
+def _field_path(loc: tuple[int | str, ...], data: Any) -> str:
     """`classes[3] (fire_engine).graph.edges[0].src` from a pydantic error location."""
     parts: list[str] = []
     node = data
@@ -244,7 +265,7 @@ def parse_library(text: str, path: str = "<library>") -> Library:
         raise LibraryError(path, f"the top level must be a JSON object (got {type(data).__name__})")
     fmt = data.get("format")
     if fmt is None:
-        raise LibraryError(path, f"missing; a library file starts with \"format\": \"{FORMAT}\"", field="format")
+        raise LibraryError(path, f'missing; a library file starts with "format": "{FORMAT}"', field="format")
     if fmt != FORMAT:
         raise LibraryError(path, f"unsupported format {fmt!r}; this version of hni reads {FORMAT!r}", field="format")
     try:
@@ -261,7 +282,7 @@ def parse_library(text: str, path: str = "<library>") -> Library:
         raise LibraryError(path, message, field=field) from None
 
 
-def load_library(path: str | os.PathLike) -> Library:
+def load_library(path: str | os.PathLike[str]) -> Library:
     """Read and validate a ``library.json``."""
     p = Path(path)
     try:
@@ -287,12 +308,12 @@ def library_sha256(library: Library) -> str:
     return hashlib.sha256(dump_library(library).encode("utf-8")).hexdigest()
 
 
-def write_library(library: Library, path: str | os.PathLike) -> None:
+def write_library(library: Library, path: str | os.PathLike[str]) -> None:
     """Write atomically (temp file + rename), so a crash never leaves half a library."""
     atomic_write_text(path, dump_library(library))
 
 
-def library_schema() -> dict:
+def library_schema() -> dict[str, Any]:
     """The JSON Schema of ``hni-library/1`` (published as ``hni_dsl/schema/hni-library-1.schema.json``)."""
     schema = Library.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -7,14 +7,16 @@ message in words ("expected `with`, found `pool`"), never a raw Lark exception.
 
 from __future__ import annotations
 
-import difflib
 import re
+import typing
+from collections.abc import Iterator
 from contextvars import ContextVar
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any, ClassVar
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -23,16 +25,32 @@ from lark.exceptions import (
     VisitError,
 )
 from lark.indenter import Indenter
+from lark.tree import Meta
 
 from . import ast
+from .codes import Code
 from .errors import Diagnostic, HniSyntaxError
+from .suggest import did_you_mean
 
-__all__ = ["parse", "grammar_text", "KEYWORDS"]
+__all__ = ["KEYWORDS", "grammar_text", "parse"]
 
-KEYWORDS = frozenset(
-    ["class", "define", "from", "edges", "edge", "like", "replace", "concept", "with", "add", "drop",
-     "pool", "forbid"]
-)
+
+def grammar_text() -> str:
+    """The grammar: packaged inside the wheel, or read from the source tree's ``grammar/``."""
+    packaged = resources.files("hni_dsl") / "_grammar" / "hni.lark"
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    source_tree = Path(__file__).resolve().parent.parent / "grammar" / "hni.lark"
+    return source_tree.read_text(encoding="utf-8")
+
+
+def _keywords(grammar: str) -> frozenset[str]:
+    """The grammar's words: its quoted literals (`"class"`) and its whole-word terminals (`/forbid\\b/`)."""
+    return frozenset(re.findall(r'"([a-z]+)"', grammar) + re.findall(r"/([a-z]+)\\b/", grammar))
+
+
+# Read from the grammar, so that a new statement's keyword is reserved where it is written.
+KEYWORDS = _keywords(grammar_text())
 
 # Words for the grammar's named terminals, used in "expected ..." messages.
 _TERMINAL_WORDS = {
@@ -50,27 +68,18 @@ _TERMINAL_WORDS = {
 
 _EDIT_WORDS = frozenset(["replace", "add", "drop"])
 
-_comments: ContextVar[list] = ContextVar("hni_comments")
-
-
-def grammar_text() -> str:
-    """The grammar: packaged inside the wheel, or read from the source tree's ``grammar/``."""
-    packaged = resources.files("hni_dsl") / "_grammar" / "hni.lark"
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    source_tree = Path(__file__).resolve().parent.parent / "grammar" / "hni.lark"
-    return source_tree.read_text(encoding="utf-8")
+_comments: ContextVar[list[Token]] = ContextVar("hni_comments")
 
 
 class _HniIndenter(Indenter):
     NL_type = "_NL"
-    OPEN_PAREN_types: list[str] = []
-    CLOSE_PAREN_types: list[str] = []
+    OPEN_PAREN_types: ClassVar[list[str]] = []
+    CLOSE_PAREN_types: ClassVar[list[str]] = []
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 8
 
-    def handle_NL(self, token: Token):
+    def handle_NL(self, token: Token) -> Iterator[Token]:
         # Same as Lark's, but an inconsistent dedent becomes a positioned syntax error.
         if self.paren_level > 0:
             return
@@ -86,10 +95,11 @@ class _HniIndenter(Indenter):
             self.indent_level.pop()
             yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
         if indent != self.indent_level[-1]:
-            line = (token.end_line or token.line or 1)
+            line = token.end_line or token.line or 1
             levels = " or ".join(str(level) for level in open_levels)
             raise _IndentError(
-                line, len(indent_str) + 1,
+                line,
+                len(indent_str) + 1,
                 f"inconsistent indentation: {indent} columns matches no enclosing block "
                 f"(indent by {levels} columns here)",
             )
@@ -136,12 +146,13 @@ def _lark() -> Lark:
     )
 
 
-def _span(meta_or_token) -> ast.Span:
+def _span(meta_or_token: Meta | Token) -> ast.Span:
+    # A token's position is optional in Lark's types; every token the lexer makes has one.
     return ast.Span(
-        line=meta_or_token.line,
-        column=meta_or_token.column,
-        end_line=meta_or_token.end_line,
-        end_column=meta_or_token.end_column,
+        line=meta_or_token.line or 0,
+        column=meta_or_token.column or 0,
+        end_line=meta_or_token.end_line or 0,
+        end_column=meta_or_token.end_column or 0,
     )
 
 
@@ -152,83 +163,72 @@ def _unquote(token: Token) -> str:
     return re.sub(r"\\(.)", r"\1", text[1:-1])
 
 
+# Each edit node by its kind, which is also the name of its grammar rule.
+_EDIT_NODES: dict[str, type[ast.Node]] = {
+    node.model_fields["kind"].default: node for node in typing.get_args(typing.get_args(ast.Edit)[0])
+}
+
+
 @v_args(meta=True)
-class _ToAst(Transformer):
-    def start(self, meta, statements):
+class _ToAst(Transformer[Token, Any]):
+    def start(self, meta: Meta, statements: list[ast.Statement]) -> tuple[ast.Statement, ...]:
         return tuple(statements)
 
-    def class_name(self, meta, children):
+    def class_name(self, meta: Meta, children: list[Token]) -> ast.ClassRef:
         (token,) = children
         return ast.ClassRef(name=_unquote(token), span=_span(token))
 
-    def slot(self, meta, children):
+    def slot(self, meta: Meta, children: list[Token]) -> ast.Slot:
         (token,) = children
         return ast.Slot(index=int(token), span=_span(token))
 
-    def edge(self, meta, children):
+    def edge(self, meta: Meta, children: list[Any]) -> ast.EdgeSpec:
         src, arrow, dst = children
         return ast.EdgeSpec(src=src, dst=dst, both=str(arrow) == "<->", span=_span(meta))
 
-    def own_pool_ref(self, meta, children):
+    def own_pool_ref(self, meta: Meta, children: list[Token]) -> ast.OwnPoolRef:
         (index,) = children
         return ast.OwnPoolRef(index=int(index), span=_span(meta))
 
-    def class_pool_ref(self, meta, children):
+    def class_pool_ref(self, meta: Meta, children: list[Any]) -> ast.ClassPoolRef:
         owner, index = children
         return ast.ClassPoolRef(owner=owner, index=int(index), span=_span(meta))
 
-    def class_slot_ref(self, meta, children):
+    def class_slot_ref(self, meta: Meta, children: list[Any]) -> ast.ClassSlotRef:
         owner, slot = children
         return ast.ClassSlotRef(owner=owner, slot=int(str(slot)[1:]), span=_span(meta))
 
-    def replace_concept(self, meta, children):
-        slot, target = children
-        return ast.ReplaceConcept(slot=slot, target=target, span=_span(meta))
+    def __default__(self, data: str, children: list[Any], meta: Meta) -> Any:
+        # An edit rule is aliased to its node's kind (`-> drop_edge`) and its children come in the node's field
+        # order, so one builder makes every edit: a new edit kind needs nothing here.
+        node = _EDIT_NODES.get(str(data))
+        if node is None:
+            return Tree(data, children, meta)  # Lark's default
+        names = [name for name in node.model_fields if name not in ("kind", "span")]
+        return node(**dict(zip(names, children, strict=True)), span=_span(meta))
 
-    def add_concept(self, meta, children):
-        (target,) = children
-        return ast.AddConcept(target=target, span=_span(meta))
-
-    def drop_concept(self, meta, children):
-        (slot,) = children
-        return ast.DropConcept(slot=slot, span=_span(meta))
-
-    def add_edge(self, meta, children):
-        (edge,) = children
-        return ast.AddEdge(edge=edge, span=_span(meta))
-
-    def drop_edge(self, meta, children):
-        (edge,) = children
-        return ast.DropEdge(edge=edge, span=_span(meta))
-
-    def drop_all_edges(self, meta, children):
-        return ast.DropAllEdges(span=_span(meta))
-
-    def forbid_concept(self, meta, children):
-        (target,) = children
-        return ast.ForbidConcept(target=target, span=_span(meta))
-
-    def edit_line(self, meta, edits):
+    def edit_line(self, meta: Meta, edits: list[ast.Edit]) -> list[ast.Edit]:
         return list(edits)
 
-    def class_inline(self, meta, children):
+    def class_inline(self, meta: Meta, children: list[Any]) -> ast.ClassBlock:
         cls, edits = children
         return ast.ClassBlock(cls=cls, edits=tuple(edits), layout=ast.Layout(inline=True), span=_span(meta))
 
-    def class_block(self, meta, children):
+    def class_block(self, meta: Meta, children: list[Any]) -> ast.ClassBlock:
         cls, *lines = children
         edits = tuple(edit for line in lines for edit in line)
         return ast.ClassBlock(cls=cls, edits=edits, layout=ast.Layout(inline=False), span=_span(meta))
 
-    def define(self, meta, children):
+    def define(self, meta: Meta, children: list[Any]) -> ast.DefineClass:
         cls, *parts, like = children
         return ast.DefineClass(cls=cls, parts=tuple(parts), edges_like=like, span=_span(meta))
 
-    def forbid_statement(self, meta, children):
+    def forbid_statement(self, meta: Meta, children: list[Any]) -> ast.ForbidStatement:
         (target,) = children
         # From `forbid` to the end of its target: the rule's own span runs on over the newline.
-        span = ast.Span(line=meta.line, column=meta.column,
-                        end_line=target.span.end_line, end_column=target.span.end_column)
+        span = ast.Span(
+            line=meta.line, column=meta.column, end_line=target.span.end_line, end_column=target.span.end_column
+        )
         return ast.ForbidStatement(target=target, span=span)
 
 
@@ -268,15 +268,14 @@ def _keyword_hint(word: str, expected: set[str]) -> str:
     candidates = [patterns[n].value for n in expected if n in patterns and patterns[n].type == "str"]
     if "_FORBID" in expected:
         candidates.append("forbid")
-    close = difflib.get_close_matches(word, [c for c in candidates if c.isalpha()], n=1, cutoff=0.6)
-    return f"; did you mean `{close[0]}`?" if close else ""
+    return did_you_mean(word, [c for c in candidates if c.isalpha()])
 
 
 def _split_hint(word: str, expected: set[str]) -> str:
     """`dropconcept` -> "write `drop concept`": two keywords run together, the first one accepted here."""
     for keyword in sorted(KEYWORDS, key=len, reverse=True):
-        if word.startswith(keyword) and word[len(keyword):] in KEYWORDS and keyword.upper() in expected:
-            return f"; write `{keyword} {word[len(keyword):]}`, with a space"
+        if word.startswith(keyword) and word[len(keyword) :] in KEYWORDS and keyword.upper() in expected:
+            return f"; write `{keyword} {word[len(keyword) :]}`, with a space"
     return ""
 
 
@@ -290,28 +289,32 @@ def _end_position(text: str) -> tuple[int, int]:
 def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
     """One diagnostic for one Lark failure, in words."""
     if isinstance(exc, _IndentError):
-        return Diagnostic("E005", exc.message, exc.line, exc.column, file=file)
+        return Diagnostic(Code.E005, exc.message, exc.line, exc.column, file=file)
     if isinstance(exc, UnexpectedCharacters):
         line, column = exc.line, exc.column
         char = exc.char
         if char == '"':
-            rest = text.split("\n")[line - 1][column - 1:] if line - 1 < len(text.split("\n")) else char
+            rest = text.split("\n")[line - 1][column - 1 :] if line - 1 < len(text.split("\n")) else char
             return Diagnostic(
-                "E003", 'unterminated string: a quoted class name must end with `"` on the same line',
-                line, column, length=len(rest.rstrip()) or 1, file=file,
+                Code.E003,
+                'unterminated string: a quoted class name must end with `"` on the same line',
+                line,
+                column,
+                length=len(rest.rstrip()) or 1,
+                file=file,
             )
         allowed = set(exc.allowed or ())
         interactive = getattr(exc, "interactive_parser", None)
         if interactive is not None:  # exact, unlike the lexer's merged `allowed` set
             allowed = set(interactive.accepts()) or allowed
-        expected = _describe_expected(allowed) if allowed else None
+        expected_words = _describe_expected(allowed) if allowed else None
         shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
         message = f"unexpected character `{shown}`"
         if char in "-=<>" and "ARROW" in allowed:
             message += "; an edge is written `A->B` or `A<->B`"
-        elif expected:
-            message += f"; expected {expected}"
-        return Diagnostic("E002", message, line, column, file=file)
+        elif expected_words:
+            message += f"; expected {expected_words}"
+        return Diagnostic(Code.E002, message, line, column, file=file)
     if isinstance(exc, UnexpectedToken):
         token = exc.token
         # `accepts` simulates the parser, so it is exact where LALR's merged `expected` set is not.
@@ -319,8 +322,11 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
         if token.type == "$END":
             line, column = _end_position(text)
             return Diagnostic(
-                "E004", f"unexpected end of script; expected {_describe_expected(expected)}",
-                line, column, file=file,
+                Code.E004,
+                f"unexpected end of script; expected {_describe_expected(expected)}",
+                line,
+                column,
+                file=file,
             )
         line = token.line or 1
         column = token.column or 1
@@ -332,20 +338,24 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
             message += _split_hint(str(token), expected) or _keyword_hint(str(token), expected)
         if str(token) in _EDIT_WORDS and "CLASS" in expected:
             message += "; edits go inside a block: `class NAME: ...`"
-        elif "COMMA" in expected and "LIKE" not in expected and text.split("\n")[line - 1].lstrip().startswith("define"):
+        elif (
+            "COMMA" in expected and "LIKE" not in expected and text.split("\n")[line - 1].lstrip().startswith("define")
+        ):
             message += "; a definition ends with `, edges like CLASS`"
         elif "DOT" in expected and _FORBID_THEN_WORD.search(_code_before(text, line, column)):
-            message += ("; `forbid` names a concept: `forbid concept N`, `forbid pool[N]`, "
-                        "`forbid OTHER.pool[N]` or `forbid OTHER.cN`")
+            message += (
+                "; `forbid` names a concept: `forbid concept N`, `forbid pool[N]`, "
+                "`forbid OTHER.pool[N]` or `forbid OTHER.cN`"
+            )
         if token.type == "_INDENT":
             message = "unexpected indentation: only the lines of a `class NAME:` block are indented"
             column = len(str(token)) + 1
             line = token.end_line or line
         length = len(str(token)) if token.type not in ("_NL", "_INDENT", "_DEDENT") else 1
-        return Diagnostic("E001", message, line, column, length=max(1, length), file=file)
+        return Diagnostic(Code.E001, message, line, column, length=max(1, length), file=file)
     if isinstance(exc, UnexpectedEOF):
         line, column = _end_position(text)
-        return Diagnostic("E004", "unexpected end of script", line, column, file=file)
+        return Diagnostic(Code.E004, "unexpected end of script", line, column, file=file)
     raise exc  # not a syntax failure: a bug, let it surface
 
 

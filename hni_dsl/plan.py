@@ -9,10 +9,9 @@ same script twice is a no-op the second time.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Literal, Optional
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,10 +22,18 @@ from .formatter import format_class_name
 from .library import AppliedScript, Library, library_sha256
 from .parser import parse
 
-__all__ = ["ScriptRef", "Plan", "PlanOutcome", "make_plan", "render_plan", "apply_plan", "StalePlanError",
-           "text_sha256"]
+__all__ = [
+    "Plan",
+    "PlanOutcome",
+    "ScriptRef",
+    "StalePlanError",
+    "apply_plan",
+    "make_plan",
+    "render_plan",
+    "text_sha256",
+]
 
-PLAN_FORMAT = "hni-plan/1"
+PLAN_FORMAT: Final = "hni-plan/1"
 
 
 class StalePlanError(HniError):
@@ -64,10 +71,10 @@ class Plan(BaseModel):
 class PlanOutcome:
     """A plan, or the diagnostics that prevented one (``plan`` is None whenever there is an error)."""
 
-    plan: Optional[Plan]
+    plan: Plan | None
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
-    library_after: Optional[Library]
+    library_after: Library | None
 
 
 def make_plan(library: Library, scripts: list[tuple[str, str]], library_path: str = "<library>") -> PlanOutcome:
@@ -110,16 +117,20 @@ def make_plan(library: Library, scripts: list[tuple[str, str]], library_path: st
     if any(d.is_error for d in diagnostics):
         return PlanOutcome(None, tuple(diagnostics), sources, None)
     after = current.with_applied(tuple(new_applied)) if new_applied else current
-    text, summary = render_plan(library, tuple(all_transforms), refs,
-                                script_of_block if len(scripts) > 1 else None)
+    text, summary = render_plan(library, tuple(all_transforms), refs, script_of_block if len(scripts) > 1 else None)
     plan = Plan(
-        library=library_path, library_sha256=library_sha256(library), library_after_sha256=library_sha256(after),
-        scripts=tuple(refs), transforms=tuple(all_transforms), summary=summary, text=text,
+        library=library_path,
+        library_sha256=library_sha256(library),
+        library_after_sha256=library_sha256(after),
+        scripts=tuple(refs),
+        transforms=tuple(all_transforms),
+        summary=summary,
+        text=text,
     )
     return PlanOutcome(plan, tuple(diagnostics), sources, after)
 
 
-def apply_plan(library: Library, plan: Plan, scripts: Optional[dict[str, str]] = None) -> Library:
+def apply_plan(library: Library, plan: Plan, scripts: dict[str, str] | None = None) -> Library:
     """Apply a saved plan; refuse it if the library or (when given) the scripts changed since planning."""
     actual = library_sha256(library)
     if actual != plan.library_sha256:
@@ -140,32 +151,34 @@ def apply_plan(library: Library, plan: Plan, scripts: Optional[dict[str, str]] =
 
 # -- text ---------------------------------------------------------------------------------------------
 
-def _describe(library: Library, concept: str, origin: str) -> str:
-    label = library.concept(concept).label if library.concept(concept) else None
-    return f"{concept}{f' {json.dumps(label)}' if label else ''} ({origin})"
-
-
-def _weight(entry, pair) -> str:
-    for edge in entry.graph.edges:
-        if (edge.src, edge.dst) == pair and edge.weight is not None:
-            return f" (weight {edge.weight:.3g})"
-    return ""
-
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: list[ScriptRef],
-                script_of_block: Optional[dict[int, str]] = None) -> tuple[str, dict]:
+# The summary's counts, in order, with their words; a transform's ``show`` adds to them.
+_SUMMARY = [
+    ("concepts_replaced", "concept replaced", "concepts replaced"),
+    ("concepts_added", "concept added", "concepts added"),
+    ("concepts_dropped", "concept dropped", "concepts dropped"),
+    ("concepts_forbidden", "concept forbidden", "concepts forbidden"),
+    ("edges_added", "edge added", "edges added"),
+    ("edges_dropped", "edge dropped", "edges dropped"),
+]
+
+
+def render_plan(
+    library: Library,
+    transforms: tuple[tf.Transform, ...],
+    refs: list[ScriptRef],
+    script_of_block: dict[int, str] | None = None,
+) -> tuple[str, dict[str, int]]:
     """Plan text (stable order, diffable) and its summary counts, replaying ``transforms`` on ``library``.
 
     With ``script_of_block`` (several scripts), each script's changes follow a `# PATH` line.
     """
     lines: list[str] = []
-    counts = dict.fromkeys(
-        ["classes_changed", "classes_defined", "concepts_replaced", "concepts_added", "concepts_dropped",
-         "concepts_forbidden", "edges_added", "edges_dropped"], 0)
+    counts = dict.fromkeys(["classes_changed", "classes_defined"] + [key for key, _, _ in _SUMMARY], 0)
     changed: set[str] = set()
     defined: set[str] = set()
     for ref in refs:
@@ -179,66 +192,23 @@ def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: li
         if script_of_block is not None and script_of_block.get(block) != shown_script:
             shown_script = script_of_block.get(block)
             lines.append(f"# {shown_script}")
-        if isinstance(items[0], tf.DefineClass):
-            t = items[0]
+        view = tf.BlockPlan(current, current.get(cls))
+        for t in items:
+            t.show(view)
+        if items[0].creates_class:
             defined.add(cls)
             lines.append(f"+ {name} (defined, zero-shot)")
-            for slot, (concept, origin) in enumerate(zip(t.parts, t.part_origins), start=1):
-                lines.append(f"    concept {slot}: {_describe(current, concept, origin)}")
-            edges = ", ".join(f"{s}->{d}" for s, d in t.edges) or "none"
-            lines.append(f"    edges like {format_class_name(t.edges_like)}: {edges}")
-            counts["edges_added"] += len(t.edges)
-            current = tf.apply_transforms(current, items)
-            continue
-        entry = current.get(cls)
-        if cls not in defined:
-            changed.add(cls)
-        lines.append(f"~ {name}")
-        renumbered = False
-        added_slot = len(entry.graph.nodes)
-        edges_dropped: set[tuple[int, int]] = set()  # a set: a redundant `drop edge` is not counted twice
-        for t in items:
-            if isinstance(t, tf.ReplaceConcept):
-                counts["concepts_replaced"] += 1
-                lines.append(f"    concept {t.slot}: {_describe(current, t.old, t.old_origin)} -> "
-                             f"{_describe(current, t.new, t.new_origin)}")
-            elif isinstance(t, tf.AddConcept):
-                counts["concepts_added"] += 1
-                added_slot += 1
-                renumbered = True
-                lines.append(f"    + concept {added_slot}: {_describe(current, t.concept, t.origin)}")
-            elif isinstance(t, tf.DropConcept):
-                counts["concepts_dropped"] += 1
-                renumbered = True
-                touching = [p for p in entry.graph.edge_pairs() if t.slot in p]
-                edges_dropped.update(touching)
-                suffix = f" and its {_count(len(touching), 'edge', 'edges')}" if touching else ""
-                lines.append(f"    - concept {t.slot}: {_describe(current, t.concept, t.origin)}{suffix}")
-            elif isinstance(t, tf.ForbidConcept):
-                counts["concepts_forbidden"] += 1
-                if t.slot is None:
-                    lines.append(f"    ! forbid {_describe(current, t.concept, t.origin)}: not in the c-SCG")
-                    continue
-                renumbered = True
-                touching = [p for p in entry.graph.edge_pairs() if t.slot in p]
-                edges_dropped.update(touching)
-                suffix = f" with its {_count(len(touching), 'edge', 'edges')}" if touching else ""
-                lines.append(f"    ! forbid concept {t.slot}: {_describe(current, t.concept, t.origin)}, "
-                             f"dropped{suffix}")
-            elif isinstance(t, tf.DropEdge):
-                edges_dropped.add((t.src, t.dst))
-                lines.append(f"    - edge {t.src}->{t.dst}{_weight(entry, (t.src, t.dst))}")
-            elif isinstance(t, tf.AddEdge):
-                counts["edges_added"] += 1
-                lines.append(f"    + edge {t.src}->{t.dst}")
-            elif isinstance(t, tf.DropAllEdges):
-                edges_dropped.update(t.edges)
-                listed = ", ".join(f"{s}->{d}" for s, d in t.edges)
-                lines.append(f"    - edges *: {listed} ({_count(len(t.edges), 'edge', 'edges')})")
-        counts["edges_dropped"] += len(edges_dropped)
+        else:
+            if cls not in defined:
+                changed.add(cls)
+            lines.append(f"~ {name}")
+        lines.extend(view.lines)
+        for key, n in view.counts.items():
+            counts[key] += n  # a KeyError here: a new count needs its words in _SUMMARY
+        counts["edges_dropped"] += len(view.edges_dropped)
         current = tf.apply_transforms(current, items)
-        if renumbered:
-            after = current.get(cls)
+        after = current.get(cls)
+        if view.renumbered and after is not None:
             slots = ", ".join(f"{i} {node}" for i, node in enumerate(after.graph.nodes, start=1))
             lines.append(f"    slots after: {slots}")
     counts["classes_changed"] = len(changed)
@@ -252,14 +222,7 @@ def render_plan(library: Library, transforms: tuple[tf.Transform, ...], refs: li
     if counts["classes_defined"]:
         head.append(_count(counts["classes_defined"], "class defined", "classes defined"))
     detail = []
-    for key, one, many in [
-        ("concepts_replaced", "concept replaced", "concepts replaced"),
-        ("concepts_added", "concept added", "concepts added"),
-        ("concepts_dropped", "concept dropped", "concepts dropped"),
-        ("concepts_forbidden", "concept forbidden", "concepts forbidden"),
-        ("edges_added", "edge added", "edges added"),
-        ("edges_dropped", "edge dropped", "edges dropped"),
-    ]:
+    for key, one, many in _SUMMARY:
         if counts[key]:
             detail.append(_count(counts[key], one, many))
     summary_line = ", ".join(head) + ("; " + ", ".join(detail) if detail else "")

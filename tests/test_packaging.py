@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import venv
@@ -50,3 +51,15 @@ def test_language_runs_from_the_wheel_in_an_environment_without_torch(wheel, tmp
                           cwd=tmp_path)
     assert plan.returncode == 2, plan.stderr
     assert "1 class defined" in plan.stdout
+    explain = subprocess.run([str(hni), "check", "--explain", "e104"], capture_output=True, text=True, cwd=tmp_path)
+    assert explain.returncode == 0, explain.stderr
+    assert explain.stdout.startswith("E104 (error): pool index out of range")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "hni.toml").write_text("seed = 7\n[grn]\nepochs = 5\n")
+    config = subprocess.run([str(hni), "-w", str(workspace), "config", "--json"], capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert config.returncode == 0, config.stderr
+    settings = {s["key"]: s for s in json.loads(config.stdout)}
+    assert settings["seed"]["value"] == 7 and settings["seed"]["source"] == "file"
+    assert settings["grn.epochs"]["value"] == 5 and settings["extract.clusters"]["source"] == "default"

@@ -1,5 +1,2 @@
-"""The `hni` command line: `app` parses and dispatches; the language commands import no torch."""
-
-from hni_engine.cli.app import main
-
-__all__ = ["main"]
+"""The `hni` command line: `app` parses and dispatches (`hni = hni_engine.cli.app:main`); the language
+commands and `config` import no torch, the engine's commands are imported only when one runs."""

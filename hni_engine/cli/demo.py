@@ -8,6 +8,7 @@ workspace it leaves is one a user can go on with (`hni show`, `hni explain`, mor
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import time
 from pathlib import Path
@@ -16,13 +17,23 @@ from typing import Optional
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
 
-from hni_engine.store.config import write_config
+from hni_dsl import load_library
+
+from hni_engine.cli import apply_command, build_commands
+from hni_engine.cli.device import limit_threads, resolve_device
+from hni_engine.cli.parser import build_parser
+from hni_engine.oracle.scenario_scripts import example_script
+from hni_engine.store.config import HniConfig, write_config
 from hni_engine.store.workspace import Workspace
 
-__all__ = ["run_demo", "quick_overrides"]
+__all__ = ["cmd_demo", "run_demo", "quick_overrides"]
+
+# The commands the demo runs, each exactly as `hni COMMAND` runs it.
+STEPS = {"init": build_commands.cmd_init, "train": build_commands.cmd_train,
+         "extract": build_commands.cmd_extract, "apply": apply_command.cmd_apply}
 
 
-def quick_overrides(config):
+def quick_overrides(config: HniConfig) -> HniConfig:
     """The `--quick` demo's settings: smaller discovery, fewer GRN and distillation epochs."""
     e = config.extract
     # With `concept_region = "image"` every segment is a candidate, most of them background: 12 clusters over
@@ -45,9 +56,6 @@ def _step(title: str) -> None:
 
 def run_demo(scenario: str = "posebias", *, quick: bool = False, root: Optional[str] = None, seed: int = 0,
              force: bool = False, device: str = "cpu") -> int:
-    from hni_engine.cli.app import main as hni
-    from hni_engine.oracle.scenario_scripts import example_script
-
     target = Path(root or f"hni-demo-{scenario}{'-quick' if quick else ''}")
     if target.exists() and any(target.iterdir()):
         if not force:
@@ -59,7 +67,8 @@ def run_demo(scenario: str = "posebias", *, quick: bool = False, root: Optional[
     w, d = str(target), device
 
     def run(*argv: str) -> None:
-        status = hni(["-w", w, *argv])
+        args = build_parser().parse_args(["-w", w, *argv])
+        status = STEPS[args.command](args)
         if status != 0:
             raise HniError(f"the demo stopped: `hni -w {w} {' '.join(argv)}` exited with status {status}")
 
@@ -72,9 +81,7 @@ def run_demo(scenario: str = "posebias", *, quick: bool = False, root: Optional[
     run("train", "--device", d)
     _step("3/5 extracting concepts, c-SCGs and the GRN that mimics the network")
     run("extract", "--device", d)
-    _step("4/5 the example edit script")
-    from hni_dsl import load_library
-
+    _step("4/5 the example edit script, written by an oracle from the generator's ground truth (hni_engine.oracle)")
     script = example_script(Workspace(target), load_library(ws.library_path))
     script_path = target / "edits" / f"001_{scenario}.hni"
     atomic_write_text(script_path, script)
@@ -85,3 +92,9 @@ def run_demo(scenario: str = "posebias", *, quick: bool = False, root: Optional[
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s. Workspace: {target}. "
           f"Next: hni -w {target} show CLASS, hni -w {target} eval --model {target}/runs/<id>")
     return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    limit_threads()
+    return run_demo(args.scenario, quick=args.quick, root=args.dir, seed=args.seed, force=args.force,
+                    device=resolve_device(args.device))

@@ -23,9 +23,9 @@ module name to the module, with a did-you-mean error) and :func:`eval_mode`.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Optional
 
@@ -34,7 +34,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-__all__ = ["GradCam", "binarize", "resolve_layer", "eval_mode"]
+from hni_dsl.suggest import did_you_mean
+
+__all__ = ["GradCam", "ClassPass", "binarize", "resolve_layer", "eval_mode"]
 
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
@@ -55,10 +57,8 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     modules.pop("", None)  # the model itself is not a layer: its output is the logits, not a feature map
     if name in modules:
         return modules[name]
-    close = difflib.get_close_matches(name, list(modules), n=3, cutoff=0.5)
-    if close:
-        hint = "; did you mean " + ", ".join(repr(c) for c in close) + "?"
-    else:
+    hint = did_you_mean(name, modules, n=3, cutoff=0.5, quote=repr)
+    if not hint:
         top = [n for n in modules if "." not in n]
         hint = "; top-level layers are " + ", ".join(repr(n) for n in top[:12]) + ("" if len(top) <= 12 else ", ...")
     raise ValueError(f"unknown layer {name!r} in {type(model).__name__}{hint}")
@@ -88,44 +88,87 @@ def _feature_map(output: object, layer_name: str) -> Tensor:
     return output
 
 
+@dataclass
+class ClassPass:
+    """One forward pass and one backward pass per class, for a batch (see :meth:`GradCam.per_class`).
+
+    Shapes:
+        logits: ``(B, K)``; maps: ``(B, n, H, W)`` Grad-CAM maps of the n classes asked for, upsampled to
+        the input and *not* normalised (ReLU'd sums, comparable across classes); also: ``(B, C', h', w')``
+        the extra layer's output and also_gradients: ``(B, n, C')`` each class logit's gradient there,
+        summed over space (both None without an extra layer). All detached.
+    """
+
+    logits: Tensor
+    maps: Tensor
+    also: Optional[Tensor] = None
+    also_gradients: Optional[Tensor] = None
+
+
 class GradCam:
     """Grad-CAM at one layer of one model. Use as a context manager; call it on batches inside the block.
 
     Args:
         model: a classifier returning logits ``(B, K)``.
         layer: dotted name of the module to differentiate at (e.g. ``"layer4"`` for a ResNet).
+        also: dotted name of a second layer whose output and class-logit gradients :meth:`per_class`
+            also returns (extraction reads patch features and TCAV gradients there in the same pass).
 
-    Calling the object outside a ``with`` block also works: the hook is then registered for that one
+    Calling the object outside a ``with`` block also works: the hooks are then registered for that one
     call only.
     """
 
-    def __init__(self, model: nn.Module, layer: str):
+    def __init__(self, model: nn.Module, layer: str, *, also: Optional[str] = None):
         self.model = model
         self.layer_name = layer
         self.layer = resolve_layer(model, layer)
-        self._handle: Optional[RemovableHandle] = None
+        self.also_name = also
+        self.also_layer = resolve_layer(model, also) if also is not None else None
+        self._handles: list[RemovableHandle] = []
         self._activations: list[Tensor] = []
+        self._also: list[Tensor] = []
 
     def __repr__(self) -> str:
-        state = "active" if self._handle is not None else "inactive"
-        return f"GradCam({type(self.model).__name__}, layer={self.layer_name!r}, {state})"
+        state = "active" if self._handles else "inactive"
+        also = f", also={self.also_name!r}" if self.also_name else ""
+        return f"GradCam({type(self.model).__name__}, layer={self.layer_name!r}{also}, {state})"
 
     def __enter__(self) -> "GradCam":
-        if self._handle is not None:
+        if self._handles:
             raise RuntimeError(f"{self!r} is already active (nested `with` on the same GradCam)")
-        self._handle = self.layer.register_forward_hook(self._record)
+        self._handles.append(self.layer.register_forward_hook(self._record))
+        if self.also_layer is not None:
+            self._handles.append(self.also_layer.register_forward_hook(self._record_also))
         return self
 
     def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
         # Returning None (falsy) lets any exception raised in the block propagate unchanged.
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
         self._activations.clear()
+        self._also.clear()
 
     def _record(self, module: nn.Module, args: tuple, output: object) -> None:
         self._activations.append(_feature_map(output, self.layer_name))
+
+    def _record_also(self, module: nn.Module, args: tuple, output: object) -> None:
+        self._also.append(_feature_map(output, str(self.also_name)))
+
+    def _forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Logits ``(B, K)`` and the layer's activation, both in the graph (call with grad enabled)."""
+        if images.dim() != 4:
+            raise ValueError(f"images must be (B, 3, H, W) (got shape {tuple(images.shape)})")
+        # A leaf input that requires grad guarantees a graph through the layer even when every parameter is
+        # frozen; we never touch the parameters' own requires_grad flags. (clone: an inference-mode tensor
+        # cannot join a graph.)
+        inputs = images.detach().clone().requires_grad_(True)
+        logits = self.model(inputs)  # (B, K)
+        if len(self._activations) != 1:
+            raise ValueError(f"layer {self.layer_name!r} ran {len(self._activations)} times in one "
+                             "forward pass; Grad-CAM needs a layer that runs exactly once")
+        return logits, self._activations[0]
 
     def __call__(self, images: Tensor, targets: Tensor, *, upsample: bool = True) -> Tensor:
         """Grad-CAM maps of ``images`` for the classes ``targets``.
@@ -140,11 +183,9 @@ class GradCam:
             ``(B, H, W)`` (or ``(B, h, w)``) float maps in ``[0, 1]``, detached. A map with no positive
             evidence is all zeros.
         """
-        if self._handle is None:
+        if not self._handles:
             with self:
                 return self(images, targets, upsample=upsample)
-        if images.dim() != 4:
-            raise ValueError(f"images must be (B, 3, H, W) (got shape {tuple(images.shape)})")
         targets = torch.as_tensor(targets, device=images.device).long().reshape(-1)
         if targets.shape[0] != images.shape[0]:
             raise ValueError(f"need one target per image (got {targets.shape[0]} targets "
@@ -153,31 +194,62 @@ class GradCam:
         # Gradients are needed even when the caller is under no_grad or inference_mode.
         try:
             with eval_mode(self.model), torch.inference_mode(False), torch.enable_grad():
-                # A leaf input that requires grad guarantees a graph through the layer even when every
-                # parameter is frozen; we never touch the parameters' own requires_grad flags. (clone: an
-                # inference-mode tensor cannot join a graph.)
-                inputs = images.detach().clone().requires_grad_(True)
                 targets = targets.clone()
-                logits = self.model(inputs)  # (B, K)
-                if len(self._activations) != 1:
-                    raise ValueError(f"layer {self.layer_name!r} ran {len(self._activations)} times in one "
-                                     "forward pass; Grad-CAM needs a layer that runs exactly once")
+                logits, activation = self._forward(images)
                 if not (0 <= int(targets.min()) and int(targets.max()) < logits.shape[1]):
                     raise ValueError(f"targets must be class indices in [0, {logits.shape[1]}) "
                                      f"(got {targets.tolist()})")
-                activation = self._activations[0]  # (B, C, h, w)
                 # Each image's logit depends only on its own activation (eval mode), so the gradient of the
                 # sum gives every image's own gradient in one backward pass.
                 score = logits.gather(1, targets[:, None]).sum()
                 (gradient,) = torch.autograd.grad(score, activation)  # (B, C, h, w)
         finally:
             self._activations.clear()
-        weights = gradient.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1)
-        cam = F.relu((weights * activation.detach()).sum(dim=1))  # (B, h, w)
+            self._also.clear()
+        cam = _cam(gradient, activation)  # (B, h, w)
         if upsample and cam.shape[-2:] != images.shape[-2:]:
-            cam = F.interpolate(cam[:, None], size=images.shape[-2:], mode="bilinear",
-                                align_corners=False)[:, 0]  # (B, H, W)
+            cam = _upsample(cam, images.shape[-2:])
         return _min_max(cam)
+
+    def per_class(self, images: Tensor, classes: Sequence[int]) -> ClassPass:
+        """Every image's Grad-CAM map for each of ``classes``, from one forward pass (a backward per class).
+
+        The maps are upsampled to the input size and left unnormalised (:func:`binarize` ranks pixels, which
+        a min-max rescaling would not change). With ``also``, that layer's output and each class logit's
+        gradient there (summed over space: the TCAV directional derivatives' ingredient) come too.
+        """
+        if not self._handles:
+            with self:
+                return self.per_class(images, classes)
+        self._activations.clear()
+        self._also.clear()
+        try:
+            with eval_mode(self.model), torch.inference_mode(False), torch.enable_grad():
+                logits, activation = self._forward(images)
+                also = self._also[0] if self.also_layer is not None else None
+                wrt = [activation] if also is None else [activation, also]
+                maps, also_gradients = [], []
+                for c in classes:
+                    grads = torch.autograd.grad(logits[:, c].sum(), wrt, retain_graph=True)
+                    maps.append(_upsample(_cam(grads[0], activation), images.shape[-2:]))  # (B, H, W)
+                    if also is not None:
+                        also_gradients.append(grads[1].sum(dim=(2, 3)))  # (B, C')
+        finally:
+            self._activations.clear()
+            self._also.clear()
+        return ClassPass(logits.detach(), torch.stack(maps, 1),
+                         None if also is None else also.detach(),
+                         None if also is None else torch.stack(also_gradients, 1).detach())
+
+
+def _cam(gradient: Tensor, activation: Tensor) -> Tensor:
+    """ReLU(sum_k w_k A_k) with w_k the spatial mean of the gradient: ``(B, C, h, w)`` -> ``(B, h, w)``."""
+    weights = gradient.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1)
+    return F.relu((weights * activation.detach()).sum(dim=1))
+
+
+def _upsample(cam: Tensor, size: Sequence[int]) -> Tensor:
+    return F.interpolate(cam[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
 
 def _min_max(cam: Tensor) -> Tensor:

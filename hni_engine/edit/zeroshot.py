@@ -17,7 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from hni_engine.graphs.scg import ImagePatches, NodeConcept, match_nodes
+from hni_engine.discovery.analysis import ImagePatches
+from hni_engine.graphs.scg import NodeConcept, match_nodes
 
 __all__ = ["part_patches", "synthesize", "VirtualImage", "compose", "background_canvas"]
 

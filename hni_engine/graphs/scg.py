@@ -16,7 +16,10 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["NodeConcept", "ImagePatches", "match_nodes", "match_class", "assemble"]
+from hni_engine.discovery.analysis import ImagePatches
+from hni_engine.graphs.grn import ISCGBatch
+
+__all__ = ["NodeConcept", "match_nodes", "match_class", "assemble", "iscg_batch"]
 
 
 @dataclass(frozen=True)
@@ -24,21 +27,6 @@ class NodeConcept:
     concept_id: str
     anchor: np.ndarray   # (D,)
     threshold: float
-
-
-@dataclass
-class ImagePatches:
-    """One image's candidate patches: features, centres, and per class which patches overlap its Grad-CAM.
-
-    ``features`` are what the GRN's nodes receive. Their leading dimensions are the space concepts live
-    in (the anchors' size); any trailing ones (the patch's context features, see
-    ``ExtractConfig.context_features``) travel with the node but take no part in matching.
-    """
-
-    features: np.ndarray      # (S, D) float32, D >= the anchors' size
-    centres: np.ndarray       # (S, 2) normalised (x, y)
-    candidates: np.ndarray    # (n_classes, S) bool: segment overlaps that class's Grad-CAM mask (every segment with
-    #                           `extract.concept_region = "image"`)
 
 
 def match_nodes(features: np.ndarray, anchors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -90,3 +78,11 @@ def assemble(per_class: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     """Concatenate per-class (x, present, pos) along the slot axis, in class order: (N, T, D), (N, T), (N, T, 2)."""
     xs, ps, qs = zip(*per_class)
     return torch.cat(xs, 1), torch.cat(ps, 1), torch.cat(qs, 1)
+
+
+def iscg_batch(patches: Sequence[ImagePatches], rows: Sequence[int], nodes: list[list[NodeConcept]]
+               ) -> ISCGBatch:
+    """The I-SCGs of many images for every class graph: class graph g is matched against the patches'
+    candidate row ``rows[g]`` (which Grad-CAM region, or every patch for a class without one)."""
+    x, present, pos = assemble([match_class(patches, row, class_nodes) for row, class_nodes in zip(rows, nodes)])
+    return ISCGBatch(x=x, present=present, pos=pos)

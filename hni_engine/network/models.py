@@ -13,7 +13,6 @@ User checkpoints may also be a bare state dict or a whole pickled model; all are
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import io
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from torch import nn
 
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_bytes
+from hni_dsl.suggest import did_you_mean
 
 from hni_engine import formats
 
@@ -59,8 +59,7 @@ def build_model(arch: str, num_classes: int) -> nn.Module:
     """An untrained torchvision classifier (no weights are ever downloaded)."""
     archs = _classification_archs()
     if arch not in archs:
-        close = difflib.get_close_matches(arch, archs, n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(arch, archs, n=3, quote=repr)
         raise ModelError(f"unknown torchvision classification architecture {arch!r}{hint}")
     return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
 

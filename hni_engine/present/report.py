@@ -1,6 +1,6 @@
 """`hni report`: one self-contained HTML file of a workspace's concepts and, when there is one, of a run.
 
-Everything is inside the file: pictures (from :mod:`hni_engine.pictures`) as base64 PNG data URIs, a little
+Everything is inside the file: pictures (from :mod:`hni_engine.present.pictures`) as base64 PNG data URIs, a little
 inline CSS, no scripts, fonts or links to anything outside it, so it can be mailed or attached to a review.
 The same inputs give the same bytes (no dates, no absolute times), so a report can be committed and diffed.
 
@@ -10,7 +10,6 @@ Torch-free: it reads the library, extract.json and the run folder's JSON and tex
 from __future__ import annotations
 
 import base64
-import difflib
 import html
 import json
 from dataclasses import dataclass, field
@@ -22,12 +21,13 @@ from hni_dsl.checker import concept_origin
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import InputFileError, atomic_write_text, read_text
 from hni_dsl.library import ClassEntry, Library
+from hni_dsl.suggest import did_you_mean
 
 from hni_engine.present import pictures
+from hni_engine.store.runs import resolve_run
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
-__all__ = ["RunView", "ReportInputs", "gather", "render", "write_report", "check_report_output", "run_ids",
-           "resolve_run"]
+__all__ = ["RunView", "ReportInputs", "gather", "render", "write_report", "check_report_output"]
 
 MAX_WIDTH = 1100  # px; pictures wider than the page are scaled down by CSS
 
@@ -69,37 +69,6 @@ def check_report_output(path: str | Path) -> Path:
     return target
 
 
-def run_ids(ws: Workspace) -> list[str]:
-    """The complete runs of the workspace (folders with a metrics.json), in id order."""
-    if not ws.runs_dir.is_dir():
-        return []
-    return sorted(p.name for p in ws.runs_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and (p / "metrics.json").is_file())
-
-
-def resolve_run(ws: Workspace, wanted: Optional[str]) -> Optional[str]:
-    """--run ID (or a unique prefix such as 0002), else runs/HEAD, else no run."""
-    existing = run_ids(ws)
-    if wanted is None:
-        head = ws.runs_dir / "HEAD"
-        if not head.is_file():
-            return None
-        run = head.read_text(encoding="utf-8").strip()
-        if run not in existing:
-            raise WorkspaceError(f"{head}: names run {run!r}, but {ws.runs_dir / run} is missing or incomplete")
-        return run
-    if wanted in existing:
-        return wanted
-    matches = [r for r in existing if r.startswith(wanted)]
-    if len(matches) == 1:
-        return matches[0]
-    listed = ", ".join(existing) if existing else f"none ({ws.runs_dir} has no runs; `hni apply` makes them)"
-    what = "matches several runs" if matches else "no such run"
-    close = difflib.get_close_matches(wanted, existing, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close and not matches else ""
-    raise HniError(f"--run {wanted!r}: {what}{hint}; runs: {listed}")
-
-
 def _read_json(path: Path, what: str) -> dict:
     try:
         return json.loads(read_text(path, what))
@@ -128,8 +97,7 @@ def _select(library: Library, wanted: Optional[Sequence[str]]) -> list[ClassEntr
     for name in wanted:
         entry = library.get(name)
         if entry is None:
-            close = difflib.get_close_matches(name, library.class_names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; classes: {', '.join(library.class_names)}"
+            hint = did_you_mean(name, library.class_names, quote=repr) or f"; classes: {', '.join(library.class_names)}"
             raise HniError(f"--classes: unknown class {name!r}{hint}")
         if entry not in out:
             out.append(entry)

@@ -9,21 +9,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-import textwrap
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
-
 from hni_engine import formats
 
 __all__ = [
-    "ConfigError", "ModelConfig", "DataConfig", "SegmentConfig", "ExtractConfig", "GrnConfig", "HniConfig",
-    "load_config", "dump_config", "write_config", "config_key",
+    "ConfigError",
+    "DataConfig",
+    "DistillConfig",
+    "ExtractConfig",
+    "GrnConfig",
+    "HniConfig",
+    "ModelConfig",
+    "SegmentConfig",
+    "Setting",
+    "TrainConfig",
+    "config_key",
+    "dump_config",
+    "effective_settings",
+    "load_config",
+    "settings",
+    "write_config",
 ]
 
 CONFIG_FORMAT = formats.WORKSPACE
@@ -32,7 +46,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class ConfigError(HniError):
-    def __init__(self, path: str, message: str, field: Optional[str] = None):
+    def __init__(self, path: str, message: str, field: str | None = None):
         self.path, self.field = path, field
         super().__init__(f"{path}: " + (f"field {field!r}: " if field else "") + message)
 
@@ -50,95 +64,160 @@ def config_key(data: Any) -> str:
 
 
 class ModelConfig(_Section):
-    arch: str = Field("resnet18", description="torchvision classification architecture name")
-    checkpoint: str = Field("model/base.pt", description="state dict or full model file, relative to the workspace")
-    feature_layer: str = Field("layer4", description="module whose output gives patch features")
-    gradcam_layer: str = Field("layer4", description="module Grad-CAM differentiates at")
-    input_size: int = Field(64, ge=16, le=1024, description="images are resized to this square size")
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    arch: str = Field(default="resnet18", description="torchvision architecture of the network (e.g. resnet18)")
+    checkpoint: str = Field(
+        default="model/base.pt",
+        description="the network: a state dict, hni checkpoint or whole-model file, relative to the workspace",
+    )
+    feature_layer: str = Field(default="layer4", description="module whose output gives patch features (e.g. layer4)")
+    gradcam_layer: str = Field(default="layer4", description="module where Grad-CAM takes the class logit's gradient")
+    input_size: int = Field(default=64, ge=16, le=1024, description="images are resized to this square size, in pixels")
+    mean: tuple[float, float, float] = Field(
+        default=IMAGENET_MEAN,
+        description="per-channel RGB mean (0-1 scale) subtracted from the input, as in the network's training",
+    )
+    std: tuple[float, float, float] = Field(
+        default=IMAGENET_STD,
+        description="per-channel RGB std (0-1 scale) the input is divided by after subtracting the mean; positive",
+    )
 
     @field_validator("std")
     @classmethod
-    def _positive(cls, std):
+    def _positive(cls, std: tuple[float, float, float]) -> tuple[float, float, float]:
         if any(s <= 0 for s in std):
             raise ValueError(f"std values must be positive (got {list(std)})")
         return std
 
 
 class DataConfig(_Section):
-    train: str = Field("data/train", description="ImageFolder root of the training split")
-    test: str = Field("data/test", description="ImageFolder root of the test split")
+    train: str = Field(default="data/train", description="training images: ImageFolder root, relative to the workspace")
+    test: str = Field(
+        default="data/test",
+        description="test images (evaluation, held-out fidelity): ImageFolder root, relative to the workspace",
+    )
 
 
 class TrainConfig(_Section):
     """`hni train`: training the original network from scratch (for the demo and users without a model)."""
 
-    epochs: int = Field(12, ge=1)
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-4, ge=0)
-    augment: bool = True
+    epochs: int = Field(default=12, ge=1, description="`hni train`: passes over the training images")
+    batch_size: int = Field(default=64, ge=1, description="`hni train`: images per optimiser step")
+    lr: float = Field(default=1e-3, gt=0, description="`hni train`: peak learning rate of Adam (one-cycle schedule)")
+    weight_decay: float = Field(default=1e-4, ge=0, description="`hni train`: L2 weight decay of Adam")
+    augment: bool = Field(default=True, description="`hni train`: random shifts of up to 1/8 of the image (no flips)")
 
 
 class SegmentConfig(_Section):
-    n_segments: tuple[int, ...] = (15, 50, 80)
-    compactness: float = Field(20.0, gt=0)
-    sigma: float = Field(1.0, ge=0)
-    min_area: float = Field(0.001, ge=0, lt=1)
-    dedupe_jaccard: float = Field(0.5, gt=0, le=1)
+    n_segments: tuple[int, ...] = Field(
+        default=(15, 50, 80), description="SLIC's target number of segments, one entry per resolution"
+    )
+    compactness: float = Field(default=20.0, gt=0, description="SLIC compactness: higher gives squarer segments")
+    sigma: float = Field(
+        default=1.0,
+        ge=0,
+        description="SLIC pre-smoothing width in pixels for 224 px images (scaled down for smaller ones)",
+    )
+    min_area: float = Field(
+        default=0.001, ge=0, lt=1, description="segments covering at most this fraction of the image are dropped"
+    )
+    dedupe_jaccard: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="a segment overlapping one kept at an earlier resolution above this Jaccard is dropped",
+    )
 
 
 class ExtractConfig(_Section):
-    feature_mode: Literal["pool", "crop"] = "pool"
-    images_per_class: int = Field(50, ge=2, description="images per class for concept discovery")
-    gradcam_keep: float = Field(0.5, gt=0, le=1, description="fraction of pixels the Grad-CAM mask keeps")
-    clusters: int = Field(25, ge=2, description="k-means clusters per class")
-    min_cluster_images: float = Field(0.3, gt=0, le=1, description="a concept must occur in this fraction of "
-                                      "the discovery images (ACE's frequency rule)")
-    cluster_members: int = Field(40, ge=2, description="patches nearest the centre kept per concept")
-    tcav_random_sets: int = Field(10, ge=2)
-    tcav_alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the TCAV test")
-    top_k: int = Field(4, ge=1, description="c-SCG nodes per class")
-    match_percentile: float = Field(95.0, gt=0, le=100, description="matching threshold: this percentile of "
-                                    "the concept's best-match distances in its own class's images")
-    edges_kept: float = Field(0.5, gt=0, le=1, description="fraction of edges kept by |e_ji| after GRN training")
-    context_features: bool = Field(True, description="crop mode: each GRN node also receives its patch's "
-                                    "feature-layer map averaged inside the segment in the whole image (what the "
-                                    "network sees around it), from the Grad-CAM pass; concepts and matching use "
-                                    "the crop features alone, and so does the GRN `hni apply` retrains on edited "
-                                    "graphs (context would carry removed concepts back in). No effect in pool mode")
-    concept_region: Literal["gradcam", "image"] = Field("gradcam", description="where a class's concepts are "
-                                    "looked for and matched: the segments inside its Grad-CAM region (VRX), or "
-                                    "every segment of its images (ACE). `image` also finds parts Grad-CAM does not "
-                                    "show, which a reviewer may want the edited class to rely on")
-    mimic_turns: int = Field(0, ge=0, le=16, description="rotated copies of each training image (random "
-                             "angles) that the GRN also learns to mimic, labelled by the network's own outputs "
-                             "(no labels needed): the GRN then sees poses the training images lack. Concept "
-                             "discovery uses the originals alone")
-    segment: SegmentConfig = SegmentConfig()
+    # Which mode is the default was measured: BENCHMARKS.md, "P1, P2" and "Pool vs crop features".
+    feature_mode: Literal["pool", "crop"] = Field(
+        default="pool",
+        description=(
+            "`crop`: forward each gray-filled segment crop (ACE); `pool`: one pass per image, map averaged per segment"
+        ),
+    )
+    images_per_class: int = Field(
+        default=50, ge=2, description="images per class for concept discovery (correctly classified ones first)"
+    )
+    gradcam_keep: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="fraction of an image's pixels, highest Grad-CAM first, that form a class's Grad-CAM region",
+    )
+    clusters: int = Field(default=25, ge=2, description="k-means clusters per class: the candidate concepts")
+    min_cluster_images: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="a concept must occur in this fraction of the discovery images (ACE's frequency rule)",
+    )
+    cluster_members: int = Field(
+        default=40, ge=2, description="patches nearest the cluster centre kept per concept; their mean is its anchor"
+    )
+    tcav_random_sets: int = Field(
+        default=10,
+        ge=2,
+        description="random negative sets per TCAV test (for each concept, and for the random-vs-random null)",
+    )
+    tcav_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="p-value under which a concept's TCAV score counts as significant; significant concepts rank first",
+    )
+    top_k: int = Field(default=4, ge=1, description="c-SCG nodes per class: its k most important concepts")
+    match_percentile: float = Field(
+        default=95.0,
+        gt=0,
+        le=100,
+        description="match threshold: this percentile of a concept's nearest-patch distances over its class's images",
+    )
+    edges_kept: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="fraction of each c-SCG's edges kept, largest learnt |e_ji| first; the GRN is retrained",
+    )
+    # BENCHMARKS.md, "Context features in crop mode".
+    context_features: bool = Field(
+        default=True,
+        description="crop mode: each GRN node also gets the image's feature map averaged in its segment (its context)",
+    )
+    concept_region: Literal["gradcam", "image"] = Field(
+        default="gradcam",
+        description="where concepts are found and matched: `gradcam` (class's Grad-CAM region, VRX) or `image` (ACE)",
+    )
+    mimic_turns: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="randomly rotated copies per training image the GRN also learns to mimic (not used for discovery)",
+    )
+    segment: SegmentConfig = Field(default=SegmentConfig(), description="multi-resolution SLIC segmentation")
 
 
 class GrnConfig(_Section):
-    epochs: int = Field(100, ge=1)
-    batch_size: int = Field(32, ge=1)
-    # The papers use Adam at 0.01. Measured on the spurious scenario (seeds 0-1, 30 epochs): at 0.01 one
-    # seed never left chance level (test fidelity 0.08) and the other needed 20 epochs to escape; at 0.001
-    # both reached 0.94. So 0.001 is the default here.
-    lr: float = Field(0.001, gt=0)
-    lr_step: int = Field(25, ge=1)
-    lr_gamma: float = Field(0.8, gt=0, le=1)
-    # Not in the papers, off by default. Decoupled weight decay (AdamW) at 1.0 helped crop features without
-    # context on quick worlds (held-out fidelity +3.9 pts over three spurious networks) but costs posebias
-    # (pool) 9-11 pts at default size, and with crop's context features it changes nothing (BENCHMARKS.md,
-    # "GRN weight decay"). 0 gives the papers' plain Adam.
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay of the GRN `hni extract` trains to "
-                                "mimic the network (0: plain Adam)")
-    # The GRN `hni apply` retrains on edited graphs learns from labels on crop features alone, where decay
-    # helps: spurious --quick, 3 seeds with controls, edit gain +12.7 pts at 1.0 and +6.7 at 0, and at 0 the
-    # random-edit control beat the edit (BENCHMARKS.md, "Human -> NN").
-    apply_weight_decay: float = Field(1.0, ge=0, description="AdamW weight decay of the GRN `hni apply` "
-                                      "retrains on the edited graphs with labels (0: plain Adam)")
+    epochs: int = Field(default=100, ge=1, description="GRN training epochs (in `hni extract` and `hni apply`)")
+    batch_size: int = Field(default=32, ge=1, description="images per GRN step (each brings one I-SCG per class)")
+    # The papers' 0.01 stalled at chance level; 0.001 converged (BENCHMARKS.md, "NN -> human: GRN fidelity").
+    lr: float = Field(default=0.001, gt=0, description="the GRN's initial Adam learning rate (AdamW with weight decay)")
+    lr_step: int = Field(default=25, ge=1, description="epochs between the GRN's learning-rate decays (by lr_gamma)")
+    lr_gamma: float = Field(
+        default=0.8, gt=0, le=1, description="multiplies the GRN's learning rate every lr_step epochs"
+    )
+    # Not in the papers; measured, off by default (BENCHMARKS.md, "GRN weight decay").
+    weight_decay: float = Field(
+        default=0.0,
+        ge=0,
+        description="AdamW weight decay of the GRN `hni extract` trains to mimic the network (0: plain Adam)",
+    )
+    # Measured to help the edit, unlike grn.weight_decay (BENCHMARKS.md, "Human -> NN" and "GRN weight decay").
+    apply_weight_decay: float = Field(
+        default=1.0,
+        ge=0,
+        description="AdamW weight decay of the GRN `hni apply` retrains on the edited graphs (0: plain Adam)",
+    )
 
 
 class DistillConfig(_Section):
@@ -146,62 +225,90 @@ class DistillConfig(_Section):
 
     alpha and beta are the paper's. The paper's optimiser (SGD lr 0.1, batch 4, 100 epochs) is far too slow
     on two CPU cores; the defaults here were chosen by measurement (see BENCHMARKS.md, "Human -> NN").
-    The temperatures follow the paper per kind of edit (hni_engine.distill.TEMPERATURES).
+    The temperatures follow the paper per kind of edit (hni_engine.edit.distill.TEMPERATURES).
     """
 
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(0.01, gt=0, description="SGD learning rate (momentum 0.9, cosine decay)")
-    momentum: float = Field(0.9, ge=0, lt=1)
-    alpha: float = Field(2.5, ge=0, description="weight of the soft-label term")
-    beta: float = Field(1.0, ge=0, description="weight of the hard-label term (zero-shot runs use none)")
-    augment: bool = Field(True, description="random translation of the student's input, as in `hni train`")
-    erase_removed: float = Field(0.5, ge=0, le=1, description="probability that a training image of an edited "
-                                 "class shows the student the concepts the edit removed erased (to the mean "
-                                 "colour); the teachers' labels stay, so those concepts stop being evidence")
-    transplant_removed: float = Field(0.0, ge=0, le=1, description="probability that a training image shows "
-                                      "the student, pasted in at their own place, the concepts the edit removed "
-                                      "from another class (taken from one of that class's images); the teachers' "
-                                      "labels stay, so those concepts stop being evidence for the other class")
-    transplant_forbidden: float = Field(0.5, ge=0, le=1, description="probability that a training image "
-                                        "shows the student, pasted in at their own place, the pixels of a concept "
-                                        "another class is forbidden (`forbid`), taken from one of that class's "
-                                        "images; labels stay, so the concept stops counting for that class")
-    turns: int = Field(0, ge=0, le=8, description="rotated copies of each training image added to the "
-                       "student's data, labelled by the two teachers only (no ground truth): an edit that drops "
-                       "relations is taught on poses the training set lacks; equal to `extract.mimic_turns`, "
-                       "the copies' patches come from extraction's cache")
-    composite_images: bool = Field(False, description="zero-shot: also distil on the defined classes' virtual "
-                                   "images made in pixels (parts pasted into images of the edges-like class), "
-                                   "labelled by the teachers; the paper uses seen images only")
-    synthetic_per_class: int = Field(0, ge=0, description="synthesized graphs per defined class; 0: as many "
-                                     "as the seen classes have training images on average")
+    epochs: int = Field(default=10, ge=1, description="passes over the student's training images in distillation")
+    batch_size: int = Field(default=32, ge=1, description="images per distillation step")
+    lr: float = Field(default=0.01, gt=0, description="SGD learning rate of the distillation (cosine decay to zero)")
+    momentum: float = Field(default=0.9, ge=0, lt=1, description="SGD momentum of the distillation")
+    alpha: float = Field(default=2.5, ge=0, description="weight of the soft-label term (the teachers' combined labels)")
+    beta: float = Field(
+        default=1.0, ge=0, description="weight of the ground-truth label term; zero-shot runs have none"
+    )
+    augment: bool = Field(default=True, description="random shifts of the student's input, as in `hni train`")
+    # BENCHMARKS.md, "Human -> NN": without erasing, the student can keep its shortcut.
+    erase_removed: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="probability an image's removed or forbidden concepts become noise in its own colours; labels stay",
+    )
+    transplant_removed: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="probability an image gets concepts removed from another class pasted in; labels stay",
+    )
+    transplant_forbidden: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="probability an image gets a concept another class is forbidden pasted in; labels stay",
+    )
+    # Equal to extract.mimic_turns, the copies are extraction's own (same seeded angles): their patches are cached.
+    turns: int = Field(
+        default=0,
+        ge=0,
+        le=8,
+        description="randomly rotated copies per training image the student also learns from, labelled by the teachers",
+    )
+    composite_images: bool = Field(
+        default=False,
+        description="zero-shot: also distil on pixel composites of new classes (parts pasted into edges-like images)",
+    )
+    synthetic_per_class: int = Field(
+        default=0,
+        ge=0,
+        description="zero-shot: synthesized graphs per new class; 0: the seen classes' mean image count",
+    )
 
 
 class HniConfig(_Section):
-    format: Literal["hni-workspace/1"] = CONFIG_FORMAT
-    seed: int = 0
-    classes: tuple[str, ...] = Field((), description="classes of interest; empty means every class")
-    model: ModelConfig = ModelConfig()
-    data: DataConfig = DataConfig()
-    train: TrainConfig = TrainConfig()
-    extract: ExtractConfig = ExtractConfig()
-    grn: GrnConfig = GrnConfig()
-    distill: DistillConfig = DistillConfig()
+    format: Literal["hni-workspace/1"] = Field(
+        default=cast(Literal["hni-workspace/1"], CONFIG_FORMAT),
+        description="format of this file; only hni-workspace/1 is read",
+    )
+    seed: int = Field(default=0, description="seed of every random draw: sampling, k-means, training")
+    classes: tuple[str, ...] = Field(default=(), description="classes of interest; empty: every training class")
+    model: ModelConfig = Field(default=ModelConfig(), description="the original network")
+    data: DataConfig = Field(default=DataConfig(), description="the training and test images")
+    train: TrainConfig = Field(default=TrainConfig(), description="`hni train`: training the network from scratch")
+    extract: ExtractConfig = Field(
+        default=ExtractConfig(), description="`hni extract`: segments, patch features, concepts, c-SCGs and their edges"
+    )
+    grn: GrnConfig = Field(
+        default=GrnConfig(),
+        description="the GRN, trained by `hni extract` to mimic the network and retrained by `hni apply`",
+    )
+    distill: DistillConfig = Field(default=DistillConfig(), description="`hni apply`: distillation into the network")
 
 
-def load_config(path: str | Path) -> HniConfig:
-    p = Path(path)
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    """The file's TOML as a dict; a missing, unreadable or malformed file is a ConfigError naming it."""
     try:
-        raw = p.read_bytes()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(str(path), "no such file (make a workspace with `hni init`)") from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot be read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+
+
+def _validate(path: str | Path, data: dict[str, Any]) -> HniConfig:
     try:
         return HniConfig.model_validate(data)
     except ValidationError as exc:
@@ -211,6 +318,66 @@ def load_config(path: str | Path) -> HniConfig:
         if first["type"] != "missing" and not isinstance(first.get("input"), (dict, list)):
             message += f" (got {first.get('input')!r})"
         raise ConfigError(str(path), message, field) from None
+
+
+def load_config(path: str | Path) -> HniConfig:
+    return _validate(path, _read_toml(path))
+
+
+# -- the effective configuration (`hni config`) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of hni.toml as a run sees it: dotted key, value (JSON form), where it came from, meaning."""
+
+    key: str
+    value: Any
+    source: Literal["default", "file"]
+    description: str
+
+    @property
+    def text(self) -> str:
+        """The value as hni.toml writes it (strings quoted, lists in brackets)."""
+        return _toml_value(self.value)
+
+
+def settings(config: HniConfig, given: Mapping[str, Any]) -> list[Setting]:
+    """Every key of ``config`` (top-level keys first, then each section's, as `dump_config` orders them),
+    marked `file` when the TOML table ``given`` sets it and `default` otherwise.
+
+    >>> [(s.key, s.value, s.source) for s in settings(HniConfig(seed=3), {"seed": 3})][:2]
+    [('format', 'hni-workspace/1', 'default'), ('seed', 3, 'file')]
+    """
+    out: list[Setting] = []
+
+    def walk(prefix: str, model: BaseModel, given: Mapping[str, Any]) -> None:
+        sections = []
+        for name, info in type(model).model_fields.items():
+            value = getattr(model, name)
+            if isinstance(value, BaseModel):
+                sub = given.get(name)
+                sections.append((prefix + name + ".", value, sub if isinstance(sub, Mapping) else {}))
+                continue
+            source: Literal["default", "file"] = "file" if name in given else "default"
+            dumped = model.model_dump(mode="json", include={name})[name]
+            out.append(Setting(prefix + name, dumped, source, info.description or ""))
+        for sub_prefix, sub_model, sub_given in sections:
+            walk(sub_prefix, sub_model, sub_given)
+
+    walk("", config, given)
+    return out
+
+
+def effective_settings(path: str | Path) -> list[Setting]:
+    """The configuration a run on the hni.toml at ``path`` uses, key by key, with each value's source.
+
+    Raises ConfigError (naming the file) when it is missing, not TOML or has an invalid value."""
+    data = _read_toml(path)
+    return settings(_validate(path, data), data)
+
+
+# -- writing ------------------------------------------------------------------------------------------
 
 
 def _toml_value(value: Any) -> str:
@@ -225,32 +392,21 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
-def _described(model: type[BaseModel], key: str) -> list[str]:
-    """The field's description as wrapped comment lines (none for fields without one)."""
-    info = model.model_fields.get(key)
-    if info is None or not info.description:
-        return []
-    return ["# " + line for line in textwrap.wrap(info.description, 100)]
-
-
 def dump_config(config: HniConfig) -> str:
-    """TOML text of a config (top-level keys first, then one table per section), each described field
-    preceded by its description as a comment."""
-    lines = ["# hni workspace. A field's meaning is in the comment above it where it needs one; the README",
-             "# has the rest. Paths are relative to this file."]
-
-    def emit(name: str, model: BaseModel, table: dict) -> None:
-        nested = []
-        for key, value in table.items():
-            if isinstance(value, dict):
-                nested.append((f"{name}.{key}" if name else key, getattr(model, key), value))
-            else:
-                lines.extend(_described(type(model), key) + [f"{key} = {_toml_value(value)}"])
-        for sub_name, sub_model, sub in nested:
-            lines.extend(["", f"[{sub_name}]"])
-            emit(sub_name, sub_model, sub)
-
-    emit("", config, config.model_dump(mode="json"))
+    """TOML text of a config (top-level keys first, then one table per section), each key preceded by its
+    description as a comment."""
+    lines = [
+        "# hni workspace. Each key's meaning is in the comment above it; `hni config` lists the keys in",
+        "# effect and where each value came from. Paths are relative to this file.",
+        "",
+    ]
+    table = ""
+    for setting in settings(config, {}):
+        section, _, key = setting.key.rpartition(".")
+        if section != table:
+            lines.extend(["", f"[{section}]"])
+            table = section
+        lines.extend([f"# {setting.description}", f"{key} = {setting.text}"])
     return "\n".join(lines) + "\n"
 
 

@@ -50,7 +50,9 @@ def test_drop_all_edges_then_readd_in_one_block(example_library):
 
 def test_swap_inside_one_block_is_legal(example_library):
     before = example_library.get("school_bus")
-    after = _after(example_library, "class school_bus:\n    replace concept 1 with pool[2]\n    replace concept 2 with pool[1]\n")
+    after = _after(
+        example_library, "class school_bus:\n    replace concept 1 with pool[2]\n    replace concept 2 with pool[1]\n"
+    )
     assert after.get("school_bus").graph.nodes[:2] == (before.graph.nodes[1], before.graph.nodes[0])
 
 
@@ -71,8 +73,10 @@ def test_each_block_sees_the_library_the_previous_left(example_library):
 
 def test_input_library_is_never_mutated(example_library):
     snapshot = dump_library(example_library)
-    result = check(parse((__import__("pathlib").Path(__file__).parents[2] / "examples" / "dsl_tour.hni").read_text()),
-                   example_library)
+    result = check(
+        parse((__import__("pathlib").Path(__file__).parents[2] / "examples" / "dsl_tour.hni").read_text()),
+        example_library,
+    )
     assert result.ok and result.transforms
     assert dump_library(example_library) == snapshot
     assert dump_library(result.library_after) != snapshot
@@ -104,14 +108,19 @@ def test_transforms_are_typed_and_serialisable(example_library):
     (t,) = transforms
     assert isinstance(t, ReplaceConcept)
     assert t.model_dump() == {
-        "block": 0, "cls": "fire_engine", "kind": "replace_concept", "slot": 2,
+        "block": 0,
+        "cls": "fire_engine",
+        "kind": "replace_concept",
+        "slot": 2,
         "old": example_library.get("fire_engine").graph.nodes[1],
         "new": example_library.get("fire_engine").pool[6].id,
-        "old_origin": "pool[2]", "new_origin": "pool[7]",
+        "old_origin": "pool[2]",
+        "new_origin": "pool[7]",
     }
 
 
 # -- forbid --------------------------------------------------------------------------------------
+
 
 def _with_forbidden(library, cls, *concepts):
     return library.with_class(library.get(cls).model_copy(update={"forbidden": concepts}))
@@ -144,15 +153,20 @@ def test_forbid_by_reference_finds_the_slot_or_only_records(example_library):
 def test_forbid_concept_n_is_known_by_its_origin(example_library):
     (t,) = compile(parse("class fire_engine: forbid concept 2"), example_library)
     assert t.model_dump() == {
-        "block": 0, "cls": "fire_engine", "kind": "forbid_concept",
-        "concept": example_library.get("fire_engine").graph.nodes[1], "origin": "pool[2]", "slot": 2,
+        "block": 0,
+        "cls": "fire_engine",
+        "kind": "forbid_concept",
+        "concept": example_library.get("fire_engine").graph.nodes[1],
+        "origin": "pool[2]",
+        "slot": 2,
     }
 
 
 def test_forbid_mixes_with_other_edits_in_one_block(example_library):
     tank = example_library.get("tank")  # edges 1->2, 1->3, 2->1, 2->3, 3->4, 4->2
-    after = _after(example_library, "class tank:\n    forbid concept 1\n    replace concept 2 with pool[5]\n"
-                                    "    add edge 3->2\n").get("tank")
+    after = _after(
+        example_library, "class tank:\n    forbid concept 1\n    replace concept 2 with pool[5]\n    add edge 3->2\n"
+    ).get("tank")
     assert after.graph.nodes == (tank.pool[4].id, tank.graph.nodes[2], tank.graph.nodes[3])
     assert after.graph.edge_pairs() == [(1, 2), (2, 1), (2, 3), (3, 1)]
     assert after.forbidden == (tank.graph.nodes[0],)
@@ -188,8 +202,10 @@ def test_forbid_errors(example_library, text, codes):
 
 def test_forbid_outside_a_block_says_where_it_goes(example_library):
     (d,) = check(parse("class tank: drop edge 1->2\nforbid pool[3]"), example_library, "x.hni").diagnostics
-    assert d.headline() == ("x.hni:2:1: error[E010]: `forbid` goes inside a class block, which names the class "
-                            "that must not rely on the concept: `class NAME: forbid pool[3]`")
+    assert d.headline() == (
+        "x.hni:2:1: error[E010]: `forbid` goes inside a class block, which names the class "
+        "that must not rely on the concept: `class NAME: forbid pool[3]`"
+    )
 
 
 def test_a_concept_forbidden_in_the_library_cannot_return(example_library):
@@ -231,7 +247,9 @@ def test_forbid_transforms_refuse_a_library_that_changed(example_library):
     unknown = ForbidConcept(block=0, cls="tank", concept="nowhere/k1", origin="pool[1]", slot=None)
     with pytest.raises(TransformError, match="in no class's pool"):
         apply_transforms(example_library, (unknown,))
-    back = (ForbidConcept(block=0, cls="tank", concept=tank.pool[5].id, origin="pool[6]", slot=None),
-            AddConcept(block=0, cls="tank", concept=tank.pool[5].id, origin="pool[6]"))
+    back = (
+        ForbidConcept(block=0, cls="tank", concept=tank.pool[5].id, origin="pool[6]", slot=None),
+        AddConcept(block=0, cls="tank", concept=tank.pool[5].id, origin="pool[6]"),
+    )
     with pytest.raises(TransformError, match="which is forbidden for it"):
         apply_transforms(example_library, back)

@@ -15,20 +15,30 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 @pytest.mark.parametrize(
     "messy, canonical",
     [
-        ("class  fire_engine :replace concept 02 with pool[ 7 ];drop edge 2 -> 4;",
-         "class fire_engine: replace concept 2 with pool[7]; drop edge 2->4\n"),
-        ("class tank:\n  drop edges  *\n\n\n\n  add edge 1 <-> 2\n",
-         "class tank:\n    drop edges *\n\n    add edge 1<->2\n"),
-        ('define class "toy truck" from A . c1 ,B.pool[4],C.c2 , edges like "B"',
-         'define class "toy truck" from A.c1, B.pool[4], C.c2, edges like B\n'),
+        (
+            "class  fire_engine :replace concept 02 with pool[ 7 ];drop edge 2 -> 4;",
+            "class fire_engine: replace concept 2 with pool[7]; drop edge 2->4\n",
+        ),
+        (
+            "class tank:\n  drop edges  *\n\n\n\n  add edge 1 <-> 2\n",
+            "class tank:\n    drop edges *\n\n    add edge 1<->2\n",
+        ),
+        (
+            'define class "toy truck" from A . c1 ,B.pool[4],C.c2 , edges like "B"',
+            'define class "toy truck" from A.c1, B.pool[4], C.c2, edges like B\n',
+        ),
         ("class tank:\n\n    drop edges *\n", "class tank:\n    drop edges *\n"),
         ('class "class": drop edges *', 'class "class": drop edges *\n'),
         ("class c1: drop edges *", 'class "c1": drop edges *\n'),
         ("forbid   tank.pool[3]", "forbid tank.pool[3]\n"),
-        ("class tank:forbid  concept 02;forbid pool[ 3 ] ;forbid jeep . pool[1];forbid \"toy truck\" . c2",
-         'class tank: forbid concept 2; forbid pool[3]; forbid jeep.pool[1]; forbid "toy truck".c2\n'),
-        ("class tank:\n  forbid   concept 1\n  forbid \"jeep\".c3\n",
-         "class tank:\n    forbid concept 1\n    forbid jeep.c3\n"),
+        (
+            'class tank:forbid  concept 02;forbid pool[ 3 ] ;forbid jeep . pool[1];forbid "toy truck" . c2',
+            'class tank: forbid concept 2; forbid pool[3]; forbid jeep.pool[1]; forbid "toy truck".c2\n',
+        ),
+        (
+            'class tank:\n  forbid   concept 1\n  forbid "jeep".c3\n',
+            "class tank:\n    forbid concept 1\n    forbid jeep.c3\n",
+        ),
         ("", ""),
     ],
 )

@@ -27,21 +27,40 @@ def test_example_round_trips(example_library):
     [
         (lambda d: d.pop("format"), "format", "missing"),
         (lambda d: d.update(format="hni-library/2"), "format", "unsupported format 'hni-library/2'"),
-        (lambda d: d["classes"][0]["graph"]["edges"][0].update(src=0), "classes[0] (fire_engine).graph.edges[0].src",
-         "greater than or equal to 1"),
-        (lambda d: d["classes"][1]["pool"][0].pop("importance"), "classes[1] (ambulance).pool[0].importance", "required"),
+        (
+            lambda d: d["classes"][0]["graph"]["edges"][0].update(src=0),
+            "classes[0] (fire_engine).graph.edges[0].src",
+            "greater than or equal to 1",
+        ),
+        (
+            lambda d: d["classes"][1]["pool"][0].pop("importance"),
+            "classes[1] (ambulance).pool[0].importance",
+            "required",
+        ),
         (lambda d: d["classes"][2].update(colour="red"), "classes[2] (school_bus).colour", "Extra inputs"),
-        (lambda d: d["classes"][0]["graph"]["edges"].append({"src": 1, "dst": 9}), "classes[0] (fire_engine).graph",
-         "names slot 9"),
+        (
+            lambda d: d["classes"][0]["graph"]["edges"].append({"src": 1, "dst": 9}),
+            "classes[0] (fire_engine).graph",
+            "names slot 9",
+        ),
         (lambda d: d["classes"][1].update(name="fire_engine"), None, "listed twice"),
         (lambda d: d["classes"][1].update(output_index=0), None, "share output_index 0"),
         (lambda d: d["classes"][0]["graph"]["nodes"].__setitem__(0, "nowhere/k1"), None, "in no class's pool"),
-        (lambda d: d["classes"][4].update(forbidden=["nowhere/k1"]), None,
-         "class 'tank': forbidden concept 'nowhere/k1' is in no class's pool"),
-        (lambda d: d["classes"][4].update(forbidden=["jeep/k03", "jeep/k03"]), "classes[4] (tank)",
-         "class 'tank': forbidden lists concept 'jeep/k03' more than once"),
-        (lambda d: d["classes"][4].update(forbidden=["tank/k33"]), "classes[4] (tank)",
-         "class 'tank': concept 'tank/k33' is forbidden, but its c-SCG holds it at slot 2"),
+        (
+            lambda d: d["classes"][4].update(forbidden=["nowhere/k1"]),
+            None,
+            "class 'tank': forbidden concept 'nowhere/k1' is in no class's pool",
+        ),
+        (
+            lambda d: d["classes"][4].update(forbidden=["jeep/k03", "jeep/k03"]),
+            "classes[4] (tank)",
+            "class 'tank': forbidden lists concept 'jeep/k03' more than once",
+        ),
+        (
+            lambda d: d["classes"][4].update(forbidden=["tank/k33"]),
+            "classes[4] (tank)",
+            "class 'tank': concept 'tank/k33' is forbidden, but its c-SCG holds it at slot 2",
+        ),
         (lambda d: d["classes"][4].update(forbidden="tank/k33"), "classes[4] (tank).forbidden", "valid tuple"),
     ],
 )
@@ -117,7 +136,7 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path, example_library, mon
     assert load_library(target) == example_library
     original = target.read_bytes()
 
-    import hni_dsl.fileio as fileio
+    from hni_dsl import fileio
 
     def boom(*args, **kwargs):
         raise OSError("disk full")

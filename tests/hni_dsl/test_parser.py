@@ -78,11 +78,15 @@ def test_keywords_can_be_class_names_when_quoted():
 
 
 def test_forbid_takes_a_slot_or_any_concept_reference():
-    script = parse("class tank: forbid concept 2; forbid pool[3]\nclass tank:\n    forbid jeep.pool[1]\n"
-                   "    drop edge 1->3\n    forbid \"toy truck\".c4\n")
+    script = parse(
+        "class tank: forbid concept 2; forbid pool[3]\nclass tank:\n    forbid jeep.pool[1]\n"
+        '    drop edge 1->3\n    forbid "toy truck".c4\n'
+    )
     inline, block = script.statements
-    assert inline.edits == (ast.ForbidConcept(target=ast.Slot(index=2)),
-                            ast.ForbidConcept(target=ast.OwnPoolRef(index=3)))
+    assert inline.edits == (
+        ast.ForbidConcept(target=ast.Slot(index=2)),
+        ast.ForbidConcept(target=ast.OwnPoolRef(index=3)),
+    )
     assert [e.kind for e in block.edits] == ["forbid_concept", "drop_edge", "forbid_concept"]
     assert block.edits[0].target == ast.ClassPoolRef(owner=ast.ClassRef(name="jeep"), index=1)
     assert block.edits[2].target == ast.ClassSlotRef(owner=ast.ClassRef(name="toy truck"), slot=4)
@@ -104,13 +108,16 @@ def test_forbid_is_a_whole_word_and_a_class_name_after_class():
     assert parse('class forbid: forbid "forbid".c1').statements[0].cls.name == "forbid"
 
 
-@pytest.mark.parametrize("text, found, hint", [
-    ("class tank: dropp concept 2", "dropp", "did you mean `drop`?"),
-    ("class tank: dropconcept 2", "dropconcept", "write `drop concept`, with a space"),
-    ("class tank: add edges 1->2", "edges", "did you mean `edge`?"),
-    ("class tank: drop concept2", "concept2", ""),
-    ("class tank: replace concept 1 withpool[3]", "withpool", "write `with pool`, with a space"),
-])
+@pytest.mark.parametrize(
+    "text, found, hint",
+    [
+        ("class tank: dropp concept 2", "dropp", "did you mean `drop`?"),
+        ("class tank: dropconcept 2", "dropconcept", "write `drop concept`, with a space"),
+        ("class tank: add edges 1->2", "edges", "did you mean `edge`?"),
+        ("class tank: drop concept2", "concept2", ""),
+        ("class tank: replace concept 1 withpool[3]", "withpool", "write `with pool`, with a space"),
+    ],
+)
 def test_a_keyword_is_a_whole_word(text, found, hint):
     """Where no name may follow, a keyword with word characters after it is one wrong word, not the keyword
     and a stray tail: the error names the whole word, where it starts."""

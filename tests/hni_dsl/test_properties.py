@@ -12,10 +12,53 @@ from hni_dsl.formatter import format_text
 # -- arbitrary text -------------------------------------------------------------------------------
 
 VOCABULARY = [
-    "class", "define", "from", "edges", "edge", "like", "replace", "concept", "with", "add", "drop", "pool",
-    "forbid", "fire_engine", "A", "D", '"toy truck"', '"open', "[", "]", "(", ".", ",", ";", ":", "*", "->",
-    "<->", "-", "=>", "1", "2", "07", "c1", "c", "#c", "\n", "\n    ", "\n  ", "\n\t", " ", "\r\n", "é", "\x00",
-    "forbidden", "forbid concept", "forbid pool[3]",
+    "class",
+    "define",
+    "from",
+    "edges",
+    "edge",
+    "like",
+    "replace",
+    "concept",
+    "with",
+    "add",
+    "drop",
+    "pool",
+    "forbid",
+    "fire_engine",
+    "A",
+    "D",
+    '"toy truck"',
+    '"open',
+    "[",
+    "]",
+    "(",
+    ".",
+    ",",
+    ";",
+    ":",
+    "*",
+    "->",
+    "<->",
+    "-",
+    "=>",
+    "1",
+    "2",
+    "07",
+    "c1",
+    "c",
+    "#c",
+    "\n",
+    "\n    ",
+    "\n  ",
+    "\n\t",
+    " ",
+    "\r\n",
+    "é",
+    "\x00",
+    "forbidden",
+    "forbid concept",
+    "forbid pool[3]",
 ]
 token_soup = st.lists(st.sampled_from(VOCABULARY), max_size=40).map(lambda ts: " ".join(ts))
 any_text = st.one_of(st.text(max_size=120), token_soup, token_soup.map(lambda s: s.replace(" ", "")))
@@ -41,8 +84,9 @@ number = st.integers(min_value=0, max_value=40)
 class_name = st.one_of(
     st.sampled_from(["fire_engine", "ambulance", "school_bus", "tank", "zebra", "jeep"] + list("ABCDEFGH")),
     st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True),
-    st.text(st.characters(blacklist_characters='\n\r"\\', blacklist_categories=["Cs"]), min_size=1, max_size=8)
-    .map(lambda s: '"' + s + '"'),
+    st.text(st.characters(blacklist_characters='\n\r"\\', blacklist_categories=["Cs"]), min_size=1, max_size=8).map(
+        lambda s: '"' + s + '"'
+    ),
 )
 
 
@@ -103,7 +147,9 @@ def statement(draw):
         return draw(forbid()) + draw(comment)
     if kind == "define":
         parts = draw(st.lists(concept_ref(own=False), min_size=1, max_size=4))
-        return f"define class {draw(safe_name())} from {', '.join(parts)}, edges like {draw(safe_name())}" + draw(comment)
+        return f"define class {draw(safe_name())} from {', '.join(parts)}, edges like {draw(safe_name())}" + draw(
+            comment
+        )
     edits = draw(st.lists(edit(), min_size=1, max_size=4))
     if kind == "inline":
         return f"class {draw(safe_name())}:{draw(space)}" + "; ".join(edits) + draw(comment)
@@ -139,15 +185,20 @@ LIBRARY_CLASSES = ["fire_engine", "ambulance", "school_bus", "tank", "zebra", "j
 @st.composite
 def plausible_edit(draw):
     n = st.integers(min_value=1, max_value=5)
-    kind = draw(st.sampled_from(
-        ["replace", "add_c", "drop_c", "add_e", "drop_e", "drop_all", "forbid_c", "forbid_r"]))
+    kind = draw(st.sampled_from(["replace", "add_c", "drop_c", "add_e", "drop_e", "drop_all", "forbid_c", "forbid_r"]))
     if kind == "replace":
         return f"replace concept {draw(n)} with pool[{draw(st.integers(1, 9))}]"
     if kind == "forbid_c":
         return f"forbid concept {draw(n)}"
     if kind == "forbid_r":
-        return draw(st.sampled_from([f"forbid pool[{draw(st.integers(1, 9))}]",
-                                     f"forbid {draw(st.sampled_from(LIBRARY_CLASSES))}.c{draw(n)}"]))
+        return draw(
+            st.sampled_from(
+                [
+                    f"forbid pool[{draw(st.integers(1, 9))}]",
+                    f"forbid {draw(st.sampled_from(LIBRARY_CLASSES))}.c{draw(n)}",
+                ]
+            )
+        )
     if kind == "add_c":
         return f"add concept {draw(st.sampled_from(LIBRARY_CLASSES))}.c{draw(n)}"
     if kind == "drop_c":
@@ -160,10 +211,18 @@ def plausible_edit(draw):
 @st.composite
 def plausible_statement(draw):
     if draw(st.integers(0, 4)) == 0:
-        parts = draw(st.lists(st.sampled_from([f"{c}.c{i}" for c in "ABCDEFGH" for i in (1, 2, 3)]),
-                              min_size=1, max_size=4, unique=True))
-        return f"define class {draw(st.sampled_from(['I', 'J', 'K']))} from {', '.join(parts)}, edges like " \
-               f"{draw(st.sampled_from(list('ABCDEFGH')))}"
+        parts = draw(
+            st.lists(
+                st.sampled_from([f"{c}.c{i}" for c in "ABCDEFGH" for i in (1, 2, 3)]),
+                min_size=1,
+                max_size=4,
+                unique=True,
+            )
+        )
+        return (
+            f"define class {draw(st.sampled_from(['I', 'J', 'K']))} from {', '.join(parts)}, edges like "
+            f"{draw(st.sampled_from(list('ABCDEFGH')))}"
+        )
     edits = draw(st.lists(plausible_edit(), min_size=1, max_size=3))
     return f"class {draw(st.sampled_from(LIBRARY_CLASSES))}: " + "; ".join(edits)
 

@@ -169,3 +169,34 @@ def test_binarize_ties_are_deterministic():
     assert kept.tolist() == [[[True, True, False, False], [False, False, False, False]]]
     with pytest.raises(ValueError, match=r"got 0"):
         binarize(torch.zeros(1, 2, 2), keep=0)
+
+
+def test_per_class_gives_every_class_map_and_the_extra_layers_gradients():
+    """Extraction's pass: one forward, a backward per class; raw maps that min-max to __call__'s maps."""
+    model = tiny_model()
+    images = torch.cat([image(), image().flip(-1)])
+    with GradCam(model, "conv", also="conv") as cam:
+        result = cam.per_class(images, [0, 2])
+        singles = [cam(images, torch.tensor([c, c])) for c in (0, 2)]
+    assert result.logits.shape == (2, 3) and result.maps.shape == (2, 2, 2, 2)
+    torch.testing.assert_close(result.logits, model(images))
+    # Class 0, image 0, by hand: ReLU((R - 2G) / 4), not normalised.
+    torch.testing.assert_close(result.maps[0, 0], F.relu((R - 2 * G) / 4))
+    for k, single in enumerate(singles):
+        for b in range(2):
+            raw = result.maps[b, k]
+            normalised = min_max(raw) if raw.max() > raw.min() else torch.zeros_like(raw)
+            torch.testing.assert_close(normalised, single[b])
+    # d logit_c / d A_k summed over the 2x2 map = W[c, k] (the activation is the `also` layer here).
+    assert result.also is not None and result.also.shape == (2, 2, 2, 2)
+    assert result.also_gradients is not None and result.also_gradients.shape == (2, 2, 2)
+    torch.testing.assert_close(result.also_gradients[0], torch.tensor([[1.0, -2.0], [-1.0, -1.0]]))
+    assert not any(m._forward_hooks for m in model.modules())  # hooks gone after the block
+
+
+def test_per_class_without_an_extra_layer_and_outside_a_block():
+    model = tiny_model()
+    result = GradCam(model, "conv").per_class(image(), [1])
+    assert result.also is None and result.also_gradients is None
+    torch.testing.assert_close(result.maps[0, 0], F.relu((R + G) / 8))
+    assert not any(m._forward_hooks for m in model.modules())

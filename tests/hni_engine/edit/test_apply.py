@@ -158,7 +158,7 @@ def test_an_interrupted_apply_leaves_the_workspace_unchanged(ws, monkeypatch):
 
 
 def test_a_failure_while_writing_the_run_leaves_nothing_behind(ws, monkeypatch):
-    from hni_engine.edit import apply as apply_module
+    from hni_engine.edit import record as apply_module
 
     _edge_script(ws)
     before = _snapshot(ws)
@@ -356,9 +356,11 @@ def test_a_forbidden_concept_is_erased_only_where_it_is_the_nearest_concept():
     import numpy as np
 
     from hni_dsl.library import ClassEntry, Graph, Library, PoolConcept
-    from hni_engine.edit.apply import _forbidden_concept_masks
+    from types import SimpleNamespace
+
     from hni_engine.data.images import ImageSet
-    from hni_engine.graphs.scg import ImagePatches
+    from hni_engine.discovery.analysis import ImagePatches
+    from hni_engine.edit.masks import forbidden_concept_masks
 
     pool = tuple(PoolConcept(id=f"a/{k}", importance=1.0) for k in ("part", "ctx", "bg"))
     library = Library(classes=(ClassEntry(name="a", output_index=0, pool=pool, graph=Graph(nodes=("a/part",))),))
@@ -377,7 +379,9 @@ def test_a_forbidden_concept_is_erased_only_where_it_is_the_nearest_concept():
 
     images = np.zeros((1, 4, 4, 3), np.uint8)
     train = ImageSet(["a"], images, np.array([0]), ["x.png"], "/", ["d0"])
-    masks, counts = _forbidden_concept_masks({"a": ("a/ctx",)}, library, ["a"], [0], train, train, patches,
-                                             Analyser(), extracted)
+    # The stage context, as far as the masks read it.
+    ctx = SimpleNamespace(extracted=extracted, library_after=library, coi_names=["a"], coi=[0], train=train,
+                          coi_train=train, train_patches=patches, analyser=Analyser())
+    masks, counts = forbidden_concept_masks(ctx, {"a": ("a/ctx",)})
     assert counts == {"a": 1}
     assert masks[0].any(dim=1).tolist() == [True, False, False, False]

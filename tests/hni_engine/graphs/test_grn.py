@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch_geometric.nn import GraphConv
 
-from hni_engine.graphs.grn import (DUMMY_FEATURE, GRN, ClassGraph, DenseGRN, ISCGBatch, SCGConv, _mask_one_concept,
-                            fidelity, predict, train_grn)
+from hni_engine.graphs.grn import (DUMMY_FEATURE, GRN, ClassGraph, DenseGRN, ISCGBatch, SCGConv, fidelity, predict,
+                                   train_grn)
+from hni_engine.graphs.grn.training import _mask_one_concept
 
 D = 6
 GRAPHS = (
@@ -287,7 +288,7 @@ def test_groups_stay_on_one_side_of_the_validation_split():
     groups = torch.arange(60) // 3  # 20 sources, three images each
     report = train_grn(GRN(GRAPHS, D), batch, teacher, mode="mimic", epochs=1, groups=groups)
     assert report.n_val == 12 and report.n_train == 48  # 4 of the 20 groups, whole
-    from hni_engine.graphs.grn import _group_split
+    from hni_engine.graphs.grn.training import _group_split
 
     val, train = _group_split(groups, 0.2, torch.Generator().manual_seed(0))
     assert set(groups[val].tolist()).isdisjoint(groups[train].tolist())

@@ -110,7 +110,7 @@ def test_wrong_layer_name_is_a_config_error(workspace, tmp_path, capsys, make_ti
 
 def test_cache_keys_follow_exactly_their_inputs(workspace, make_tiny_config):
     from hni_engine.store.cache import Cache
-    from hni_engine.graphs.extract import Analyser
+    from hni_engine.discovery.analysis import Analyser
     from hni_engine.network.models import load_checkpoint
     from hni_engine.store.workspace import Workspace
 
@@ -198,7 +198,7 @@ def test_crop_context_features_are_the_pool_features_of_the_same_segments(worksp
     """In crop mode each node also carries its segment's pooled feature-layer map (from the Grad-CAM pass):
     exactly what pool mode computes for that segment, appended after the crop feature."""
     from hni_engine.store.cache import Cache
-    from hni_engine.graphs.extract import Analyser
+    from hni_engine.discovery.analysis import Analyser
     from hni_engine.network.models import load_checkpoint
     from hni_engine.store.workspace import Workspace
 
@@ -273,7 +273,7 @@ def test_whole_image_region_makes_every_segment_a_candidate_of_every_class(works
     """`extract.concept_region = "image"` (ACE): discovery and matching see every segment of an image, not
     only those in the class's Grad-CAM region. The cached features and Grad-CAM overlap are the same entries."""
     from hni_engine.store.cache import Cache
-    from hni_engine.graphs.extract import Analyser
+    from hni_engine.discovery.analysis import Analyser
     from hni_engine.network.models import load_checkpoint
     from hni_engine.store.workspace import Workspace
 

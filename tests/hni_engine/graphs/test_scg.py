@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from hni_engine.graphs.scg import ImagePatches, NodeConcept, assemble, match_class, match_nodes
+from hni_engine.discovery.analysis import ImagePatches
+from hni_engine.graphs.scg import NodeConcept, assemble, match_class, match_nodes
 
 
 def test_optimal_not_greedy():
@@ -55,7 +56,7 @@ def test_pooling_from_label_layers_equals_mask_pooling():
     import torch
     import torchvision
 
-    from hni_engine.graphs.extract import _pool_by_labels, decode_masks, encode_masks
+    from hni_engine.discovery.analysis import _pool_by_labels, decode_masks, encode_masks
     from hni_engine.discovery.features import PoolFeatures
 
     rng = np.random.default_rng(0)

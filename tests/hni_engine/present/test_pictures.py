@@ -129,7 +129,7 @@ def test_pool_png_rows_are_the_pool_ranks(world, tmp_path, capsys):
 
 
 def test_explain_png_numbers_and_values_are_the_texts(world, tmp_path, capsys):
-    from hni_engine.cli.commands import explain_figure, explain_image
+    from hni_engine.present.explain_image import explain_figure, explain_image
     from hni_engine.store.workspace import Workspace
 
     image_path = next((world / "data" / "test").rglob("*.png"))

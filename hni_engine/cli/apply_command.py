@@ -1,0 +1,75 @@
+"""`hni apply`: edit scripts (or a saved plan) change the network; the run becomes the current state."""
+
+from __future__ import annotations
+
+import argparse
+
+from pydantic import ValidationError
+
+from hni_dsl import load_library, make_plan
+from hni_dsl.errors import HniError
+from hni_dsl.fileio import read_text
+from hni_dsl.plan import Plan, StalePlanError, apply_plan
+
+from hni_engine.cli.device import limit_threads, resolve_device
+from hni_engine.cli.language_commands import EXIT_ERRORS, print_diagnostics, read_scripts, tally
+from hni_engine.edit.pipeline import apply_plan_to_network
+from hni_engine.store.runs import current_state
+from hni_engine.store.workspace import Workspace
+
+__all__ = ["cmd_apply", "load_plan_file"]
+
+
+def load_plan_file(path: str) -> tuple[Plan, dict[str, str]]:
+    """A plan saved by `hni plan -o`, with its scripts read back from where the plan names them."""
+    try:
+        plan = Plan.model_validate_json(read_text(path, "plan"))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise HniError(f"{path}: not an hni plan ({where}: {first['msg']}); make one with `hni plan -o`") from None
+    sources = {}
+    for ref in plan.scripts:
+        try:
+            sources[ref.path] = read_text(ref.path, "script")
+        except Exception:
+            raise StalePlanError(f"{path}: the plan's script {ref.path} cannot be read; make the plan again") from None
+    return plan, sources
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    limit_threads()
+    ws = Workspace(args.workspace)
+    ws.config  # a bad hni.toml fails here, before any work
+    state = current_state(ws)
+    library = load_library(state.library_path)
+    if len(args.scripts) == 1 and args.scripts[0].endswith(".json"):
+        plan, sources = load_plan_file(args.scripts[0])
+        after = apply_plan(library, plan, sources)  # refuses a stale plan
+    else:
+        scripts = read_scripts(args)
+        outcome = make_plan(library, scripts, str(state.library_path))
+        print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
+        if outcome.plan is None:
+            print(f"error: nothing applied: {tally(outcome.diagnostics)}")
+            return EXIT_ERRORS
+        plan, after, sources = outcome.plan, outcome.library_after, outcome.sources
+    where = f"run {state.run}" if state.run else "the extracted network"
+    if not plan.has_changes:
+        done = [r.path for r in plan.scripts if r.status == "already_applied"]
+        idle = [r.path for r in plan.scripts if r.status == "no_changes"]
+        parts = ([f"already applied: {', '.join(done)}"] if done else []) + \
+                ([f"no changes: {', '.join(idle)}"] if idle else [])
+        print(f"nothing to apply ({'; '.join(parts)}); the current network is {where}")
+        return 0
+    print(plan.text.rstrip())
+    print(f"applying to {where} ({state.model_path})")
+    result = apply_plan_to_network(ws, plan, after, sources, device=resolve_device(args.device),
+                                   use_cache=not args.no_cache)
+    print()
+    print(result.table())
+    grn = result.metrics["grn"]["test_accuracy"]
+    if grn is not None:
+        print(f"GRN on the edited graphs: test accuracy {grn:.3f}")
+    print(f"run written to {result.run_dir} (now the current network; `hni eval --model {result.run_dir}`)")
+    return 0

@@ -1,0 +1,68 @@
+"""The commands that show what the network learnt: `hni show`, `hni report`, `hni explain`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from hni_dsl import load_library
+
+from hni_engine.cli.device import limit_threads, resolve_device
+from hni_engine.present import pictures
+from hni_engine.present.explain_image import explain_figure, explain_image, print_graph
+from hni_engine.present.report import parse_classes, write_report
+from hni_engine.present.show import class_entry, current_library, show_text
+from hni_engine.store.runs import current_library_path
+from hni_engine.store.workspace import Workspace
+
+__all__ = ["cmd_show", "cmd_report", "cmd_explain"]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    ws = Workspace(args.workspace)
+    if args.png:
+        pictures.check_output(args.png)
+    library_path = args.library or current_library_path(ws)
+    library = load_library(args.library) if args.library else current_library(ws)
+    entry = class_entry(library, args.cls)
+    show_text(library, entry, args.pool)
+    if args.png:
+        # Exemplars are where extraction wrote them (concepts/), whichever library names them.
+        draw = pictures.pool_picture if args.pool else pictures.scg_picture
+        pictures.write_png(draw(library, entry, ws.concepts_dir, os.path.dirname(str(library_path))), args.png)
+        print(f"picture written to {args.png}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    ws = Workspace(args.workspace)
+    path, inputs = write_report(ws, args.output, run=args.run, classes=parse_classes(args.classes))
+    run = f", run {inputs.run.run_id}" if inputs.run is not None else " (no run)"
+    print(f"report written to {path}: {len(inputs.entries)} classes{run}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    limit_threads()
+    ws = Workspace(args.workspace)
+    if args.png:
+        pictures.check_output(args.png)  # before any work: a bad output path writes and computes nothing
+    device = resolve_device(args.device)
+    ex = explain_image(ws, args.image, args.why_not, device, run=args.run, base=args.base)
+    net_pred = int(ex.network.argmax())
+    state = f"run {ex.run}" if ex.run else "the extraction" if args.base else "the extraction; no run yet"
+    print(f"{args.image} ({state})")
+    print(f"  network predicts {ex.classes[net_pred]} (p={float(ex.network[net_pred]):.2f}); "
+          f"the GRN predicts {ex.names[ex.grn_pred]} (over {len(ex.names)} classes of interest)")
+    for title, index, result in ex.questions:
+        print(f"\n{title} (GRN score {result.logit:+.3f}; contributions of its own graph, then the largest elsewhere)")
+        own = result[ex.names[index]]
+        print_graph(ex, ex.names[index], own)
+        others = sorted((g for g in result.graphs if g.name != ex.names[index]), key=lambda g: -abs(g.total))[:2]
+        for g in others:
+            print(f"  {g.name} graph: total {g.total:+.3f}")
+    if args.png:
+        pictures.write_png(explain_figure(ex), args.png)
+        print(f"picture written to {args.png}", file=sys.stderr)
+    return 0

@@ -1,0 +1,122 @@
+"""The language commands: `hni check`, `hni fmt`, `hni plan`. They import hni_dsl alone, never torch,
+so a reviewer's CI can lint and plan scripts with the language's own small dependencies.
+
+Exit statuses (stable): `check` 0 ok (warnings allowed), 1 errors, 3 usage or input-file problems;
+`fmt --check` 0 canonical, 1 not; `plan` 0 no changes, 2 changes, 1 errors, 3 usage or input problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from collections.abc import Sequence
+
+from hni_dsl.codes import UnknownCodeError, explain, list_codes
+from hni_dsl.errors import Diagnostic, HniError, HniSyntaxError, render_diagnostics
+from hni_dsl.fileio import atomic_write_text, read_text
+
+from hni_engine.store.layout import Layout
+from hni_engine.store.runs import current_library_path
+
+__all__ = ["EXIT_OK", "EXIT_ERRORS", "EXIT_CHANGES", "EXIT_USAGE", "UsageError", "read_scripts", "library_path",
+           "print_diagnostics", "tally", "cmd_check", "cmd_fmt", "cmd_plan"]
+
+EXIT_OK, EXIT_ERRORS, EXIT_CHANGES, EXIT_USAGE = 0, 1, 2, 3
+
+
+class UsageError(HniError):
+    """Bad command-line usage (exit status 3)."""
+
+
+def read_scripts(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """[(path, text)] of the scripts named, or the workspace's edits/*.hni in file-name order."""
+    paths = list(args.scripts)
+    if not paths:
+        paths = sorted(glob.glob(os.path.join(args.workspace, "edits", "*.hni")))
+        if not paths:
+            raise UsageError(f"no scripts given and no {os.path.join(args.workspace, 'edits', '*.hni')} found")
+    return [(path, read_text(path, "script")) for path in paths]
+
+
+def library_path(args: argparse.Namespace) -> str:
+    """--library, else the workspace's current library: the HEAD run's, or the extraction's."""
+    return args.library or str(current_library_path(Layout(args.workspace)))
+
+
+def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str], limit: int) -> None:
+    if diagnostics:
+        print(render_diagnostics(diagnostics, sources, limit), file=sys.stderr)
+
+
+def tally(diagnostics: Sequence[Diagnostic]) -> str:
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from hni_dsl import load_library, make_plan
+
+    if args.explain is not None:  # `hni check --explain [CODE]`: the language's own manual, no scripts read
+        try:
+            print(explain(args.explain) if args.explain else list_codes())
+        except UnknownCodeError as exc:
+            raise UsageError(str(exc)) from None
+        return EXIT_OK
+    path = library_path(args)
+    library = load_library(path)
+    scripts = read_scripts(args)
+    outcome = make_plan(library, scripts, path)
+    print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
+    failed = any(d.is_error for d in outcome.diagnostics)
+    names = ", ".join(path for path, _ in scripts)
+    print(f"{'error' if failed else 'ok'}: {names}: {tally(outcome.diagnostics)}")
+    return EXIT_ERRORS if failed else EXIT_OK
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from hni_dsl.formatter import format_text
+
+    if not args.scripts:
+        raise UsageError("hni fmt needs at least one script")
+    status = EXIT_OK
+    for path in args.scripts:
+        text = read_text(path, "script")
+        try:
+            formatted = format_text(text, path)
+        except HniSyntaxError as exc:
+            print(exc.render(args.max_errors), file=sys.stderr)
+            status = EXIT_ERRORS
+            continue
+        if args.check:
+            if formatted != text:
+                print(f"would reformat {path}", file=sys.stderr)
+                status = EXIT_ERRORS
+        elif args.write:
+            if formatted != text:
+                atomic_write_text(path, formatted)
+                print(f"reformatted {path}", file=sys.stderr)
+        else:
+            sys.stdout.write(formatted)
+    return status
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from hni_dsl import load_library, make_plan
+
+    path = library_path(args)
+    library = load_library(path)
+    outcome = make_plan(library, read_scripts(args), path)
+    print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
+    if outcome.plan is None:
+        print(f"error: no plan: {tally(outcome.diagnostics)}", file=sys.stderr)
+        return EXIT_ERRORS
+    plan_json = outcome.plan.model_dump_json(indent=2) + "\n"
+    if args.output:
+        atomic_write_text(args.output, plan_json)
+    sys.stdout.write(plan_json if args.json else outcome.plan.text)
+    if args.output:
+        print(f"plan written to {args.output}", file=sys.stderr)
+    return EXIT_CHANGES if outcome.plan.has_changes else EXIT_OK

@@ -1,0 +1,147 @@
+"""Runs and HEAD: the one module that reads, checks and moves `runs/HEAD`.
+
+`hni apply` writes each run into `runs/<id>/` (a staged folder, renamed into place whole) and only then
+moves HEAD to it, so a failed or interrupted apply leaves the current state as it was. The current state
+is the run HEAD names, or the extraction (`concepts/`) when there is no HEAD. Every command that needs
+the current library, network or run goes through here; nothing else opens HEAD.
+
+Torch-free: the language commands (`hni check`, `hni plan`) read the current library through it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from hni_dsl.errors import HniError
+from hni_dsl.fileio import atomic_write_text, staged_folder
+
+from hni_engine.store.layout import Layout, WorkspaceError
+
+if TYPE_CHECKING:
+    from hni_engine.store.workspace import Workspace
+
+__all__ = ["CurrentState", "read_head", "current_library_path", "current_state", "run_ids", "resolve_run",
+           "next_run_id", "record_run", "reset_head", "RUN_FILES"]
+
+# What `hni apply` writes into every run folder (readers name the files they need among these).
+RUN_FILES = ("library.json", "model.pt", "classes.json", "grn.pt", "metrics.json", "provenance.json", "plan.txt")
+# A run id is a plain folder name inside runs/: no separators, no leading dot, so HEAD cannot point outside.
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def _check_name(layout: Layout, run: str) -> None:
+    if not _RUN_NAME.fullmatch(run):
+        raise WorkspaceError(f"{layout.head_path}: {run!r} is not a run id (a folder name inside "
+                             f"{layout.runs_dir})")
+
+
+def read_head(layout: Layout, needs: Sequence[str] = ("library.json",)) -> Optional[str]:
+    """The run HEAD names, checked to be a run folder of this workspace holding ``needs``; None without HEAD."""
+    head = layout.head_path
+    if not head.is_file():
+        return None
+    try:
+        run = head.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkspaceError(f"{head}: unreadable ({exc})") from None
+    if not run:
+        return None
+    _check_name(layout, run)
+    folder = layout.runs_dir / run
+    missing = [name for name in needs if not (folder / name).is_file()]
+    if not folder.is_dir() or missing:
+        what = "is missing" if not folder.is_dir() else f"is incomplete ({', '.join(missing)} missing)"
+        raise WorkspaceError(f"{head}: names run {run!r}, but {folder} {what}")
+    return run
+
+
+def current_library_path(layout: Layout) -> Path:
+    """The library edits apply to: the HEAD run's, or the extraction's."""
+    run = read_head(layout)
+    return layout.runs_dir / run / "library.json" if run else layout.library_path
+
+
+@dataclass(frozen=True)
+class CurrentState:
+    """The library and network edits apply to: the HEAD run's, or the extraction's."""
+
+    library_path: Path
+    model_path: Path
+    classes: list[str]
+    run: Optional[str]  # run id; None for the extraction itself
+
+
+def current_state(ws: Workspace) -> CurrentState:
+    run = read_head(ws, needs=("library.json", "model.pt", "classes.json"))
+    if run:
+        folder = ws.runs_dir / run
+        try:
+            classes = json.loads((folder / "classes.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise WorkspaceError(f"{folder / 'classes.json'}: unreadable ({exc})") from None
+        return CurrentState(folder / "library.json", folder / "model.pt", list(classes), run)
+    if not ws.library_path.is_file():
+        raise WorkspaceError(f"{ws.library_path}: no concept library yet (run `hni extract`)")
+    return CurrentState(ws.library_path, ws.model_path, ws.data_classes(), None)
+
+
+def run_ids(layout: Layout) -> list[str]:
+    """The complete runs of the workspace (folders with a metrics.json), in id order."""
+    if not layout.runs_dir.is_dir():
+        return []
+    return sorted(p.name for p in layout.runs_dir.iterdir()
+                  if p.is_dir() and _RUN_NAME.fullmatch(p.name) and (p / "metrics.json").is_file())
+
+
+def resolve_run(layout: Layout, wanted: Optional[str]) -> Optional[str]:
+    """--run ID (or a unique prefix such as 0002), else HEAD's run, else None (the extraction)."""
+    from hni_dsl.suggest import did_you_mean
+
+    if wanted is None:
+        return read_head(layout, needs=("metrics.json",))
+    existing = run_ids(layout)
+    if wanted in existing:
+        return wanted
+    matches = [r for r in existing if r.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    listed = ", ".join(existing) if existing else f"none ({layout.runs_dir} has no runs; `hni apply` makes them)"
+    what = "matches several runs" if matches else "no such run"
+    hint = did_you_mean(wanted, existing, quote=repr) if not matches else ""
+    raise HniError(f"--run {wanted!r}: {what}{hint}; runs: {listed}")
+
+
+def next_run_id(layout: Layout, digest: str) -> str:
+    """`NNNN-<first 8 hex of the inputs' digest>`, numbered after the runs already there."""
+    runs = layout.runs_dir
+    existing = [p for p in runs.glob("[0-9][0-9][0-9][0-9]-*") if p.is_dir()] if runs.is_dir() else []
+    return f"{len(existing) + 1:04d}-{digest[:8]}"
+
+
+def record_run(layout: Layout, run_id: str, write: Callable[[Path], None]) -> Path:
+    """Write a run with ``write(folder)`` into a staged folder, rename it to `runs/<id>`, then move HEAD.
+
+    HEAD moves last: if anything fails before, the workspace's current state is as it was, and a run
+    folder whose HEAD could not be written is removed again.
+    """
+    _check_name(layout, run_id)
+    target = layout.runs_dir / run_id
+    with staged_folder(target) as built:
+        write(built)
+    try:
+        atomic_write_text(layout.head_path, run_id + "\n")
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target
+
+
+def reset_head(layout: Layout) -> None:
+    """Make the extraction the current state again (runs are kept; HEAD just stops naming one)."""
+    layout.head_path.unlink(missing_ok=True)
