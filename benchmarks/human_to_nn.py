@@ -174,7 +174,10 @@ def extra_data_control(ws: Workspace, edited: list[str], seed: int) -> dict:
 def summary(metrics: dict, edited: list[str]) -> dict:
     before, after = metrics["before"]["per_class"], metrics["after"]["per_class"]
     others = [c for c in after if c not in edited and c in before]
-    mean = lambda d, names: float(np.mean([d[n] for n in names])) if names else None
+
+    def mean(d: dict, names: list) -> float | None:
+        return float(np.mean([d[n] for n in names])) if names else None
+
     out = {
         "edited_before": mean(before, edited),
         "edited_after": mean(after, edited),

@@ -6,7 +6,8 @@ injected shortcut (spurious), and the peak memory of `hni extract` (M1).
     .venv/bin/python -m benchmarks.nn_to_human --existing --workdir W # re-extract W's trained workspaces
 
 Run from the repository root. Each run is the real command line in a fresh workspace: `hni init
---scenario`, `hni train`, `hni extract` (in --workdir, default /tmp/hni-bench). Results go to benchmarks/results/nn_to_human[-quick].json with the machine, commit and settings.
+--scenario`, `hni train`, `hni extract` (in --workdir, default /tmp/hni-bench). Results go to
+benchmarks/results/nn_to_human[-quick].json with the machine, commit and settings.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ P2: all I-SCG work per image (segmentation + features + logits/Grad-CAM + matchi
 
 Run from the repository root. WORKSPACE is one made by `hni init` + `hni train`. Without it, the benchmark
 makes one with those two commands (`hni init --scenario spurious --quick --seed 0`, the kind of workspace
-BENCHMARKS.md's figures come from, measured when that scenario still extracted with `pool`) in --workdir (default /tmp/hni-bench), or reuses it when it is already
+BENCHMARKS.md's figures come from, measured when that scenario still extracted with `pool`) in --workdir
+(default /tmp/hni-bench), or reuses it when it is already
 trained there. Writes benchmarks/results/p1_p2_features.json (or --out). Uses the workspace's model and
 settings; no cache.
 """
@@ -30,10 +31,10 @@ import torch
 
 from benchmarks.nn_to_human import run
 from hni_engine.data.images import to_tensor
+from hni_engine.discovery.analysis import Analyser
 from hni_engine.discovery.features import make_patch_features
 from hni_engine.discovery.segmentation import SegmentationConfig, segment
 from hni_engine.graphs.scg import NodeConcept, match_class
-from hni_engine.discovery.analysis import Analyser
 from hni_engine.network.models import load_checkpoint
 from hni_engine.store.cache import Cache
 from hni_engine.store.workspace import Workspace

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 __all__ = ["ANCHORS", "CACHE_ENTRY", "CHECKPOINT", "GRN", "RUN", "SYNTHETIC", "WORKSPACE"]
 
-WORKSPACE = "hni-workspace/1"   # hni.toml
-CHECKPOINT = "hni-model/1"      # model/base.pt and runs/<id>/model.pt
-ANCHORS = "hni-anchors/1"       # concepts/anchors.pt: concept anchors, thresholds, member locations
-GRN = "hni-grn/1"               # concepts/grn.pt and runs/<id>/grn.pt
-RUN = "hni-run/1"               # runs/<id>/metrics.json and provenance.json
-CACHE_ENTRY = "hni-cache/1"     # every .hni/cache entry
-SYNTHETIC = "hni-synthetic/1"   # the scenario manifest of generated data (data/scenario.json)
+WORKSPACE = "hni-workspace/1"  # hni.toml
+CHECKPOINT = "hni-model/1"  # model/base.pt and runs/<id>/model.pt
+ANCHORS = "hni-anchors/1"  # concepts/anchors.pt: concept anchors, thresholds, member locations
+GRN = "hni-grn/1"  # concepts/grn.pt and runs/<id>/grn.pt
+RUN = "hni-run/1"  # runs/<id>/metrics.json and provenance.json
+CACHE_ENTRY = "hni-cache/1"  # every .hni/cache entry
+SYNTHETIC = "hni-synthetic/1"  # the scenario manifest of generated data (data/scenario.json)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Optional
 
 from tqdm import tqdm
 
@@ -20,8 +20,16 @@ def set_quiet(quiet: bool) -> None:
 
 
 @contextmanager
-def bar(total: Optional[int], desc: str, unit: str = "it") -> Iterator[tqdm]:
+def bar(total: int | None, desc: str, unit: str = "it") -> Iterator[tqdm]:
     """A progress bar; ``update(n)`` it as work completes. Redraws at most twice a second in logs."""
-    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=_quiet, dynamic_ncols=True,
-              mininterval=0.5 if sys.stderr.isatty() else 5.0, leave=True) as progress:
+    with tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=_quiet,
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 5.0,
+        leave=True,
+    ) as progress:
         yield progress

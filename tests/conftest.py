@@ -25,8 +25,7 @@ try:
     from hypothesis import HealthCheck, settings
 
     settings.register_profile("default", max_examples=150, deadline=None, derandomize=True)
-    settings.register_profile("fuzz", max_examples=20000, deadline=None,
-                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("fuzz", max_examples=20000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 except ImportError:  # hypothesis is a dev dependency; the property tests import it themselves
     pass

@@ -14,8 +14,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("hni_dsl", "hni_engine")
 
 # Lowest first: a subpackage may import its own level and any level below it, never one above.
-ENGINE_LEVELS = ("formats", "progress", "data", "store", "network", "discovery", "graphs", "edit", "present",
-                 "oracle", "cli")
+ENGINE_LEVELS = (
+    "formats",
+    "progress",
+    "data",
+    "store",
+    "network",
+    "discovery",
+    "graphs",
+    "edit",
+    "present",
+    "oracle",
+    "cli",
+)
 
 
 def module_name(path: Path) -> str:
@@ -132,13 +143,19 @@ def test_no_module_imports_another_modules_private_names():
     for name, path in modules().items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):
-                private += [f"{name}: {node.module}.{a.name}" for a in node.names
-                            if a.name.startswith("_") and not a.name.startswith("__")]
+                private += [
+                    f"{name}: {node.module}.{a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
     assert not private, "imports of underscore names:\n" + "\n".join(private)
 
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_module_is_much_over_400_lines(package):
-    long = {str(p.relative_to(ROOT)): n for p in (ROOT / package).rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / package).rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450
+    }
     assert not long, f"split these modules: {long}"

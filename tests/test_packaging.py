@@ -17,8 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     (built,) = out.glob("hni-*.whl")
     return built
 
@@ -42,13 +46,15 @@ def test_language_runs_from_the_wheel_in_an_environment_without_torch(wheel, tmp
     edits = sorted(str(p) for p in (ROOT / "examples" / "edits").glob("*.hni"))
     library = str(ROOT / "examples" / "library.json")
     # Run from elsewhere so nothing is imported from the source tree.
-    check = subprocess.run([str(hni), "check", "--library", library, *edits], capture_output=True, text=True,
-                           cwd=tmp_path)
+    check = subprocess.run(
+        [str(hni), "check", "--library", library, *edits], capture_output=True, text=True, cwd=tmp_path
+    )
     assert check.returncode == 0, check.stderr
     fmt = subprocess.run([str(hni), "fmt", "--check", *edits], capture_output=True, text=True, cwd=tmp_path)
     assert fmt.returncode == 0, fmt.stderr
-    plan = subprocess.run([str(hni), "plan", "--library", library, *edits], capture_output=True, text=True,
-                          cwd=tmp_path)
+    plan = subprocess.run(
+        [str(hni), "plan", "--library", library, *edits], capture_output=True, text=True, cwd=tmp_path
+    )
     assert plan.returncode == 2, plan.stderr
     assert "1 class defined" in plan.stdout
     explain = subprocess.run([str(hni), "check", "--explain", "e104"], capture_output=True, text=True, cwd=tmp_path)
@@ -57,8 +63,9 @@ def test_language_runs_from_the_wheel_in_an_environment_without_torch(wheel, tmp
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "hni.toml").write_text("seed = 7\n[grn]\nepochs = 5\n")
-    config = subprocess.run([str(hni), "-w", str(workspace), "config", "--json"], capture_output=True, text=True,
-                            cwd=tmp_path)
+    config = subprocess.run(
+        [str(hni), "-w", str(workspace), "config", "--json"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert config.returncode == 0, config.stderr
     settings = {s["key"]: s for s in json.loads(config.stdout)}
     assert settings["seed"]["value"] == 7 and settings["seed"]["source"] == "file"

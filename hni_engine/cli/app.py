@@ -10,16 +10,14 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Optional
 
 from hni_dsl.errors import HniError, LibraryError
 from hni_dsl.fileio import InputFileError
-
 from hni_engine.cli import config_command, language_commands
 from hni_engine.cli.language_commands import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, UsageError
 from hni_engine.cli.parser import build_parser
 
-__all__ = ["main", "handler"]
+__all__ = ["handler", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -47,13 +45,14 @@ def handler(name: str) -> Handler:
         else:
             raise UsageError(f"unknown command {name!r}")
     except ImportError as exc:
-        raise UsageError(f"`hni {name}` needs the engine's dependencies ({exc.name} is missing): "
-                         f"pip install 'hni[engine]'") from None
+        raise UsageError(
+            f"`hni {name}` needs the engine's dependencies ({exc.name} is missing): pip install 'hni[engine]'"
+        ) from None
     run: Handler = getattr(module, f"cmd_{name}")
     return run
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:

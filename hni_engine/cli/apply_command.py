@@ -10,7 +10,6 @@ from hni_dsl import load_library, make_plan
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import read_text
 from hni_dsl.plan import Plan, StalePlanError, apply_plan
-
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.language_commands import EXIT_ERRORS, print_diagnostics, read_scripts, tally
 from hni_engine.edit.pipeline import apply_plan_to_network
@@ -40,7 +39,7 @@ def load_plan_file(path: str) -> tuple[Plan, dict[str, str]]:
 def cmd_apply(args: argparse.Namespace) -> int:
     limit_threads()
     ws = Workspace(args.workspace)
-    ws.config  # a bad hni.toml fails here, before any work
+    _ = ws.config  # a bad hni.toml fails here, before any work
     state = current_state(ws)
     library = load_library(state.library_path)
     if len(args.scripts) == 1 and args.scripts[0].endswith(".json"):
@@ -58,14 +57,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if not plan.has_changes:
         done = [r.path for r in plan.scripts if r.status == "already_applied"]
         idle = [r.path for r in plan.scripts if r.status == "no_changes"]
-        parts = ([f"already applied: {', '.join(done)}"] if done else []) + \
-                ([f"no changes: {', '.join(idle)}"] if idle else [])
+        parts = ([f"already applied: {', '.join(done)}"] if done else []) + (
+            [f"no changes: {', '.join(idle)}"] if idle else []
+        )
         print(f"nothing to apply ({'; '.join(parts)}); the current network is {where}")
         return 0
     print(plan.text.rstrip())
     print(f"applying to {where} ({state.model_path})")
-    result = apply_plan_to_network(ws, plan, after, sources, device=resolve_device(args.device),
-                                   use_cache=not args.no_cache)
+    result = apply_plan_to_network(
+        ws, plan, after, sources, device=resolve_device(args.device), use_cache=not args.no_cache
+    )
     print()
     print(result.table())
     grn = result.metrics["grn"]["test_accuracy"]

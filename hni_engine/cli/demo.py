@@ -12,13 +12,10 @@ import argparse
 import shutil
 import time
 from pathlib import Path
-from typing import Optional
-
-from hni_dsl.errors import HniError
-from hni_dsl.fileio import atomic_write_text
 
 from hni_dsl import load_library
-
+from hni_dsl.errors import HniError
+from hni_dsl.fileio import atomic_write_text
 from hni_engine.cli import apply_command, build_commands
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.parser import build_parser
@@ -26,11 +23,15 @@ from hni_engine.oracle.scenario_scripts import example_script
 from hni_engine.store.config import HniConfig, write_config
 from hni_engine.store.workspace import Workspace
 
-__all__ = ["cmd_demo", "run_demo", "quick_overrides"]
+__all__ = ["cmd_demo", "quick_overrides", "run_demo"]
 
 # The commands the demo runs, each exactly as `hni COMMAND` runs it.
-STEPS = {"init": build_commands.cmd_init, "train": build_commands.cmd_train,
-         "extract": build_commands.cmd_extract, "apply": apply_command.cmd_apply}
+STEPS = {
+    "init": build_commands.cmd_init,
+    "train": build_commands.cmd_train,
+    "extract": build_commands.cmd_extract,
+    "apply": apply_command.cmd_apply,
+}
 
 
 def quick_overrides(config: HniConfig) -> HniConfig:
@@ -40,22 +41,30 @@ def quick_overrides(config: HniConfig) -> HniConfig:
     # 20 images left no cluster for the small parts (posebias --quick, seed 0: 1 class of 3 had a concept of
     # its own part). That scenario's discovery costs a few seconds, so it keeps its own settings.
     if e.concept_region != "image":
-        e = e.model_copy(update={"images_per_class": 20, "clusters": 12, "cluster_members": 20,
-                                 "tcav_random_sets": 5})
-    return config.model_copy(update={
-        "train": config.train.model_copy(update={"epochs": 8}),
-        "extract": e,
-        "grn": config.grn.model_copy(update={"epochs": 40}),
-        "distill": config.distill.model_copy(update={"epochs": 6}),
-    })
+        e = e.model_copy(update={"images_per_class": 20, "clusters": 12, "cluster_members": 20, "tcav_random_sets": 5})
+    return config.model_copy(
+        update={
+            "train": config.train.model_copy(update={"epochs": 8}),
+            "extract": e,
+            "grn": config.grn.model_copy(update={"epochs": 40}),
+            "distill": config.distill.model_copy(update={"epochs": 6}),
+        }
+    )
 
 
 def _step(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
-def run_demo(scenario: str = "posebias", *, quick: bool = False, root: Optional[str] = None, seed: int = 0,
-             force: bool = False, device: str = "cpu") -> int:
+def run_demo(
+    scenario: str = "posebias",
+    *,
+    quick: bool = False,
+    root: str | None = None,
+    seed: int = 0,
+    force: bool = False,
+    device: str = "cpu",
+) -> int:
     target = Path(root or f"hni-demo-{scenario}{'-quick' if quick else ''}")
     if target.exists() and any(target.iterdir()):
         if not force:
@@ -89,12 +98,20 @@ def run_demo(scenario: str = "posebias", *, quick: bool = False, root: Optional[
     print(script.rstrip())
     _step("5/5 applying it: GRN retrained on the edited graphs, distilled into the network")
     run("apply", "--device", d)
-    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s. Workspace: {target}. "
-          f"Next: hni -w {target} show CLASS, hni -w {target} eval --model {target}/runs/<id>")
+    print(
+        f"\ndemo finished in {time.perf_counter() - start:.0f} s. Workspace: {target}. "
+        f"Next: hni -w {target} show CLASS, hni -w {target} eval --model {target}/runs/<id>"
+    )
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     limit_threads()
-    return run_demo(args.scenario, quick=args.quick, root=args.dir, seed=args.seed, force=args.force,
-                    device=resolve_device(args.device))
+    return run_demo(
+        args.scenario,
+        quick=args.quick,
+        root=args.dir,
+        seed=args.seed,
+        force=args.force,
+        device=resolve_device(args.device),
+    )

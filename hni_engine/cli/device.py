@@ -6,7 +6,7 @@ import torch
 
 from hni_dsl.errors import HniError
 
-__all__ = ["resolve_device", "limit_threads"]
+__all__ = ["limit_threads", "resolve_device"]
 
 
 def resolve_device(name: str) -> str:

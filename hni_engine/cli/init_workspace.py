@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from hni_engine.data import synthetic
 from hni_engine.data.images import DataError, scan_image_folder
@@ -12,7 +12,7 @@ from hni_engine.network.models import load_checkpoint
 from hni_engine.store.config import DataConfig, DistillConfig, ExtractConfig, HniConfig, ModelConfig, write_config
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
-__all__ = ["scenario_config", "init_scenario", "init_user"]
+__all__ = ["init_scenario", "init_user", "scenario_config"]
 
 
 def _fresh_target(path: Path) -> None:
@@ -58,15 +58,25 @@ def scenario_config(name: str, seed: int, image_size: int) -> HniConfig:
     return HniConfig(seed=seed, model=model, data=DataConfig(), extract=extract, distill=distill)
 
 
-def init_scenario(root: str | Path, name: str, *, seed: int = 0, quick: bool = False, image_size: int = 64,
-                  progress: Optional[Callable[[int, int], None]] = None) -> Workspace:
+def init_scenario(
+    root: str | Path,
+    name: str,
+    *,
+    seed: int = 0,
+    quick: bool = False,
+    image_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> Workspace:
     """A workspace with a built-in synthetic scenario's data and a config for it."""
     target = Path(root)
     _fresh_target(target)
     if name not in synthetic.SCENARIOS:
         raise WorkspaceError(f"unknown scenario {name!r}; choose one of {', '.join(synthetic.SCENARIOS)}")
-    world = synthetic.WorldConfig.quick(seed=seed, image_size=image_size) if quick else \
-        synthetic.WorldConfig(seed=seed, image_size=image_size)
+    world = (
+        synthetic.WorldConfig.quick(seed=seed, image_size=image_size)
+        if quick
+        else synthetic.WorldConfig(seed=seed, image_size=image_size)
+    )
     spec = synthetic.scenario(name, world)
     created = not target.exists()
     try:
@@ -87,23 +97,35 @@ def init_scenario(root: str | Path, name: str, *, seed: int = 0, quick: bool = F
     return Workspace(target)
 
 
-def init_user(root: str | Path, data: str | Path, model: str | Path, arch: str, *, input_size: int = 224,
-              feature_layer: str = "layer4", gradcam_layer: str = "layer4") -> Workspace:
+def init_user(
+    root: str | Path,
+    data: str | Path,
+    model: str | Path,
+    arch: str,
+    *,
+    input_size: int = 224,
+    feature_layer: str = "layer4",
+    gradcam_layer: str = "layer4",
+) -> Workspace:
     """A workspace for a user's own data (DATA/train, DATA/test) and checkpoint; both are checked now."""
     target = Path(root)
     _fresh_target(target)
     data_root = Path(data).resolve()
     for split in ("train", "test"):
         if not (data_root / split).is_dir():
-            raise DataError(f"{data_root}: expected ImageFolder splits {data_root / 'train'} and "
-                            f"{data_root / 'test'}")
+            raise DataError(f"{data_root}: expected ImageFolder splits {data_root / 'train'} and {data_root / 'test'}")
     classes, _ = scan_image_folder(data_root / "train")
     scan_image_folder(data_root / "test")
     model_path = Path(model).resolve()
     load_checkpoint(model_path, arch, classes)  # fails early, naming the problem
     config = HniConfig(
-        model=ModelConfig(arch=arch, checkpoint=str(model_path), input_size=input_size,
-                          feature_layer=feature_layer, gradcam_layer=gradcam_layer),
+        model=ModelConfig(
+            arch=arch,
+            checkpoint=str(model_path),
+            input_size=input_size,
+            feature_layer=feature_layer,
+            gradcam_layer=gradcam_layer,
+        ),
         data=DataConfig(train=str(data_root / "train"), test=str(data_root / "test")),
     )
     target.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ import os
 import sys
 
 from hni_dsl import load_library
-
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.present import pictures
 from hni_engine.present.explain_image import explain_figure, explain_image, print_graph
@@ -16,7 +15,7 @@ from hni_engine.present.show import class_entry, current_library, show_text
 from hni_engine.store.runs import current_library_path
 from hni_engine.store.workspace import Workspace
 
-__all__ = ["cmd_show", "cmd_report", "cmd_explain"]
+__all__ = ["cmd_explain", "cmd_report", "cmd_show"]
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -53,8 +52,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     net_pred = int(ex.network.argmax())
     state = f"run {ex.run}" if ex.run else "the extraction" if args.base else "the extraction; no run yet"
     print(f"{args.image} ({state})")
-    print(f"  network predicts {ex.classes[net_pred]} (p={float(ex.network[net_pred]):.2f}); "
-          f"the GRN predicts {ex.names[ex.grn_pred]} (over {len(ex.names)} classes of interest)")
+    print(
+        f"  network predicts {ex.classes[net_pred]} (p={float(ex.network[net_pred]):.2f}); "
+        f"the GRN predicts {ex.names[ex.grn_pred]} (over {len(ex.names)} classes of interest)"
+    )
     for title, index, result in ex.questions:
         print(f"\n{title} (GRN score {result.logit:+.3f}; contributions of its own graph, then the largest elsewhere)")
         own = result[ex.names[index]]

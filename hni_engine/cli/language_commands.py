@@ -16,12 +16,23 @@ from collections.abc import Sequence
 from hni_dsl.codes import UnknownCodeError, explain, list_codes
 from hni_dsl.errors import Diagnostic, HniError, HniSyntaxError, render_diagnostics
 from hni_dsl.fileio import atomic_write_text, read_text
-
 from hni_engine.store.layout import Layout
 from hni_engine.store.runs import current_library_path
 
-__all__ = ["EXIT_OK", "EXIT_ERRORS", "EXIT_CHANGES", "EXIT_USAGE", "UsageError", "read_scripts", "library_path",
-           "print_diagnostics", "tally", "cmd_check", "cmd_fmt", "cmd_plan"]
+__all__ = [
+    "EXIT_CHANGES",
+    "EXIT_ERRORS",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "UsageError",
+    "cmd_check",
+    "cmd_fmt",
+    "cmd_plan",
+    "library_path",
+    "print_diagnostics",
+    "read_scripts",
+    "tally",
+]
 
 EXIT_OK, EXIT_ERRORS, EXIT_CHANGES, EXIT_USAGE = 0, 1, 2, 3
 

@@ -34,15 +34,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     def language_command(name: str, help_text: str, handler: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("scripts", nargs="*", metavar="SCRIPT", help="edit scripts (default: the workspace's edits/*.hni)")
-        p.add_argument("--max-errors", type=int, default=50, metavar="N", help="show at most N diagnostics (default 50)")
+        p.add_argument(
+            "scripts", nargs="*", metavar="SCRIPT", help="edit scripts (default: the workspace's edits/*.hni)"
+        )
+        p.add_argument(
+            "--max-errors", type=int, default=50, metavar="N", help="show at most N diagnostics (default 50)"
+        )
         p.set_defaults(handler=handler)
         return p
 
     check = language_command("check", "parse and check edit scripts against the concept library", "check")
-    check.add_argument("--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)")
-    check.add_argument("--explain", metavar="CODE", nargs="?", const="", default=None,
-                       help="print what diagnostic CODE (e.g. E101) means and how to fix it; no CODE lists them all")
+    check.add_argument(
+        "--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)"
+    )
+    check.add_argument(
+        "--explain",
+        metavar="CODE",
+        nargs="?",
+        const="",
+        default=None,
+        help="print what diagnostic CODE (e.g. E101) means and how to fix it; no CODE lists them all",
+    )
 
     fmt = language_command("fmt", "print scripts in canonical form, or --check / --write them", "fmt")
     mode = fmt.add_mutually_exclusive_group()
@@ -50,15 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--write", action="store_true", help="rewrite non-canonical scripts in place")
 
     plan = language_command("plan", "show the reviewable diff of the c-SCGs the scripts would make", "plan")
-    plan.add_argument("--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)")
+    plan.add_argument(
+        "--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)"
+    )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON (transforms and hashes included)")
     plan.add_argument("-o", "--output", metavar="PLAN", help="also write the JSON plan to this file")
 
     # -- the engine (torch) ---------------------------------------------------------------------
     def engine_command(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                       help="where to compute (auto: CUDA when present)")
+        p.add_argument(
+            "--device",
+            choices=["auto", "cpu", "cuda"],
+            default="auto",
+            help="where to compute (auto: CUDA when present)",
+        )
         p.set_defaults(handler=name)
         return p
 
@@ -85,17 +103,30 @@ def build_parser() -> argparse.ArgumentParser:
     ex = engine_command("extract", "discover concepts, build the c-SCGs and train the GRN that mimics the network")
     ex.add_argument("--no-cache", action="store_true", help="recompute every stage (the cache is left alone)")
 
-    apply = engine_command("apply", "apply edit scripts (or a saved plan) to the network: retrain the GRN, "
-                                    "distil into the network, write runs/<id>/")
-    apply.add_argument("scripts", nargs="*", metavar="SCRIPT|PLAN.json",
-                       help="edit scripts, or one plan saved by `hni plan -o` (default: edits/*.hni in name order)")
+    apply = engine_command(
+        "apply",
+        "apply edit scripts (or a saved plan) to the network: retrain the GRN, "
+        "distil into the network, write runs/<id>/",
+    )
+    apply.add_argument(
+        "scripts",
+        nargs="*",
+        metavar="SCRIPT|PLAN.json",
+        help="edit scripts, or one plan saved by `hni plan -o` (default: edits/*.hni in name order)",
+    )
     apply.add_argument("--no-cache", action="store_true", help="recompute patch features instead of reading the cache")
     apply.add_argument("--max-errors", type=int, default=50, metavar="N", help="show at most N diagnostics")
 
-    demo = engine_command("demo", "from nothing to a before/after table: generate a scenario, train, extract, "
-                                  "apply its example edit script")
-    demo.add_argument("--scenario", choices=["spurious", "posebias", "zeroshot"], default="posebias",
-                      help="which built-in scenario (default posebias: its script needs no reviewer's choice)")
+    demo = engine_command(
+        "demo",
+        "from nothing to a before/after table: generate a scenario, train, extract, apply its example edit script",
+    )
+    demo.add_argument(
+        "--scenario",
+        choices=["spurious", "posebias", "zeroshot"],
+        default="posebias",
+        help="which built-in scenario (default posebias: its script needs no reviewer's choice)",
+    )
     demo.add_argument("--quick", action="store_true", help="a small version (about two minutes on two cores)")
     demo.add_argument("--dir", metavar="DIR", help="the demo workspace (default: ./hni-demo-SCENARIO[-quick])")
     demo.add_argument("--seed", type=int, default=0)
@@ -103,35 +134,61 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_config_parser(sub)
 
-    show = sub.add_parser("show", help="a class's c-SCG (numbered as edit scripts number it), or its pool",
-                          description="a class's c-SCG (numbered as edit scripts number it), or its pool")
+    show = sub.add_parser(
+        "show",
+        help="a class's c-SCG (numbered as edit scripts number it), or its pool",
+        description="a class's c-SCG (numbered as edit scripts number it), or its pool",
+    )
     show.add_argument("cls", metavar="CLASS")
     show.add_argument("--pool", action="store_true", help="the ranked pool (`pool[N]`) instead of the c-SCG")
-    show.add_argument("--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)")
-    show.add_argument("--png", metavar="FILE", help="also draw it: exemplar patches numbered as scripts number them, "
-                                                    "edges coloured by their learnt weight")
+    show.add_argument(
+        "--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)"
+    )
+    show.add_argument(
+        "--png",
+        metavar="FILE",
+        help="also draw it: exemplar patches numbered as scripts number them, edges coloured by their learnt weight",
+    )
     show.set_defaults(handler="show")
 
-    report = sub.add_parser("report", help="one self-contained HTML file: each class's c-SCG and pool, and the "
-                                           "current (or named) run's scripts, plan and before/after accuracy",
-                            description="one self-contained HTML file (pictures embedded, nothing fetched): each "
-                                        "class's c-SCG and pool, and the run's scripts, plan, before/after accuracy "
-                                        "and confusion matrices")
+    report = sub.add_parser(
+        "report",
+        help="one self-contained HTML file: each class's c-SCG and pool, and the "
+        "current (or named) run's scripts, plan and before/after accuracy",
+        description="one self-contained HTML file (pictures embedded, nothing fetched): each "
+        "class's c-SCG and pool, and the run's scripts, plan, before/after accuracy "
+        "and confusion matrices",
+    )
     report.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: WORKSPACE/report.html)")
-    report.add_argument("--run", metavar="ID", help="the run to report (default: runs/HEAD, if there is one); "
-                                                    "a unique prefix such as 0002 will do")
-    report.add_argument("--classes", metavar="A,B,...", help="only these classes (default: every class of the "
-                                                             "library: the run's, or the extraction's)")
+    report.add_argument(
+        "--run",
+        metavar="ID",
+        help="the run to report (default: runs/HEAD, if there is one); a unique prefix such as 0002 will do",
+    )
+    report.add_argument(
+        "--classes",
+        metavar="A,B,...",
+        help="only these classes (default: every class of the library: the run's, or the extraction's)",
+    )
     report.set_defaults(handler="report")
 
     explain = engine_command("explain", "why the network (through its GRN) decides as it does on one image")
     explain.add_argument("image", metavar="IMAGE")
     explain.add_argument("--why-not", metavar="CLASS", help="also explain why not this class (its own score)")
-    explain.add_argument("--png", metavar="FILE", help="also draw it: matched concepts outlined on the image, "
-                                                       "numbered by slot, coloured by contribution")
+    explain.add_argument(
+        "--png",
+        metavar="FILE",
+        help="also draw it: matched concepts outlined on the image, numbered by slot, coloured by contribution",
+    )
     which = explain.add_mutually_exclusive_group()
-    which.add_argument("--run", metavar="ID", help="explain this run's network and GRN (an id or unique prefix; "
-                                                   "default: the current run, runs/HEAD)")
-    which.add_argument("--base", action="store_true", help="explain the extraction's network and mimic GRN "
-                                                           "even when edits were applied")
+    which.add_argument(
+        "--run",
+        metavar="ID",
+        help="explain this run's network and GRN (an id or unique prefix; default: the current run, runs/HEAD)",
+    )
+    which.add_argument(
+        "--base",
+        action="store_true",
+        help="explain the extraction's network and mimic GRN even when edits were applied",
+    )
     return parser

@@ -8,9 +8,9 @@ tool works on (a few thousand small images per run) fits in memory many times ov
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -18,8 +18,17 @@ from PIL import Image, UnidentifiedImageError
 
 from hni_dsl.errors import HniError
 
-__all__ = ["DataError", "ImageSet", "scan_image_folder", "load_image_folder", "load_image", "image_digest", "to_tensor",
-           "turned_copies", "IMAGE_EXTENSIONS"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DataError",
+    "ImageSet",
+    "image_digest",
+    "load_image",
+    "load_image_folder",
+    "scan_image_folder",
+    "to_tensor",
+    "turned_copies",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
@@ -45,10 +54,16 @@ class ImageSet:
     def indices_of(self, class_index: int) -> np.ndarray:
         return np.flatnonzero(self.labels == class_index)
 
-    def subset(self, indices: Sequence[int]) -> "ImageSet":
+    def subset(self, indices: Sequence[int]) -> ImageSet:
         idx = np.asarray(indices, dtype=np.int64)
-        return ImageSet(self.classes, self.images[idx], self.labels[idx], [self.paths[i] for i in idx],
-                        self.root, [self.digests[i] for i in idx] if self.digests else [])
+        return ImageSet(
+            self.classes,
+            self.images[idx],
+            self.labels[idx],
+            [self.paths[i] for i in idx],
+            self.root,
+            [self.digests[i] for i in idx] if self.digests else [],
+        )
 
 
 def image_digest(image: np.ndarray) -> str:
@@ -75,8 +90,9 @@ def turned_copies(data: ImageSet, copies: int, seed: int) -> tuple[ImageSet, np.
             paths.append(f"{data.paths[i]}#turn{k}")
     source = np.asarray(sources, dtype=np.int64)
     stacked = np.stack(images) if images else data.images[:0]
-    return ImageSet(data.classes, stacked, data.labels[source], paths, data.root,
-                    [image_digest(image) for image in stacked]), source
+    return ImageSet(
+        data.classes, stacked, data.labels[source], paths, data.root, [image_digest(image) for image in stacked]
+    ), source
 
 
 def scan_image_folder(root: str | Path) -> tuple[list[str], list[tuple[str, int]]]:
@@ -112,8 +128,13 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
         raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
 
 
-def load_image_folder(root: str | Path, size: int, classes: Optional[Sequence[str]] = None,
-                      progress: Optional[Callable[[int, int], None]] = None, extra_ok: bool = False) -> ImageSet:
+def load_image_folder(
+    root: str | Path,
+    size: int,
+    classes: Sequence[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    extra_ok: bool = False,
+) -> ImageSet:
     """Decode a whole split. ``classes`` (e.g. the model's) must equal the folder's class list if given;
     with ``extra_ok`` the folder may also hold classes the model does not know (a zero-shot test split):
     those images are left out and the labels follow ``classes``."""

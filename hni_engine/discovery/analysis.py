@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
@@ -25,11 +24,19 @@ from hni_engine.progress import bar
 from hni_engine.store.cache import Cache, cache_key
 from hni_engine.store.config import ConfigError, HniConfig
 
-__all__ = ["ImagePatches", "ImageAnalysis", "Analyser", "analyse_all", "candidate_patches", "encode_masks",
-           "decode_masks"]
+__all__ = [
+    "Analyser",
+    "ImageAnalysis",
+    "ImagePatches",
+    "analyse_all",
+    "candidate_patches",
+    "decode_masks",
+    "encode_masks",
+]
 
 
 # -- compact mask storage ------------------------------------------------------------------------
+
 
 def encode_masks(masks: np.ndarray) -> np.ndarray:
     """(S, H, W) bool -> (L, H, W) int16 layers of non-overlapping masks (value = mask index + 1).
@@ -58,7 +65,7 @@ def decode_masks(layers: np.ndarray, count: int) -> np.ndarray:
     return masks
 
 
-def _pool_by_labels(fmap: torch.Tensor, layers: np.ndarray, count: int) -> Optional[torch.Tensor]:
+def _pool_by_labels(fmap: torch.Tensor, layers: np.ndarray, count: int) -> torch.Tensor | None:
     """Pool-mode features straight from the label layers: each segment's area in each feature-map cell
     (one bincount per layer) weights the cells. Equals area-weighted adaptive pooling of the masks when
     the map tiles the image evenly; returns None otherwise.
@@ -89,9 +96,9 @@ class ImagePatches:
     ``ExtractConfig.context_features``) travel with the node but take no part in matching.
     """
 
-    features: np.ndarray      # (S, D) float32, D >= the anchors' size
-    centres: np.ndarray       # (S, 2) normalised (x, y)
-    candidates: np.ndarray    # (n_classes, S) bool: segment overlaps that class's Grad-CAM mask (every segment with
+    features: np.ndarray  # (S, D) float32, D >= the anchors' size
+    centres: np.ndarray  # (S, 2) normalised (x, y)
+    candidates: np.ndarray  # (n_classes, S) bool: segment overlaps that class's Grad-CAM mask (every segment with
     #                           `extract.concept_region = "image"`)
 
 
@@ -99,15 +106,15 @@ class ImagePatches:
 class ImageAnalysis:
     """What extraction needs of one image (the masks themselves stay in the cache)."""
 
-    features: np.ndarray      # (S, D) float32 patch features
-    centres: np.ndarray       # (S, 2) normalised (x, y)
-    inside: np.ndarray        # (n, S) fraction of each segment inside each class of interest's Grad-CAM mask
+    features: np.ndarray  # (S, D) float32 patch features
+    centres: np.ndarray  # (S, 2) normalised (x, y)
+    inside: np.ndarray  # (n, S) fraction of each segment inside each class of interest's Grad-CAM mask
     #                           (all ones with `extract.concept_region = "image"`: every segment is a candidate)
-    logits: np.ndarray        # (K,) the network's logits
-    gradient: np.ndarray      # (n, D) class-logit gradients at the feature layer, summed over space
+    logits: np.ndarray  # (K,) the network's logits
+    gradient: np.ndarray  # (n, D) class-logit gradients at the feature layer, summed over space
     # (S, D) pool features of the segments in the whole image (crop mode); float16 as cached, which halves
     # what a default-size extraction holds for them (M1)
-    context: Optional[np.ndarray] = None
+    context: np.ndarray | None = None
 
     def node_features(self) -> np.ndarray:
         """What the GRN's nodes receive: the patch features, then the context features where there are any."""
@@ -115,7 +122,7 @@ class ImageAnalysis:
             return self.features
         return np.concatenate([self.features, self.context.astype(np.float32)], axis=1)
 
-    def patches(self, candidates: Optional[np.ndarray] = None, *, context: bool = True) -> ImagePatches:
+    def patches(self, candidates: np.ndarray | None = None, *, context: bool = True) -> ImagePatches:
         """The image's patches for matching; ``candidates`` (rows, S) replaces the Grad-CAM rows if given.
 
         ``context=False`` leaves the context features out: the GRN that `hni apply` retrains on the edited
@@ -129,20 +136,38 @@ class ImageAnalysis:
 class Analyser:
     """Runs (or reads from the cache) the per-image stages for one model and configuration."""
 
-    def __init__(self, loaded: LoadedModel, config: HniConfig, coi: Sequence[int], cache: Cache, device: str,
-                 config_path: str = "hni.toml"):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        config: HniConfig,
+        coi: Sequence[int],
+        cache: Cache,
+        device: str,
+        config_path: str = "hni.toml",
+    ):
         self.loaded, self.config, self.coi, self.cache, self.device = loaded, config, list(coi), cache, device
         m, e = config.model, config.extract
         self.seg_config = SegmentationConfig(
-            n_segments=tuple(e.segment.n_segments), compactness=e.segment.compactness, sigma=e.segment.sigma,
-            min_area=e.segment.min_area, dedupe_jaccard=e.segment.dedupe_jaccard)
+            n_segments=tuple(e.segment.n_segments),
+            compactness=e.segment.compactness,
+            sigma=e.segment.sigma,
+            min_area=e.segment.min_area,
+            dedupe_jaccard=e.segment.dedupe_jaccard,
+        )
         for field_name, layer in (("model.feature_layer", m.feature_layer), ("model.gradcam_layer", m.gradcam_layer)):
             try:
                 resolve_layer(loaded.model, layer)
             except ValueError as exc:
                 raise ConfigError(config_path, str(exc), field_name) from None
-        self.features = make_patch_features(e.feature_mode, model=loaded.model, layer=m.feature_layer,
-                                            input_size=m.input_size, mean=m.mean, std=m.std, device=device)
+        self.features = make_patch_features(
+            e.feature_mode,
+            model=loaded.model,
+            layer=m.feature_layer,
+            input_size=m.input_size,
+            mean=m.mean,
+            std=m.std,
+            device=device,
+        )
         self.seg_key = cache_key("segments", e.segment.key())
         # Each key names exactly what its result depends on, so a changed parameter misses only those entries.
         pixels = (m.input_size, list(m.mean), list(m.std))
@@ -151,8 +176,17 @@ class Analyser:
         self.context = e.context_features and e.feature_mode == "crop"
         # The region only chooses which segments count as candidates: the cached Grad-CAM overlap stays as it is.
         self.whole_image = e.concept_region == "image"
-        self.cam_key = cache_key("cams", loaded.sha256, m.gradcam_layer, m.feature_layer, e.gradcam_keep,
-                                 self.coi, pixels, self.seg_key, *(["context"] if self.context else []))
+        self.cam_key = cache_key(
+            "cams",
+            loaded.sha256,
+            m.gradcam_layer,
+            m.feature_layer,
+            e.gradcam_keep,
+            self.coi,
+            pixels,
+            self.seg_key,
+            *(["context"] if self.context else []),
+        )
 
     def layers(self, image: np.ndarray, digest: str) -> tuple[np.ndarray, int]:
         """The image's segments as (L, H, W) label layers and their count (cached)."""
@@ -168,7 +202,7 @@ class Analyser:
 
     def analyse(self, images: np.ndarray, digests: Sequence[str]) -> list[ImageAnalysis]:
         """Analyses of a batch of images (cached entries are read, the rest computed together)."""
-        out: list[Optional[ImageAnalysis]] = [None] * len(images)
+        out: list[ImageAnalysis | None] = [None] * len(images)
         todo = []
         for i, digest in enumerate(digests):
             feat = self.cache.load("features", cache_key(self.feat_key, digest))
@@ -187,9 +221,16 @@ class Analyser:
             # Pool-mode features come from the same forward pass as Grad-CAM when both are needed and read
             # the same layer at the same size: one pass per image instead of two (P2).
             shared = [k for k in need_feats if k in need_cams] if self._pool_shares_cam_pass() else []
-            cam_results = self._cams(images[[todo[k][0] for k in need_cams]], [layers[k] for k in need_cams],
-                                     [masks[k] if k in shared or self.context else None for k in need_cams],
-                                     pool=[k in shared for k in need_cams]) if need_cams else []
+            cam_results = (
+                self._cams(
+                    images[[todo[k][0] for k in need_cams]],
+                    [layers[k] for k in need_cams],
+                    [masks[k] if k in shared or self.context else None for k in need_cams],
+                    pool=[k in shared for k in need_cams],
+                )
+                if need_cams
+                else []
+            )
             cam_by_k = dict(zip(need_cams, cam_results))
             feat_by_k = {k: cam_by_k[k].pop("pooled") for k in shared}
             rest = [k for k in need_feats if k not in feat_by_k]
@@ -198,8 +239,10 @@ class Analyser:
             feat_by_k.update(zip(rest, computed))
             for k, (i, feat, cams) in enumerate(todo):
                 if feat is None:
-                    feat = {"features": feat_by_k[k].float().half(),
-                            "centres": torch.from_numpy(mask_centres(masks[k])).float()}
+                    feat = {
+                        "features": feat_by_k[k].float().half(),
+                        "centres": torch.from_numpy(mask_centres(masks[k])).float(),
+                    }
                     self.cache.save("features", cache_key(self.feat_key, digests[i]), feat)
                 if cams is None:
                     cams = {key: value for key, value in cam_by_k[k].items() if key != "pooled"}
@@ -212,15 +255,25 @@ class Analyser:
         inside = cams["inside"].numpy()
         if self.whole_image:
             inside = np.ones_like(inside)
-        return ImageAnalysis(feat["features"].float().numpy(), feat["centres"].numpy(), inside,
-                             cams["logits"].numpy(), cams["gradient"].float().numpy(), context)
+        return ImageAnalysis(
+            feat["features"].float().numpy(),
+            feat["centres"].numpy(),
+            inside,
+            cams["logits"].numpy(),
+            cams["gradient"].float().numpy(),
+            context,
+        )
 
     def _pool_shares_cam_pass(self) -> bool:
         return isinstance(self.features, PoolFeatures) and self.features.run_size == self.config.model.input_size
 
-    def _cams(self, images: np.ndarray, layers: list[tuple[np.ndarray, int]],
-              pool_masks: Optional[list[Optional[np.ndarray]]] = None,
-              pool: Optional[list[bool]] = None) -> list[dict]:
+    def _cams(
+        self,
+        images: np.ndarray,
+        layers: list[tuple[np.ndarray, int]],
+        pool_masks: list[np.ndarray | None] | None = None,
+        pool: list[bool] | None = None,
+    ) -> list[dict]:
         """One forward pass per batch: logits, each class of interest's Grad-CAM, TCAV gradients, and
         each segment's feature-layer map averaged inside it (where ``pool_masks`` gives an image's masks):
         the image's pool-mode patch features under "pooled" where ``pool`` says so, and its context
@@ -251,9 +304,12 @@ class Analyser:
                 pooled = _pool_by_labels(feat[b], label_layers, count)
                 if pooled is None:  # the map does not tile the image evenly: the general path
                     pooled = pool_map(feat[b], pool_masks[b])  # (S, C)
-            entry = {"pooled": pooled if pool is None or pool[b] else None,
-                      "inside": torch.from_numpy(inside.astype(np.float32)), "logits": logits[b].float(),
-                      "gradient": torch.stack([g[b] for g in grads]).half()}
+            entry = {
+                "pooled": pooled if pool is None or pool[b] else None,
+                "inside": torch.from_numpy(inside.astype(np.float32)),
+                "logits": logits[b].float(),
+                "gradient": torch.stack([g[b] for g in grads]).half(),
+            }
             if self.context:
                 entry["context"] = pooled.float().half()
             results.append(entry)
@@ -264,13 +320,14 @@ def analyse_all(analyser: Analyser, data: ImageSet, desc: str, batch: int = 32) 
     out: list[ImageAnalysis] = []
     with bar(len(data), desc, "img") as progress:
         for start in range(0, len(data), batch):
-            out.extend(analyser.analyse(data.images[start:start + batch], data.digests[start:start + batch]))
+            out.extend(analyser.analyse(data.images[start : start + batch], data.digests[start : start + batch]))
             progress.update(min(batch, len(data) - start))
     return out
 
 
-def candidate_patches(analyses: Sequence[ImageAnalysis], n_defined: int, *, context: bool = False
-                      ) -> list[ImagePatches]:
+def candidate_patches(
+    analyses: Sequence[ImageAnalysis], n_defined: int, *, context: bool = False
+) -> list[ImagePatches]:
     """Each image's patches, with a candidate row per class of interest and one per defined class.
 
     A defined class has no Grad-CAM region (the network never saw it), so every patch is a candidate for

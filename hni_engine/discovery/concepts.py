@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 from sklearn.cluster import KMeans
 
-__all__ = ["DiscoveryConfig", "Concept", "discover_concepts", "tcav"]
+__all__ = ["Concept", "DiscoveryConfig", "discover_concepts", "tcav"]
 
 
 @dataclass(frozen=True)
@@ -43,17 +43,19 @@ class Concept:
     """One discovered concept of a class. ``key`` is derived from its members, so it never changes meaning."""
 
     key: str
-    anchor: np.ndarray               # (D,) mean feature of the kept members
-    threshold: float                 # matching threshold: a percentile of per-image best-match distances
-    tcav_score: float                # fraction of class images whose logit gradient agrees with the CAV
-    directional: float               # mean directional derivative (ranking tie-break, see module doc)
-    p_value: float                   # concept CAVs above random CAVs (one-sided Welch t-test)
-    images: int                      # distinct images among all cluster members
+    anchor: np.ndarray  # (D,) mean feature of the kept members
+    threshold: float  # matching threshold: a percentile of per-image best-match distances
+    tcav_score: float  # fraction of class images whose logit gradient agrees with the CAV
+    directional: float  # mean directional derivative (ranking tie-break, see module doc)
+    p_value: float  # concept CAVs above random CAVs (one-sided Welch t-test)
+    images: int  # distinct images among all cluster members
     members: list[tuple[int, int]] = field(default_factory=list)  # (image id, segment id), nearest first
 
     def __repr__(self) -> str:
-        return (f"Concept({self.key}, tcav={self.tcav_score:.2f}, dd={self.directional:.3g}, "
-                f"p={self.p_value:.3g}, images={self.images})")
+        return (
+            f"Concept({self.key}, tcav={self.tcav_score:.2f}, dd={self.directional:.3g}, "
+            f"p={self.p_value:.3g}, images={self.images})"
+        )
 
 
 def _cav(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
@@ -63,8 +65,9 @@ def _cav(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
     return w / (np.linalg.norm(w) + 1e-12)
 
 
-def tcav(positives: np.ndarray, random_pool: np.ndarray, gradients: np.ndarray, runs: int,
-         rng: np.random.Generator) -> tuple[list[float], list[float]]:
+def tcav(
+    positives: np.ndarray, random_pool: np.ndarray, gradients: np.ndarray, runs: int, rng: np.random.Generator
+) -> tuple[list[float], list[float]]:
     """TCAV scores and mean directional derivatives of one concept over ``runs`` random negative sets."""
     scores, directional = [], []
     n = len(positives)
@@ -90,8 +93,9 @@ def _p_value(concept: list[float], random: list[float]) -> float:
     return 1.0 if math.isnan(p) else float(p)
 
 
-def discover_concepts(features: np.ndarray, owners: np.ndarray, random_pool: np.ndarray,
-                      gradients: np.ndarray, config: DiscoveryConfig) -> list[Concept]:
+def discover_concepts(
+    features: np.ndarray, owners: np.ndarray, random_pool: np.ndarray, gradients: np.ndarray, config: DiscoveryConfig
+) -> list[Concept]:
     """Concepts of one class, most important first.
 
     Args:
@@ -110,8 +114,13 @@ def discover_concepts(features: np.ndarray, owners: np.ndarray, random_pool: np.
     distances = np.linalg.norm(features - km.cluster_centers_[km.labels_], axis=1)
 
     # Random CAVs (random vs random) are the null distribution of the significance test.
-    random_scores, _ = tcav(random_pool[rng.permutation(len(random_pool))[: max(2, len(random_pool) // 2)]],
-                            random_pool, gradients, config.tcav_random_sets, rng)
+    random_scores, _ = tcav(
+        random_pool[rng.permutation(len(random_pool))[: max(2, len(random_pool) // 2)]],
+        random_pool,
+        gradients,
+        config.tcav_random_sets,
+        rng,
+    )
     concepts: list[Concept] = []
     for cluster in range(k):
         idx = np.flatnonzero(km.labels_ == cluster)
@@ -128,15 +137,17 @@ def discover_concepts(features: np.ndarray, owners: np.ndarray, random_pool: np.
         np.minimum.at(best_per_image, image_slot, to_anchor)
         scores, directional = tcav(members, random_pool, gradients, config.tcav_random_sets, rng)
         keyed = ",".join(f"{i}:{s}" for i, s in sorted(map(tuple, owners[nearest].tolist())))
-        concepts.append(Concept(
-            key=hashlib.sha256(keyed.encode()).hexdigest()[:6],
-            anchor=anchor.astype(np.float32),
-            threshold=float(np.percentile(best_per_image, config.match_percentile)),
-            tcav_score=float(np.mean(scores)),
-            directional=float(np.mean(directional)),
-            p_value=_p_value(scores, random_scores),
-            images=images_in,
-            members=[tuple(map(int, o)) for o in owners[nearest]],
-        ))
+        concepts.append(
+            Concept(
+                key=hashlib.sha256(keyed.encode()).hexdigest()[:6],
+                anchor=anchor.astype(np.float32),
+                threshold=float(np.percentile(best_per_image, config.match_percentile)),
+                tcav_score=float(np.mean(scores)),
+                directional=float(np.mean(directional)),
+                p_value=_p_value(scores, random_scores),
+                images=images_in,
+                members=[tuple(map(int, o)) for o in owners[nearest]],
+            )
+        )
     concepts.sort(key=lambda c: (-(c.p_value < config.tcav_alpha), -c.tcav_score, -c.directional, c.key))
     return concepts

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar, Literal, Optional
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from hni_engine.discovery.gradcam import eval_mode, resolve_layer
 
-__all__ = ["GRAY_FILL", "PatchFeatures", "CropFeatures", "PoolFeatures", "make_patch_features", "fill_and_crop"]
+__all__ = ["GRAY_FILL", "CropFeatures", "PatchFeatures", "PoolFeatures", "fill_and_crop", "make_patch_features"]
 
 GRAY_FILL = 117  # ACE's average_image_value: the fill outside a segment, on the 0-255 scale
 
@@ -105,8 +105,16 @@ class PatchFeatures(ABC):
 
     mode: ClassVar[str]
 
-    def __init__(self, model: nn.Module, layer: str, input_size: int, mean: Sequence[float],
-                 std: Sequence[float], batch_size: int = 64, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str,
+        input_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        batch_size: int = 64,
+        device: str | torch.device = "cpu",
+    ):
         if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
             raise ValueError(f"input_size must be a positive integer (got {input_size!r})")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -127,8 +135,10 @@ class PatchFeatures(ABC):
         self._map_shapes: dict[int, tuple[int, int, int]] = {}
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({type(self.model).__name__}, layer={self.layer_name!r}, "
-                f"input_size={self.input_size}, batch_size={self.batch_size})")
+        return (
+            f"{type(self).__name__}({type(self.model).__name__}, layer={self.layer_name!r}, "
+            f"input_size={self.input_size}, batch_size={self.batch_size})"
+        )
 
     def __call__(self, image: np.ndarray, masks: np.ndarray) -> Tensor:
         """Features of the ``(S, H, W)`` bool ``masks`` of one ``(H, W, 3)`` uint8 image: ``(S, D)`` float32."""
@@ -183,11 +193,16 @@ def _check_pair(index: int, image: np.ndarray, masks: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         got = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise ValueError(f"image {index} must be a (H, W, 3) uint8 array (got {got})")
-    if (not isinstance(masks, np.ndarray) or masks.dtype != bool or masks.ndim != 3
-            or masks.shape[1:] != image.shape[:2]):
+    if (
+        not isinstance(masks, np.ndarray)
+        or masks.dtype != bool
+        or masks.ndim != 3
+        or masks.shape[1:] != image.shape[:2]
+    ):
         got = f"{masks.dtype} array of shape {masks.shape}" if isinstance(masks, np.ndarray) else type(masks).__name__
-        raise ValueError(f"masks of image {index} must be a (S, {image.shape[0]}, {image.shape[1]}) bool array "
-                         f"(got {got})")
+        raise ValueError(
+            f"masks of image {index} must be a (S, {image.shape[0]}, {image.shape[1]}) bool array (got {got})"
+        )
     empty = np.flatnonzero(~masks.any(axis=(1, 2)))
     if empty.size:
         raise ValueError(f"masks of image {index} include empty masks (indices {empty.tolist()})")
@@ -202,9 +217,12 @@ class CropFeatures(PatchFeatures):
         jobs = [(i, s) for i, image_masks in enumerate(masks) for s in range(len(image_masks))]
         rows: list[Tensor] = []
         for start in range(0, len(jobs), self.batch_size):
-            patches = torch.stack([
-                _resize(_to_unit(fill_and_crop(images[i], masks[i][s])), self.input_size, "bicubic")
-                for i, s in jobs[start:start + self.batch_size]])  # (N, 3, input_size, input_size)
+            patches = torch.stack(
+                [
+                    _resize(_to_unit(fill_and_crop(images[i], masks[i][s])), self.input_size, "bicubic")
+                    for i, s in jobs[start : start + self.batch_size]
+                ]
+            )  # (N, 3, input_size, input_size)
             rows.append(self._feature_maps(patches).mean(dim=(2, 3)))  # (N, C)
         if not rows:
             rows.append(torch.empty(0, self.map_shape(self.input_size)[0], device=self.device))
@@ -222,15 +240,24 @@ class PoolFeatures(PatchFeatures):
 
     mode = "pool"
 
-    def __init__(self, model: nn.Module, layer: str, input_size: int, mean: Sequence[float],
-                 std: Sequence[float], batch_size: int = 64, device: str | torch.device = "cpu",
-                 min_feature_size: Optional[int] = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str,
+        input_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        batch_size: int = 64,
+        device: str | torch.device = "cpu",
+        min_feature_size: int | None = None,
+    ):
         super().__init__(model, layer, input_size, mean, std, batch_size, device)
-        if min_feature_size is not None and (isinstance(min_feature_size, bool)
-                                             or not isinstance(min_feature_size, int) or min_feature_size < 1):
+        if min_feature_size is not None and (
+            isinstance(min_feature_size, bool) or not isinstance(min_feature_size, int) or min_feature_size < 1
+        ):
             raise ValueError(f"min_feature_size must be a positive integer or None (got {min_feature_size!r})")
         self.min_feature_size = min_feature_size
-        self._run_size: Optional[int] = None
+        self._run_size: int | None = None
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", min_feature_size={self.min_feature_size})"
@@ -252,10 +279,11 @@ class PoolFeatures(PatchFeatures):
         size = self.run_size
         out: list[Tensor] = []
         for start in range(0, len(images), self.batch_size):
-            batch = torch.stack([_resize(_to_unit(image), size, "bilinear")
-                                 for image in images[start:start + self.batch_size]])  # (N, 3, size, size)
+            batch = torch.stack(
+                [_resize(_to_unit(image), size, "bilinear") for image in images[start : start + self.batch_size]]
+            )  # (N, 3, size, size)
             maps = self._feature_maps(batch)  # (N, C, h, w)
-            for fmap, image_masks in zip(maps, masks[start:start + self.batch_size]):
+            for fmap, image_masks in zip(maps, masks[start : start + self.batch_size]):
                 out.append(self.pool_map(fmap, image_masks))
         return out
 

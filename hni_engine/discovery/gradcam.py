@@ -27,7 +27,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +35,7 @@ from torch.utils.hooks import RemovableHandle
 
 from hni_dsl.suggest import did_you_mean
 
-__all__ = ["GradCam", "ClassPass", "binarize", "resolve_layer", "eval_mode"]
+__all__ = ["ClassPass", "GradCam", "binarize", "eval_mode", "resolve_layer"]
 
 
 def resolve_layer(model: nn.Module, name: str) -> nn.Module:
@@ -101,8 +100,8 @@ class ClassPass:
 
     logits: Tensor
     maps: Tensor
-    also: Optional[Tensor] = None
-    also_gradients: Optional[Tensor] = None
+    also: Tensor | None = None
+    also_gradients: Tensor | None = None
 
 
 class GradCam:
@@ -118,7 +117,7 @@ class GradCam:
     call only.
     """
 
-    def __init__(self, model: nn.Module, layer: str, *, also: Optional[str] = None):
+    def __init__(self, model: nn.Module, layer: str, *, also: str | None = None):
         self.model = model
         self.layer_name = layer
         self.layer = resolve_layer(model, layer)
@@ -133,7 +132,7 @@ class GradCam:
         also = f", also={self.also_name!r}" if self.also_name else ""
         return f"GradCam({type(self.model).__name__}, layer={self.layer_name!r}{also}, {state})"
 
-    def __enter__(self) -> "GradCam":
+    def __enter__(self) -> GradCam:
         if self._handles:
             raise RuntimeError(f"{self!r} is already active (nested `with` on the same GradCam)")
         self._handles.append(self.layer.register_forward_hook(self._record))
@@ -141,8 +140,9 @@ class GradCam:
             self._handles.append(self.also_layer.register_forward_hook(self._record_also))
         return self
 
-    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         # Returning None (falsy) lets any exception raised in the block propagate unchanged.
         for handle in self._handles:
             handle.remove()
@@ -166,8 +166,10 @@ class GradCam:
         inputs = images.detach().clone().requires_grad_(True)
         logits = self.model(inputs)  # (B, K)
         if len(self._activations) != 1:
-            raise ValueError(f"layer {self.layer_name!r} ran {len(self._activations)} times in one "
-                             "forward pass; Grad-CAM needs a layer that runs exactly once")
+            raise ValueError(
+                f"layer {self.layer_name!r} ran {len(self._activations)} times in one "
+                "forward pass; Grad-CAM needs a layer that runs exactly once"
+            )
         return logits, self._activations[0]
 
     def __call__(self, images: Tensor, targets: Tensor, *, upsample: bool = True) -> Tensor:
@@ -188,8 +190,7 @@ class GradCam:
                 return self(images, targets, upsample=upsample)
         targets = torch.as_tensor(targets, device=images.device).long().reshape(-1)
         if targets.shape[0] != images.shape[0]:
-            raise ValueError(f"need one target per image (got {targets.shape[0]} targets "
-                             f"for {images.shape[0]} images)")
+            raise ValueError(f"need one target per image (got {targets.shape[0]} targets for {images.shape[0]} images)")
         self._activations.clear()
         # Gradients are needed even when the caller is under no_grad or inference_mode.
         try:
@@ -197,8 +198,9 @@ class GradCam:
                 targets = targets.clone()
                 logits, activation = self._forward(images)
                 if not (0 <= int(targets.min()) and int(targets.max()) < logits.shape[1]):
-                    raise ValueError(f"targets must be class indices in [0, {logits.shape[1]}) "
-                                     f"(got {targets.tolist()})")
+                    raise ValueError(
+                        f"targets must be class indices in [0, {logits.shape[1]}) (got {targets.tolist()})"
+                    )
                 # Each image's logit depends only on its own activation (eval mode), so the gradient of the
                 # sum gives every image's own gradient in one backward pass.
                 score = logits.gather(1, targets[:, None]).sum()
@@ -237,9 +239,12 @@ class GradCam:
         finally:
             self._activations.clear()
             self._also.clear()
-        return ClassPass(logits.detach(), torch.stack(maps, 1),
-                         None if also is None else also.detach(),
-                         None if also is None else torch.stack(also_gradients, 1).detach())
+        return ClassPass(
+            logits.detach(),
+            torch.stack(maps, 1),
+            None if also is None else also.detach(),
+            None if also is None else torch.stack(also_gradients, 1).detach(),
+        )
 
 
 def _cam(gradient: Tensor, activation: Tensor) -> Tensor:

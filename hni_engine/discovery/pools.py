@@ -6,14 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from hni_dsl.errors import HniError
-
 from hni_engine.data.images import ImageSet
 from hni_engine.discovery.analysis import ImageAnalysis
 from hni_engine.discovery.concepts import Concept, DiscoveryConfig, discover_concepts
 from hni_engine.progress import bar
 from hni_engine.store.config import HniConfig
 
-__all__ = ["ExtractError", "discover_pools", "RANDOM_PATCHES"]
+__all__ = ["RANDOM_PATCHES", "ExtractError", "discover_pools"]
 
 RANDOM_PATCHES = 600  # patches of other classes' images: TCAV's random counterexamples
 
@@ -22,8 +21,9 @@ class ExtractError(HniError):
     """Extraction cannot go on with this data and configuration."""
 
 
-def _discovery_images(data: ImageSet, analyses: list[ImageAnalysis], label: int, count: int,
-                      rng: np.random.Generator) -> np.ndarray:
+def _discovery_images(
+    data: ImageSet, analyses: list[ImageAnalysis], label: int, count: int, rng: np.random.Generator
+) -> np.ndarray:
     """Up to ``count`` images of a class, correctly classified ones first (their concepts are the class's)."""
     idx = data.indices_of(label)
     correct = np.array([analyses[i].logits.argmax() == label for i in idx])
@@ -31,8 +31,14 @@ def _discovery_images(data: ImageSet, analyses: list[ImageAnalysis], label: int,
     return ordered[:count]
 
 
-def discover_pools(config: HniConfig, data: ImageSet, analyses: list[ImageAnalysis], coi: list[int],
-              names: list[str], relaxed: dict[str, float]) -> dict[str, list[Concept]]:
+def discover_pools(
+    config: HniConfig,
+    data: ImageSet,
+    analyses: list[ImageAnalysis],
+    coi: list[int],
+    names: list[str],
+    relaxed: dict[str, float],
+) -> dict[str, list[Concept]]:
     """Each class's concept pool; classes whose frequency rule had to be relaxed are noted in ``relaxed``."""
     e = config.extract
     rng = np.random.default_rng(config.seed)
@@ -53,15 +59,24 @@ def discover_pools(config: HniConfig, data: ImageSet, analyses: list[ImageAnalys
             concepts: list[Concept] = []
             frequency = e.min_cluster_images
             while not concepts and frequency >= 0.05 and len(features) >= 2:
-                dc = DiscoveryConfig(clusters=e.clusters, min_cluster_images=frequency, cluster_members=e.cluster_members,
-                                     tcav_random_sets=e.tcav_random_sets, tcav_alpha=e.tcav_alpha,
-                                     match_percentile=e.match_percentile, seed=config.seed)
-                concepts = discover_concepts(features, np.array(owners, dtype=np.int64).reshape(-1, 2), random_pool,
-                                             gradients, dc)
+                dc = DiscoveryConfig(
+                    clusters=e.clusters,
+                    min_cluster_images=frequency,
+                    cluster_members=e.cluster_members,
+                    tcav_random_sets=e.tcav_random_sets,
+                    tcav_alpha=e.tcav_alpha,
+                    match_percentile=e.match_percentile,
+                    seed=config.seed,
+                )
+                concepts = discover_concepts(
+                    features, np.array(owners, dtype=np.int64).reshape(-1, 2), random_pool, gradients, dc
+                )
                 frequency /= 2  # a class whose patches vary a lot: relax ACE's frequency rule, and say so
             if not concepts:
-                raise ExtractError(f"no concept found for class {names[label]!r}: {len(features)} segments inside "
-                                   f"its Grad-CAM regions; give it more images or lower extract.clusters")
+                raise ExtractError(
+                    f"no concept found for class {names[label]!r}: {len(features)} segments inside "
+                    f"its Grad-CAM regions; give it more images or lower extract.clusters"
+                )
             if frequency * 2 < e.min_cluster_images:
                 relaxed[names[label]] = frequency * 2
             pools[names[label]] = concepts

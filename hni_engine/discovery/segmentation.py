@@ -35,7 +35,7 @@ import numpy as np
 import skimage
 from skimage.segmentation import slic
 
-__all__ = ["SegmentationConfig", "segment", "masks_inside", "masks_overlapping", "mask_centres"]
+__all__ = ["SegmentationConfig", "mask_centres", "masks_inside", "masks_overlapping", "segment"]
 
 # Bumped when the algorithm below changes in a way that changes its masks, so cached results are missed.
 _ALGORITHM_VERSION = 1
@@ -64,8 +64,11 @@ class SegmentationConfig:
 
     def __post_init__(self) -> None:
         counts = self.n_segments
-        if (not isinstance(counts, tuple) or not counts
-                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in counts)):
+        if (
+            not isinstance(counts, tuple)
+            or not counts
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in counts)
+        ):
             raise ValueError(f"n_segments must be a non-empty tuple of positive integers (got {counts!r})")
         if not self.compactness > 0:
             raise ValueError(f"compactness must be > 0 (got {self.compactness!r})")
@@ -75,8 +78,7 @@ class SegmentationConfig:
             raise ValueError(f"min_area must be in [0, 1) (got {self.min_area!r})")
         if not 0 < self.dedupe_jaccard <= 1:
             raise ValueError(f"dedupe_jaccard must be in (0, 1] (got {self.dedupe_jaccard!r})")
-        if isinstance(self.reference_size, bool) or not isinstance(self.reference_size, int) \
-                or self.reference_size < 1:
+        if isinstance(self.reference_size, bool) or not isinstance(self.reference_size, int) or self.reference_size < 1:
             raise ValueError(f"reference_size must be a positive integer (got {self.reference_size!r})")
 
     def key(self) -> str:
@@ -100,8 +102,7 @@ class SegmentationConfig:
 
 def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        got = (f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray)
-               else type(image).__name__)
+        got = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise ValueError(f"image must be a (H, W, 3) uint8 array (got {got})")
 
 
@@ -132,8 +133,9 @@ def segment(image: np.ndarray, config: SegmentationConfig = SegmentationConfig()
     # Kept labels per earlier resolution: (label image, its label count, kept label ids).
     kept: list[tuple[np.ndarray, int, np.ndarray]] = []
     for n_segments in config.n_segments:
-        labels = slic(image, n_segments=n_segments, compactness=config.compactness, sigma=sigma,
-                      start_label=1, channel_axis=-1)  # (H, W) int, labels 1..n
+        labels = slic(
+            image, n_segments=n_segments, compactness=config.compactness, sigma=sigma, start_label=1, channel_axis=-1
+        )  # (H, W) int, labels 1..n
         n = int(labels.max())
         area = np.bincount(labels.ravel(), minlength=n + 1)[1:] / pixels  # (n,)
         # ACE's rule: strictly larger than min_area, which also drops labels SLIC left unused.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -17,7 +16,6 @@ from torch import nn
 
 from hni_dsl.library import Library
 from hni_dsl.plan import Plan
-
 from hni_engine.data.images import ImageSet
 from hni_engine.discovery.analysis import Analyser, ImagePatches
 from hni_engine.edit.distill import DistillReport, Temperatures
@@ -43,36 +41,36 @@ class ApplyContext:
     sources: dict[str, str]
     device: str = "cpu"
     use_cache: bool = True
-    kind_override: Optional[str] = None             # controls: the temperatures of the edit controlled for
-    report_as_edited: Optional[list[str]] = None    # controls: the classes reported as edited
+    kind_override: str | None = None  # controls: the temperatures of the edit controlled for
+    report_as_edited: list[str] | None = None  # controls: the classes reported as edited
     timings: dict[str, float] = field(default_factory=dict)
 
     # -- resolve ------------------------------------------------------------------------------------
     config: HniConfig = field(init=False)
-    state: CurrentState = field(init=False)         # the run (or extraction) the plan applies to
-    library: Library = field(init=False)            # the current library, before the plan
-    current: LoadedModel = field(init=False)        # the current network: teacher 2, and the student's start
-    extracted: Extracted = field(init=False)        # extraction's anchors, thresholds and GRN
+    state: CurrentState = field(init=False)  # the run (or extraction) the plan applies to
+    library: Library = field(init=False)  # the current library, before the plan
+    current: LoadedModel = field(init=False)  # the current network: teacher 2, and the student's start
+    extracted: Extracted = field(init=False)  # extraction's anchors, thresholds and GRN
     extraction_model: LoadedModel = field(init=False)  # the network the cached patch features came from
-    base_classes: list[str] = field(init=False)     # the data's classes, in the network's output order
-    kind: str = field(init=False)                   # zeroshot, node or edge: which temperatures
+    base_classes: list[str] = field(init=False)  # the data's classes, in the network's output order
+    kind: str = field(init=False)  # zeroshot, node or edge: which temperatures
     temperatures: Temperatures = field(init=False)
-    edited: list[str] = field(init=False)           # classes whose graph (or forbidden set) changed
-    defined: list[str] = field(init=False)          # classes defined from parts (no images)
+    edited: list[str] = field(init=False)  # classes whose graph (or forbidden set) changed
+    defined: list[str] = field(init=False)  # classes defined from parts (no images)
     student_classes: list[str] = field(init=False)  # the current network's outputs, then new defined classes
-    grn_names: list[str] = field(init=False)        # the GRN's classes, in the library's order
-    coi_names: list[str] = field(init=False)        # the GRN's classes that have images
-    coi: list[int] = field(init=False)              # their indices among base_classes
-    eval_classes: list[str] = field(init=False)     # classes with test images, in the student's order
+    grn_names: list[str] = field(init=False)  # the GRN's classes, in the library's order
+    coi_names: list[str] = field(init=False)  # the GRN's classes that have images
+    coi: list[int] = field(init=False)  # their indices among base_classes
+    eval_classes: list[str] = field(init=False)  # classes with test images, in the student's order
     train: ImageSet = field(init=False)
-    test: ImageSet = field(init=False)              # labels index eval_classes
+    test: ImageSet = field(init=False)  # labels index eval_classes
 
     # -- rebuild ------------------------------------------------------------------------------------
     cache: Cache = field(init=False)
     analyser: Analyser = field(init=False)
-    coi_train: ImageSet = field(init=False)         # training images of the classes with images
-    grn_test: ImageSet = field(init=False)          # test images of the GRN's classes
-    rows: list[int] = field(init=False)             # candidate row of each GRN class in the patches
+    coi_train: ImageSet = field(init=False)  # training images of the classes with images
+    grn_test: ImageSet = field(init=False)  # test images of the GRN's classes
+    rows: list[int] = field(init=False)  # candidate row of each GRN class in the patches
     rows_of: dict[str, int] = field(init=False)
     nodes: list[list[NodeConcept]] = field(init=False)
     train_patches: list[ImagePatches] = field(init=False)
@@ -83,23 +81,23 @@ class ApplyContext:
     rebuild_report: dict = field(init=False)
 
     # -- synthesize ---------------------------------------------------------------------------------
-    grn_train_set: ISCGBatch = field(init=False)    # real graphs, then the defined classes' synthesized ones
+    grn_train_set: ISCGBatch = field(init=False)  # real graphs, then the defined classes' synthesized ones
     grn_train_targets: torch.Tensor = field(init=False)
     synthetic_counts: dict[str, int] = field(init=False)
-    composites: list[np.ndarray] = field(init=False)        # defined classes' virtual images, in pixels
+    composites: list[np.ndarray] = field(init=False)  # defined classes' virtual images, in pixels
     composite_graphs: list[ISCGBatch] = field(init=False)
-    composite_labels: list[int] = field(init=False)         # into student_classes
+    composite_labels: list[int] = field(init=False)  # into student_classes
 
     # -- retrain ------------------------------------------------------------------------------------
     grn: GRN = field(init=False)
     grn_report: TrainReport = field(init=False)
-    grn_accuracy: Optional[float] = field(init=False)
-    grn_per_class: dict[str, Optional[float]] = field(init=False)
+    grn_accuracy: float | None = field(init=False)
+    grn_per_class: dict[str, float | None] = field(init=False)
 
     # -- distil -------------------------------------------------------------------------------------
     student: nn.Module = field(init=False)
     distill_report: DistillReport = field(init=False)
-    distill_summary: dict = field(init=False)       # what the metrics say of distillation
+    distill_summary: dict = field(init=False)  # what the metrics say of distillation
 
     # -- evaluate -----------------------------------------------------------------------------------
     before: Evaluation = field(init=False)
@@ -133,6 +131,8 @@ class ApplyResult:
         for key, label in (("edited", "edited classes"), ("unedited", "unedited classes")):
             summary = m["mean_change"].get(key)
             if summary is not None:
-                lines.append(f"{label}: mean accuracy {summary['before']:.3f} -> {summary['after']:.3f} "
-                             f"({100 * summary['change']:+.1f} pts)")
+                lines.append(
+                    f"{label}: mean accuracy {summary['before']:.3f} -> {summary['after']:.3f} "
+                    f"({100 * summary['change']:+.1f} pts)"
+                )
         return "\n".join(lines)

@@ -29,19 +29,29 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hni_engine.store.config import DistillConfig
 from hni_engine.data.images import ImageSet, to_tensor
 from hni_engine.network.training import augment
+from hni_engine.store.config import DistillConfig
 
-__all__ = ["Temperatures", "TEMPERATURES", "combined_soft_label", "distillation_loss", "grow_classifier",
-           "output_layer", "DistillReport", "distill", "erase", "transplant"]
+__all__ = [
+    "TEMPERATURES",
+    "DistillReport",
+    "Temperatures",
+    "combined_soft_label",
+    "distill",
+    "distillation_loss",
+    "erase",
+    "grow_classifier",
+    "output_layer",
+    "transplant",
+]
 
 
 @dataclass(frozen=True)
@@ -61,8 +71,13 @@ TEMPERATURES = {
 NEW_CLASS_BIAS = 0.0  # a grown row starts at logit 0: no preference, and gradients reach it at once
 
 
-def combined_soft_label(original_logits: Tensor, grn_logits: Tensor, covered: Sequence[int],
-                        t: Temperatures, has_graphs: Optional[Tensor] = None) -> Tensor:
+def combined_soft_label(
+    original_logits: Tensor,
+    grn_logits: Tensor,
+    covered: Sequence[int],
+    t: Temperatures,
+    has_graphs: Tensor | None = None,
+) -> Tensor:
     """Eq. 3: the combined soft label (N, K) from teacher 2's logits (N, K) and teacher 1's (N, n).
 
     Args:
@@ -83,8 +98,9 @@ def combined_soft_label(original_logits: Tensor, grn_logits: Tensor, covered: Se
     return combined
 
 
-def distillation_loss(student_logits: Tensor, soft: Tensor, labels: Optional[Tensor], *, alpha: float,
-                      beta: float, t_student: float) -> Tensor:
+def distillation_loss(
+    student_logits: Tensor, soft: Tensor, labels: Tensor | None, *, alpha: float, beta: float, t_student: float
+) -> Tensor:
     """Eq. 1-2, 4: alpha * CE(combined soft label, student at T_S) + beta * CE(ground truth, student).
 
     A label of -1 marks an image without ground truth: it takes the soft term only."""
@@ -99,7 +115,7 @@ def distillation_loss(student_logits: Tensor, soft: Tensor, labels: Optional[Ten
 
 def output_layer(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     """The final linear layer of a torchvision classifier: (its parent, attribute name, the layer)."""
-    last: Optional[tuple[nn.Module, str, nn.Linear]] = None
+    last: tuple[nn.Module, str, nn.Linear] | None = None
     for parent in model.modules():
         for name, child in parent.named_children():
             if isinstance(child, nn.Linear):
@@ -153,8 +169,15 @@ def erase(x: Tensor, masks: Tensor, rows: Tensor, probability: float, generator:
     return torch.where(hit, noise, x)
 
 
-def transplant(x: Tensor, x_all: Tensor, masks: Tensor, rows: Tensor, labels: Tensor, probability: float,
-               generator: torch.Generator) -> Tensor:
+def transplant(
+    x: Tensor,
+    x_all: Tensor,
+    masks: Tensor,
+    rows: Tensor,
+    labels: Tensor,
+    probability: float,
+    generator: torch.Generator,
+) -> Tensor:
     """Paste into some images of the batch the masked pixels of a random image of another class.
 
     Args:
@@ -174,10 +197,23 @@ def transplant(x: Tensor, x_all: Tensor, masks: Tensor, rows: Tensor, labels: Te
     return torch.where(pasted, x_all[pick], x)
 
 
-def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional[Tensor], config: DistillConfig,
-            temperatures: Temperatures, mean, std, *, extra_classes: int = 0, seed: int = 0,
-            device: str = "cpu", erase_masks: Optional[Tensor] = None, forbidden_masks: Optional[Tensor] = None,
-            progress: Optional[Callable[[int, int, float], None]] = None) -> tuple[nn.Module, DistillReport]:
+def distill(
+    original: nn.Module,
+    train: ImageSet,
+    soft: Tensor,
+    labels: Tensor | None,
+    config: DistillConfig,
+    temperatures: Temperatures,
+    mean,
+    std,
+    *,
+    extra_classes: int = 0,
+    seed: int = 0,
+    device: str = "cpu",
+    erase_masks: Tensor | None = None,
+    forbidden_masks: Tensor | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> tuple[nn.Module, DistillReport]:
     """Train a copy of ``original`` (grown by ``extra_classes`` outputs) on precomputed soft labels.
 
     Args:
@@ -194,8 +230,11 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
     student = grow_classifier(copy.deepcopy(original).cpu(), extra_classes).to(device)
     x_all = to_tensor(train.images, mean, std)
     set_labels = torch.from_numpy(train.labels).long()
-    hidden = erase_masks if forbidden_masks is None else (
-        forbidden_masks if erase_masks is None else erase_masks | forbidden_masks)  # what erasing removes
+    hidden = (
+        erase_masks
+        if forbidden_masks is None
+        else (forbidden_masks if erase_masks is None else erase_masks | forbidden_masks)
+    )  # what erasing removes
     steps = max(1, -(-len(train) // config.batch_size))
     optimiser = torch.optim.SGD(student.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps)
@@ -208,7 +247,7 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
             order = torch.randperm(len(train), generator=generator)
             total = 0.0
             for step in range(steps):
-                idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+                idx = order[step * config.batch_size : (step + 1) * config.batch_size]
                 if len(idx) < 2 and step > 0:  # BatchNorm needs two samples; the last sliver joins nothing
                     continue
                 x = x_all[idx]
@@ -217,14 +256,18 @@ def distill(original: nn.Module, train: ImageSet, soft: Tensor, labels: Optional
                 if erase_masks is not None and config.transplant_removed > 0:
                     x = transplant(x, x_all, erase_masks, idx, set_labels, config.transplant_removed, generator)
                 if forbidden_masks is not None and config.transplant_forbidden > 0:
-                    x = transplant(x, x_all, forbidden_masks, idx, set_labels, config.transplant_forbidden,
-                                   generator)
+                    x = transplant(x, x_all, forbidden_masks, idx, set_labels, config.transplant_forbidden, generator)
                 if config.augment:
                     x = augment(x, generator)
                 logits = student(x.to(device))
-                loss = distillation_loss(logits, soft[idx].to(device),
-                                         labels[idx].to(device) if labels is not None else None,
-                                         alpha=config.alpha, beta=config.beta, t_student=temperatures.student)
+                loss = distillation_loss(
+                    logits,
+                    soft[idx].to(device),
+                    labels[idx].to(device) if labels is not None else None,
+                    alpha=config.alpha,
+                    beta=config.beta,
+                    t_student=temperatures.student,
+                )
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()

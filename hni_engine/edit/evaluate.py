@@ -3,8 +3,6 @@ metrics a run records. The current network has no output for a class defined in 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from hni_engine import formats
@@ -18,14 +16,17 @@ __all__ = ["evaluate_before_after", "run_metrics"]
 def evaluate_before_after(ctx: ApplyContext) -> None:
     m, test, device = ctx.config.model, ctx.test, ctx.device
     columns = [ctx.student_classes.index(n) for n in ctx.eval_classes]
-    before_logits = as_student(predict_logits(ctx.current.model, test.images, m.mean, m.std, device=device),
-                               ctx.state.classes, ctx.student_classes)[:, columns]
+    before_logits = as_student(
+        predict_logits(ctx.current.model, test.images, m.mean, m.std, device=device),
+        ctx.state.classes,
+        ctx.student_classes,
+    )[:, columns]
     after_logits = predict_logits(ctx.student.to(device), test.images, m.mean, m.std, device=device)[:, columns]
     ctx.before = evaluate(ctx.current.model, test, m.mean, m.std, logits=before_logits)
     ctx.after = evaluate(ctx.student, test, m.mean, m.std, logits=after_logits)
 
 
-def _mean_summary(names: list[str], before: Evaluation, after: Evaluation) -> Optional[dict]:
+def _mean_summary(names: list[str], before: Evaluation, after: Evaluation) -> dict | None:
     if not names:
         return None
     b = float(np.mean([before.per_class[n] for n in names]))
@@ -47,10 +48,17 @@ def run_metrics(ctx: ApplyContext) -> dict:
         "before": {"per_class": before.per_class, "accuracy": before.accuracy, "confusion": before.confusion},
         "after": {"per_class": after.per_class, "accuracy": after.accuracy, "confusion": after.confusion},
         "evaluated_classes": evaluated,
-        "mean_change": {"edited": _mean_summary(edited, before, after),
-                        "unedited": _mean_summary(unedited, before, after)},
-        "grn": {"classes": ctx.grn_names, "test_accuracy": ctx.grn_accuracy, "per_class": ctx.grn_per_class,
-                "best_epoch": ctx.grn_report.best_epoch, "val_accuracy": ctx.grn_report.best_val_accuracy},
+        "mean_change": {
+            "edited": _mean_summary(edited, before, after),
+            "unedited": _mean_summary(unedited, before, after),
+        },
+        "grn": {
+            "classes": ctx.grn_names,
+            "test_accuracy": ctx.grn_accuracy,
+            "per_class": ctx.grn_per_class,
+            "best_epoch": ctx.grn_report.best_epoch,
+            "val_accuracy": ctx.grn_report.best_val_accuracy,
+        },
         "synthetic_graphs": ctx.synthetic_counts,
         "distill": ctx.distill_summary,
         "rebuild": ctx.rebuild_report,

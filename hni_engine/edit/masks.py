@@ -7,23 +7,21 @@ stay, so the concepts stop being evidence (hni_engine.edit.distill). Segment mas
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
 import numpy as np
 import torch
 
 from hni_dsl.library import Library
-
 from hni_engine.discovery.analysis import ImagePatches
 from hni_engine.edit.context import ApplyContext
 from hni_engine.graphs.scg import match_nodes
 
-__all__ = ["class_masks", "removed_concept_masks", "forbidden_concepts", "forbidden_concept_masks"]
+__all__ = ["class_masks", "forbidden_concept_masks", "forbidden_concepts", "removed_concept_masks"]
 
 Picker = Callable[[ImagePatches], np.ndarray]  # an image's patches -> the segments to take
 
 
-def class_masks(ctx: ApplyContext, select: dict[str, Picker]) -> tuple[Optional[torch.Tensor], dict[str, int]]:
+def class_masks(ctx: ApplyContext, select: dict[str, Picker]) -> tuple[torch.Tensor | None, dict[str, int]]:
     """Per training image, the pixels of the segments ``select[class](patches)`` picks in its class's images.
 
     Returns ((N, H, W) bool over ``train``, or None when ``select`` is empty; {class: images with
@@ -47,7 +45,7 @@ def class_masks(ctx: ApplyContext, select: dict[str, Picker]) -> tuple[Optional[
     return masks, counts
 
 
-def removed_concept_masks(ctx: ApplyContext) -> tuple[Optional[torch.Tensor], dict[str, int]]:
+def removed_concept_masks(ctx: ApplyContext) -> tuple[torch.Tensor | None, dict[str, int]]:
     """Per training image, the pixels of the concepts the edit removed from that image's class's c-SCG.
 
     A removed concept is matched (one-to-one, with its own threshold) among the patches of the class's
@@ -67,8 +65,9 @@ def removed_concept_masks(ctx: ApplyContext) -> tuple[Optional[torch.Tensor], di
         thresholds = np.array([extracted.thresholds[cid] for cid in gone], dtype=np.float32)
         row = ctx.coi_names.index(name)
 
-        def pick(patches: ImagePatches, anchors: np.ndarray = anchors, thresholds: np.ndarray = thresholds,
-                 row: int = row) -> np.ndarray:
+        def pick(
+            patches: ImagePatches, anchors: np.ndarray = anchors, thresholds: np.ndarray = thresholds, row: int = row
+        ) -> np.ndarray:
             cand = np.flatnonzero(patches.candidates[row])
             hit = match_nodes(patches.features[cand], anchors, thresholds)
             return cand[hit[hit >= 0]]
@@ -82,8 +81,9 @@ def forbidden_concepts(library: Library) -> dict[str, tuple[str, ...]]:
     return {e.name: tuple(e.forbidden) for e in library.classes if e.forbidden}
 
 
-def forbidden_concept_masks(ctx: ApplyContext, forbidden: dict[str, tuple[str, ...]]
-                            ) -> tuple[Optional[torch.Tensor], dict[str, int]]:
+def forbidden_concept_masks(
+    ctx: ApplyContext, forbidden: dict[str, tuple[str, ...]]
+) -> tuple[torch.Tensor | None, dict[str, int]]:
     """Per training image, the pixels of every patch that shows a concept its class is forbidden.
 
     Unlike a c-SCG slot, which takes one patch, a forbidden concept is erased wherever it shows, since a
@@ -102,15 +102,20 @@ def forbidden_concept_masks(ctx: ApplyContext, forbidden: dict[str, tuple[str, .
         thresholds = np.array([extracted.thresholds[cid] for cid in known], dtype=np.float32)
         is_forbidden = np.isin(known, ids)
 
-        def pick(patches: ImagePatches, anchors: np.ndarray = anchors, thresholds: np.ndarray = thresholds,
-                 is_forbidden: np.ndarray = is_forbidden) -> np.ndarray:
-            features = patches.features[:, :anchors.shape[1]]
+        def pick(
+            patches: ImagePatches,
+            anchors: np.ndarray = anchors,
+            thresholds: np.ndarray = thresholds,
+            is_forbidden: np.ndarray = is_forbidden,
+        ) -> np.ndarray:
+            features = patches.features[:, : anchors.shape[1]]
             if len(features) == 0:
                 return np.zeros(0, dtype=np.int64)
             distance = np.linalg.norm(features[:, None, :] - anchors[None, :, :], axis=2)  # (S, known)
             nearest = distance.argmin(axis=1)
-            return np.flatnonzero((distance[np.arange(len(features)), nearest] <= thresholds[nearest])
-                                  & is_forbidden[nearest])
+            return np.flatnonzero(
+                (distance[np.arange(len(features)), nearest] <= thresholds[nearest]) & is_forbidden[nearest]
+            )
 
         select[name] = pick
     return class_masks(ctx, select)

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Optional
 
 from hni_dsl.library import Library
 from hni_dsl.plan import Plan
-
 from hni_engine.edit.context import ApplyContext, ApplyResult
 from hni_engine.edit.evaluate import evaluate_before_after
 from hni_engine.edit.rebuild import rebuild_graphs, synthesize_defined
@@ -33,7 +31,7 @@ __all__ = ["STAGES", "apply_plan_to_network"]
 Stage = Callable[[ApplyContext], None]
 
 # (timing key in metrics.json's timings_s, or None: not timed, stage)
-STAGES: tuple[tuple[Optional[str], Stage], ...] = (
+STAGES: tuple[tuple[str | None, Stage], ...] = (
     ("load", resolve),
     ("rebuild", rebuild_graphs),
     ("synthesize", synthesize_defined),
@@ -44,16 +42,32 @@ STAGES: tuple[tuple[Optional[str], Stage], ...] = (
 )
 
 
-def apply_plan_to_network(ws: Workspace, plan: Plan, library_after: Library, sources: dict[str, str], *,
-                          device: str = "cpu", use_cache: bool = True, kind: Optional[str] = None,
-                          report_as_edited: Optional[list[str]] = None) -> ApplyResult:
+def apply_plan_to_network(
+    ws: Workspace,
+    plan: Plan,
+    library_after: Library,
+    sources: dict[str, str],
+    *,
+    device: str = "cpu",
+    use_cache: bool = True,
+    kind: str | None = None,
+    report_as_edited: list[str] | None = None,
+) -> ApplyResult:
     """Apply a verified plan to the current state's network; returns the run written (now HEAD).
 
     ``kind`` and ``report_as_edited`` exist for controls (benchmarks): an empty plan sent through the
     same path with the temperatures of the edit it controls for, reporting the same classes as edited.
     """
-    ctx = ApplyContext(ws, plan, library_after, sources, device=device, use_cache=use_cache, kind_override=kind,
-                       report_as_edited=report_as_edited)
+    ctx = ApplyContext(
+        ws,
+        plan,
+        library_after,
+        sources,
+        device=device,
+        use_cache=use_cache,
+        kind_override=kind,
+        report_as_edited=report_as_edited,
+    )
     for key, stage in STAGES:
         start = time.perf_counter()
         stage(ctx)

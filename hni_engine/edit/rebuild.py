@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from hni_dsl.library import Library
-
 from hni_engine.data.images import ImageSet
 from hni_engine.discovery.analysis import Analyser, ImagePatches, analyse_all, candidate_patches
 from hni_engine.edit.context import ApplyContext
@@ -33,8 +32,9 @@ __all__ = ["rebuild_graphs", "synthesize_defined"]
 def rebuild_graphs(ctx: ApplyContext) -> None:
     start = time.perf_counter()
     cache = ctx.cache = Cache(ctx.ws.cache_dir, enabled=ctx.use_cache)
-    analyser = ctx.analyser = Analyser(ctx.extraction_model, ctx.config, ctx.coi, cache, ctx.device,
-                                       str(ctx.ws.config_path))
+    analyser = ctx.analyser = Analyser(
+        ctx.extraction_model, ctx.config, ctx.coi, cache, ctx.device, str(ctx.ws.config_path)
+    )
     train, test = ctx.train, ctx.test
     ctx.coi_train = train.subset(np.flatnonzero(np.isin(train.labels, ctx.coi)))
     ctx.grn_test = test.subset(np.flatnonzero(np.isin([ctx.eval_classes[i] for i in test.labels], ctx.grn_names)))
@@ -42,22 +42,33 @@ def rebuild_graphs(ctx: ApplyContext) -> None:
     misses_train = cache.misses
     test_an = analyse_all(analyser, ctx.grn_test, "reading cached test patches")
     coi_names, defined = ctx.coi_names, ctx.defined
-    ctx.rows_of = {n: coi_names.index(n) if n in coi_names else len(coi_names) + defined.index(n)
-                   for n in ctx.grn_names}
-    ctx.nodes = [[NodeConcept(cid, ctx.extracted.anchors[cid], ctx.extracted.thresholds[cid])
-                  for cid in ctx.library_after.get(n).graph.nodes] for n in ctx.grn_names]
+    ctx.rows_of = {
+        n: coi_names.index(n) if n in coi_names else len(coi_names) + defined.index(n) for n in ctx.grn_names
+    }
+    ctx.nodes = [
+        [
+            NodeConcept(cid, ctx.extracted.anchors[cid], ctx.extracted.thresholds[cid])
+            for cid in ctx.library_after.get(n).graph.nodes
+        ]
+        for n in ctx.grn_names
+    ]
     ctx.train_patches = candidate_patches(train_an, len(defined))
     test_patches = candidate_patches(test_an, len(defined))
     ctx.rows = [ctx.rows_of[n] for n in ctx.grn_names]
     ctx.train_graphs = iscg_batch(ctx.train_patches, ctx.rows, ctx.nodes)
     ctx.test_graphs = iscg_batch(test_patches, ctx.rows, ctx.nodes)
-    ctx.rebuild_report = {"seconds": round(time.perf_counter() - start, 3), "forward_passes_train": misses_train,
-                          "cache": cache.stats()}
+    ctx.rebuild_report = {
+        "seconds": round(time.perf_counter() - start, 3),
+        "forward_passes_train": misses_train,
+        "cache": cache.stats(),
+    }
     # Labels in the GRN's class order.
-    ctx.grn_train_labels = torch.tensor([ctx.grn_names.index(ctx.base_classes[label]) for label in ctx.coi_train.labels],
-                                        dtype=torch.long)
-    ctx.grn_test_labels = torch.tensor([ctx.grn_names.index(ctx.eval_classes[label]) for label in ctx.grn_test.labels],
-                                       dtype=torch.long)
+    ctx.grn_train_labels = torch.tensor(
+        [ctx.grn_names.index(ctx.base_classes[label]) for label in ctx.coi_train.labels], dtype=torch.long
+    )
+    ctx.grn_test_labels = torch.tensor(
+        [ctx.grn_names.index(ctx.eval_classes[label]) for label in ctx.grn_test.labels], dtype=torch.long
+    )
 
 
 def synthesize_defined(ctx: ApplyContext) -> None:
@@ -68,8 +79,18 @@ def synthesize_defined(ctx: ApplyContext) -> None:
     batches, labels = [ctx.train_graphs], [ctx.grn_train_labels]
     for name in ctx.defined:
         virtual, part_sources, like_rows = _synthesize_class(
-            ctx.library_after, name, ctx.coi_names, ctx.coi_train, ctx.base_classes, ctx.train_patches,
-            ctx.grn_names, ctx.rows_of, ctx.extracted, ctx.config, len(ctx.defined))
+            ctx.library_after,
+            name,
+            ctx.coi_names,
+            ctx.coi_train,
+            ctx.base_classes,
+            ctx.train_patches,
+            ctx.grn_names,
+            ctx.rows_of,
+            ctx.extracted,
+            ctx.config,
+            len(ctx.defined),
+        )
         ctx.synthetic_counts[name] = len(virtual)
         graphs_of_class = iscg_batch([v.patches for v in virtual], ctx.rows, ctx.nodes)
         batches.append(graphs_of_class)
@@ -81,10 +102,19 @@ def synthesize_defined(ctx: ApplyContext) -> None:
     ctx.grn_train_set, ctx.grn_train_targets = ISCGBatch.cat(batches), torch.cat(labels)
 
 
-def _synthesize_class(library: Library, name: str, coi_names: list[str], coi_train: ImageSet,
-                      base_classes: list[str], train_patches: list[ImagePatches], grn_names: list[str],
-                      rows_of: dict[str, int], extracted: Extracted, config: HniConfig, n_defined: int
-                      ) -> tuple[list[VirtualImage], list[list[tuple[int, int]]], np.ndarray]:
+def _synthesize_class(
+    library: Library,
+    name: str,
+    coi_names: list[str],
+    coi_train: ImageSet,
+    base_classes: list[str],
+    train_patches: list[ImagePatches],
+    grn_names: list[str],
+    rows_of: dict[str, int],
+    extracted: Extracted,
+    config: HniConfig,
+    n_defined: int,
+) -> tuple[list[VirtualImage], list[list[tuple[int, int]]], np.ndarray]:
     """The defined class's virtual images, where each part's matched patches came from (coi_train
     index, patch) and the coi_train index of each `edges like` image."""
     entry = library.get(name)
@@ -97,20 +127,25 @@ def _synthesize_class(library: Library, name: str, coi_names: list[str], coi_tra
             raise ApplyError(f"class {name!r}: part {cid} belongs to {owner!r}, which has no extracted images")
         label = base_classes.index(owner)
         owned = np.flatnonzero(coi_train.labels == label)
-        found, where = part_patches(NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]),
-                                    [train_patches[i] for i in owned], rows_of[owner])
+        found, where = part_patches(
+            NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]),
+            [train_patches[i] for i in owned],
+            rows_of[owner],
+        )
         part_sources.append([(int(owned[k]), patch) for k, patch in where])
         if len(found) == 0:
-            raise ApplyError(f"class {name!r}: part {cid} is matched in no training image of {owner!r}; "
-                             f"choose another concept")
+            raise ApplyError(
+                f"class {name!r}: part {cid} is matched in no training image of {owner!r}; choose another concept"
+            )
         parts.append(found)
     like_label = base_classes.index(like)
     like_rows = np.flatnonzero(coi_train.labels == like_label)
     if len(like_rows) == 0:
         raise ApplyError(f"class {name!r}: edges like {like!r}, which has no training images")
     like_images = [train_patches[i] for i in like_rows]
-    like_nodes = [NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid])
-                  for cid in library.get(like).graph.nodes[:m]]
+    like_nodes = [
+        NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]) for cid in library.get(like).graph.nodes[:m]
+    ]
     anchors = np.stack([n.anchor for n in like_nodes]).astype(np.float32)
     thresholds = np.array([n.threshold for n in like_nodes], dtype=np.float32)
     slots = np.full((len(like_images), m), -1, dtype=np.int64)
@@ -128,8 +163,13 @@ def _synthesize_class(library: Library, name: str, coi_names: list[str], coi_tra
     return virtual, part_sources, like_rows
 
 
-def _compose_class(virtual: list[VirtualImage], part_sources: list[list[tuple[int, int]]], like_rows: np.ndarray,
-                   coi_train: ImageSet, analyser: Analyser) -> np.ndarray:
+def _compose_class(
+    virtual: list[VirtualImage],
+    part_sources: list[list[tuple[int, int]]],
+    like_rows: np.ndarray,
+    coi_train: ImageSet,
+    analyser: Analyser,
+) -> np.ndarray:
     """The virtual images in pixels (N, H, W, 3) uint8; segment masks come from the cache."""
     masks_of: dict[int, np.ndarray] = {}
 

@@ -16,7 +16,6 @@ import torch
 from hni_dsl.fileio import atomic_write_text
 from hni_dsl.library import Library, library_sha256, write_library
 from hni_dsl.plan import text_sha256
-
 from hni_engine import formats
 from hni_engine.edit.context import ApplyContext
 from hni_engine.edit.evaluate import run_metrics
@@ -30,17 +29,31 @@ __all__ = ["record"]
 def _final_library(ctx: ApplyContext, model_sha: str) -> Library:
     """The edited library as the run's network knows it: each defined class has an output now."""
     library, after = ctx.library, ctx.library_after
-    meta = {**after.meta, "model_sha256": model_sha, "run": ctx.run_id,
-            "extracted_model_sha256": library.meta.get("extracted_model_sha256", library.meta.get("model_sha256"))}
-    entries = tuple(e if e.output_index is not None else e.model_copy(
-        update={"output_index": ctx.student_classes.index(e.name)}) for e in after.classes)
+    meta = {
+        **after.meta,
+        "model_sha256": model_sha,
+        "run": ctx.run_id,
+        "extracted_model_sha256": library.meta.get("extracted_model_sha256", library.meta.get("model_sha256")),
+    }
+    entries = tuple(
+        e if e.output_index is not None else e.model_copy(update={"output_index": ctx.student_classes.index(e.name)})
+        for e in after.classes
+    )
     return Library(classes=entries, applied=after.applied, meta=meta)
 
 
 def _write(ctx: ApplyContext, folder: Path, metrics: dict, config_sha: str) -> None:
     m, plan = ctx.config.model, ctx.plan
-    model_sha = save_checkpoint(ctx.student, m.arch, ctx.student_classes, folder / "model.pt",
-                                input_size=m.input_size, mean=list(m.mean), std=list(m.std), seed=ctx.config.seed)
+    model_sha = save_checkpoint(
+        ctx.student,
+        m.arch,
+        ctx.student_classes,
+        folder / "model.pt",
+        input_size=m.input_size,
+        mean=list(m.mean),
+        std=list(m.std),
+        seed=ctx.config.seed,
+    )
     atomic_write_text(folder / "classes.json", json.dumps(ctx.student_classes, indent=2) + "\n")
     final_library = _final_library(ctx, model_sha)
     write_library(final_library, folder / "library.json")
@@ -72,7 +85,8 @@ def _write(ctx: ApplyContext, folder: Path, metrics: dict, config_sha: str) -> N
 def record(ctx: ApplyContext) -> None:
     metrics = ctx.metrics = run_metrics(ctx)
     config_sha = file_sha256(ctx.ws.config_path)
-    inputs = json.dumps([ctx.current.sha256, ctx.plan.library_sha256, [s.sha256 for s in ctx.plan.scripts],
-                         config_sha], sort_keys=True)
+    inputs = json.dumps(
+        [ctx.current.sha256, ctx.plan.library_sha256, [s.sha256 for s in ctx.plan.scripts], config_sha], sort_keys=True
+    )
     ctx.run_id = next_run_id(ctx.ws, text_sha256(inputs))
     ctx.run_dir = record_run(ctx.ws, ctx.run_id, lambda folder: _write(ctx, folder, metrics, config_sha))

@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 
 from hni_dsl import load_library
+from hni_dsl import transforms as tf
 from hni_dsl.errors import HniError
 from hni_dsl.library import Library, library_sha256
-from hni_dsl import transforms as tf
-
 from hni_engine.data.images import scan_image_folder
 from hni_engine.edit import distill as kd
 from hni_engine.edit.context import ApplyContext
@@ -23,7 +22,7 @@ from hni_engine.network.models import load_checkpoint
 from hni_engine.progress import bar
 from hni_engine.store.runs import current_state
 
-__all__ = ["ApplyError", "resolve", "changed_classes", "plan_kind"]
+__all__ = ["ApplyError", "changed_classes", "plan_kind", "resolve"]
 
 
 class ApplyError(HniError):
@@ -52,13 +51,17 @@ def resolve(ctx: ApplyContext) -> None:
     state = ctx.state = current_state(ws)
     library = ctx.library = load_library(state.library_path)
     if library_sha256(library) != plan.library_sha256:
-        raise ApplyError(f"the plan was made against library {plan.library_sha256[:12]}, but "
-                         f"{state.library_path} is {library_sha256(library)[:12]}; plan again")
+        raise ApplyError(
+            f"the plan was made against library {plan.library_sha256[:12]}, but "
+            f"{state.library_path} is {library_sha256(library)[:12]}; plan again"
+        )
     current = ctx.current = load_checkpoint(state.model_path, config.model.arch, state.classes)
     described = library.meta.get("model_sha256")
     if described and described != current.sha256:
-        raise ApplyError(f"{state.library_path} describes model {described[:12]}, but {state.model_path} is "
-                         f"{current.sha256[:12]} (retrained since?); run `hni extract` again")
+        raise ApplyError(
+            f"{state.library_path} describes model {described[:12]}, but {state.model_path} is "
+            f"{current.sha256[:12]} (retrained since?); run `hni extract` again"
+        )
 
     # Extraction's concepts and its network: the cached patch features were computed with that network.
     ctx.extracted = load_extracted(ws)

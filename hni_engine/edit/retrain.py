@@ -19,18 +19,36 @@ __all__ = ["retrain_grn"]
 def retrain_grn(ctx: ApplyContext) -> None:
     config, after = ctx.config, ctx.library_after
     g = config.grn
-    graphs = [ClassGraph(n, len(after.get(n).graph.nodes),
-                         tuple((e.src - 1, e.dst - 1) for e in after.get(n).graph.edges)) for n in ctx.grn_names]
-    with bar(g.epochs, "training the GRN on the edited graphs", "epoch") as progress, single_thread(), \
-            torch.random.fork_rng(devices=[]):
+    graphs = [
+        ClassGraph(n, len(after.get(n).graph.nodes), tuple((e.src - 1, e.dst - 1) for e in after.get(n).graph.edges))
+        for n in ctx.grn_names
+    ]
+    with (
+        bar(g.epochs, "training the GRN on the edited graphs", "epoch") as progress,
+        single_thread(),
+        torch.random.fork_rng(devices=[]),
+    ):
         torch.manual_seed(config.seed)  # the initial weights: not whatever the process drew before
         grn = ctx.grn = GRN(graphs, ctx.grn_train_set.x.shape[-1])
-        ctx.grn_report = train_grn(grn, ctx.grn_train_set, ctx.grn_train_targets, mode="labels", epochs=g.epochs,
-                                   batch_size=g.batch_size, lr=g.lr, lr_step=g.lr_step, lr_gamma=g.lr_gamma,
-                                   weight_decay=g.apply_weight_decay, seed=config.seed, device=ctx.device,
-                                   progress=lambda *a: progress.update(1))
+        ctx.grn_report = train_grn(
+            grn,
+            ctx.grn_train_set,
+            ctx.grn_train_targets,
+            mode="labels",
+            epochs=g.epochs,
+            batch_size=g.batch_size,
+            lr=g.lr,
+            lr_step=g.lr_step,
+            lr_gamma=g.lr_gamma,
+            weight_decay=g.apply_weight_decay,
+            seed=config.seed,
+            device=ctx.device,
+            progress=lambda *a: progress.update(1),
+        )
     predicted = predict(grn, ctx.test_graphs).argmax(1)
     labels = ctx.grn_test_labels
-    ctx.grn_per_class = {n: float((predicted[labels == i] == i).float().mean()) if (labels == i).any() else None
-                         for i, n in enumerate(ctx.grn_names)}
+    ctx.grn_per_class = {
+        n: float((predicted[labels == i] == i).float().mean()) if (labels == i).any() else None
+        for i, n in enumerate(ctx.grn_names)
+    }
     ctx.grn_accuracy = float((predicted == labels).float().mean()) if len(labels) else None

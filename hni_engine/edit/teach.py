@@ -11,7 +11,6 @@ forbidden concepts are erased or transplanted while the labels stay.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
@@ -26,7 +25,7 @@ from hni_engine.graphs.scg import iscg_batch
 from hni_engine.network.training import predict_logits
 from hni_engine.progress import bar
 
-__all__ = ["distil", "as_student"]
+__all__ = ["as_student", "distil"]
 
 
 def as_student(logits: torch.Tensor, classes: list[str], student_classes: list[str]) -> torch.Tensor:
@@ -43,14 +42,20 @@ class StudentData:
 
     images: ImageSet
     soft: torch.Tensor
-    hard: Optional[torch.Tensor]  # None: the run uses no ground truth (zero-shot)
+    hard: torch.Tensor | None  # None: the run uses no ground truth (zero-shot)
 
-    def append(self, images: np.ndarray, paths: list[str], digests: list[str], soft: torch.Tensor,
-               hard: torch.Tensor) -> None:
+    def append(
+        self, images: np.ndarray, paths: list[str], digests: list[str], soft: torch.Tensor, hard: torch.Tensor
+    ) -> None:
         d = self.images
-        self.images = ImageSet(d.classes, np.concatenate([d.images, images]),
-                               np.concatenate([d.labels, np.full(len(images), -1)]), d.paths + paths, d.root,
-                               d.digests + digests)
+        self.images = ImageSet(
+            d.classes,
+            np.concatenate([d.images, images]),
+            np.concatenate([d.labels, np.full(len(images), -1)]),
+            d.paths + paths,
+            d.root,
+            d.digests + digests,
+        )
         self.soft = torch.cat([self.soft, soft])
         self.hard = None if self.hard is None else torch.cat([self.hard, hard])
 
@@ -71,8 +76,11 @@ def _labelled_training_set(ctx: ApplyContext) -> StudentData:
     has_graphs = torch.from_numpy(np.isin(train.labels, ctx.coi))
     grn_logits[has_graphs] = predict(ctx.grn, ctx.train_graphs)
     soft = kd.combined_soft_label(original_logits, grn_logits, covered, ctx.temperatures, has_graphs)
-    hard = None if ctx.kind == "zeroshot" else torch.tensor(
-        [ctx.student_classes.index(ctx.base_classes[label]) for label in train.labels])
+    hard = (
+        None
+        if ctx.kind == "zeroshot"
+        else torch.tensor([ctx.student_classes.index(ctx.base_classes[label]) for label in train.labels])
+    )
     return StudentData(train, soft, hard)
 
 
@@ -83,10 +91,16 @@ def _add_composites(ctx: ApplyContext, data: StudentData) -> None:
         return
     covered = [ctx.student_classes.index(n) for n in ctx.grn_names]
     pixels = np.concatenate(ctx.composites)
-    soft = kd.combined_soft_label(_teacher_original(ctx, pixels), predict(ctx.grn, ISCGBatch.cat(ctx.composite_graphs)),
-                                  covered, ctx.temperatures)
-    data.append(pixels, ["<composite>"] * len(pixels), ["<composite>"] * len(pixels), soft,
-                torch.tensor(ctx.composite_labels, dtype=torch.long))
+    soft = kd.combined_soft_label(
+        _teacher_original(ctx, pixels), predict(ctx.grn, ISCGBatch.cat(ctx.composite_graphs)), covered, ctx.temperatures
+    )
+    data.append(
+        pixels,
+        ["<composite>"] * len(pixels),
+        ["<composite>"] * len(pixels),
+        soft,
+        torch.tensor(ctx.composite_labels, dtype=torch.long),
+    )
 
 
 def _add_turned_copies(ctx: ApplyContext, data: StudentData) -> None:
@@ -99,12 +113,13 @@ def _add_turned_copies(ctx: ApplyContext, data: StudentData) -> None:
     turned, _ = turned_copies(ctx.coi_train, turns, ctx.config.seed)
     turned_an = analyse_all(ctx.analyser, turned, "reading cached rotated copies")
     turned_graphs = iscg_batch(candidate_patches(turned_an, len(ctx.defined)), ctx.rows, ctx.nodes)
-    soft = kd.combined_soft_label(_teacher_original(ctx, turned.images), predict(ctx.grn, turned_graphs), covered,
-                                  ctx.temperatures)
+    soft = kd.combined_soft_label(
+        _teacher_original(ctx, turned.images), predict(ctx.grn, turned_graphs), covered, ctx.temperatures
+    )
     data.append(turned.images, turned.paths, turned.digests, soft, torch.full((len(turned),), -1, dtype=torch.long))
 
 
-def _padded(mask: Optional[torch.Tensor], length: int) -> Optional[torch.Tensor]:
+def _padded(mask: torch.Tensor | None, length: int) -> torch.Tensor | None:
     """Masks over the training images, extended with empty ones for appended images (nothing to erase)."""
     if mask is None or len(mask) == length:
         return mask
@@ -122,15 +137,37 @@ def distil(ctx: ApplyContext) -> None:
     d, m = ctx.config.distill, ctx.config.model
     with bar(d.epochs, f"distilling into {m.arch} ({ctx.kind} edit)", "epoch") as progress:
         ctx.student, ctx.distill_report = kd.distill(
-            ctx.current.model, data.images, data.soft, data.hard, d, ctx.temperatures, m.mean, m.std,
-            extra_classes=len(ctx.student_classes) - len(ctx.state.classes), seed=ctx.config.seed, device=ctx.device,
-            erase_masks=_padded(erase_masks, total), forbidden_masks=_padded(forbidden_masks, total),
-            progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")))
+            ctx.current.model,
+            data.images,
+            data.soft,
+            data.hard,
+            d,
+            ctx.temperatures,
+            m.mean,
+            m.std,
+            extra_classes=len(ctx.student_classes) - len(ctx.state.classes),
+            seed=ctx.config.seed,
+            device=ctx.device,
+            erase_masks=_padded(erase_masks, total),
+            forbidden_masks=_padded(forbidden_masks, total),
+            progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")),
+        )
     ctx.distill_summary = {
-        "temperatures": vars(ctx.temperatures), "alpha": d.alpha, "beta": 0.0 if data.hard is None else d.beta,
-        "epochs": d.epochs, "batch_size": d.batch_size, "lr": d.lr, "optimiser": "SGD", "momentum": d.momentum,
-        "erase_removed": d.erase_removed, "erased_images": erased, "transplant_removed": d.transplant_removed,
-        "forbidden": {n: list(ids) for n, ids in forbidden.items()}, "forbidden_images": forbidden_images,
+        "temperatures": vars(ctx.temperatures),
+        "alpha": d.alpha,
+        "beta": 0.0 if data.hard is None else d.beta,
+        "epochs": d.epochs,
+        "batch_size": d.batch_size,
+        "lr": d.lr,
+        "optimiser": "SGD",
+        "momentum": d.momentum,
+        "erase_removed": d.erase_removed,
+        "erased_images": erased,
+        "transplant_removed": d.transplant_removed,
+        "forbidden": {n: list(ids) for n, ids in forbidden.items()},
+        "forbidden_images": forbidden_images,
         "transplant_forbidden": d.transplant_forbidden,
-        "composite_images": int(sum(len(c) for c in ctx.composites)), "turns": d.turns,
-        "loss": [round(x, 5) for x in ctx.distill_report.loss]}
+        "composite_images": int(sum(len(c) for c in ctx.composites)),
+        "turns": d.turns,
+        "loss": [round(x, 5) for x in ctx.distill_report.loss],
+    }

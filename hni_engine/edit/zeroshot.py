@@ -12,19 +12,21 @@ shown what the GRN was taught (`distill.composite_images`; the paper distils fro
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
 from hni_engine.discovery.analysis import ImagePatches
 from hni_engine.graphs.scg import NodeConcept, match_nodes
 
-__all__ = ["part_patches", "synthesize", "VirtualImage", "compose", "background_canvas"]
+__all__ = ["VirtualImage", "background_canvas", "compose", "part_patches", "synthesize"]
 
 
-def part_patches(concept: NodeConcept, images: Sequence[ImagePatches], candidates_row: int
-                 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def part_patches(
+    concept: NodeConcept, images: Sequence[ImagePatches], candidates_row: int
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Features (M, D) of the patches that match ``concept`` in ``images`` (one per image at most), and
     where each came from: (index into ``images``, patch index)."""
     rows, sources = [], []
@@ -50,8 +52,14 @@ class VirtualImage:
     pastes: list[tuple[int, int, int, tuple[float, float]]] = field(default_factory=list)
 
 
-def synthesize(parts: Sequence[np.ndarray], like_images: Sequence[ImagePatches], like_slots: np.ndarray,
-               count: int, n_rows: int, rng: np.random.Generator) -> list[VirtualImage]:
+def synthesize(
+    parts: Sequence[np.ndarray],
+    like_images: Sequence[ImagePatches],
+    like_slots: np.ndarray,
+    count: int,
+    n_rows: int,
+    rng: np.random.Generator,
+) -> list[VirtualImage]:
     """``count`` virtual images of a defined class.
 
     A virtual image is a real image of the `edges like` class whose patches matched to that class's
@@ -94,8 +102,11 @@ def synthesize(parts: Sequence[np.ndarray], like_images: Sequence[ImagePatches],
             else:
                 donors = np.flatnonzero(like_slots[:, i] >= 0)
                 donor = int(donors[rng.integers(len(donors))]) if len(donors) else None
-                centre = (like_images[donor].centres[like_slots[donor, i]] if donor is not None
-                          else np.array([0.5, 0.5], np.float32))
+                centre = (
+                    like_images[donor].centres[like_slots[donor, i]]
+                    if donor is not None
+                    else np.array([0.5, 0.5], np.float32)
+                )
                 extra_f.append(feature)
                 extra_c.append(centre)
             pastes.append((i, pick, patch, (float(centre[0]), float(centre[1]))))
@@ -103,8 +114,9 @@ def synthesize(parts: Sequence[np.ndarray], like_images: Sequence[ImagePatches],
             features = np.concatenate([features, np.stack(extra_f)])
             centres = np.concatenate([centres, np.stack(extra_c)])
             rows = np.concatenate([rows, np.ones((n_rows, len(extra_f)), dtype=bool)], axis=1)
-        out.append(VirtualImage(ImagePatches(features.astype(np.float32), centres.astype(np.float32), rows),
-                                base, pastes))
+        out.append(
+            VirtualImage(ImagePatches(features.astype(np.float32), centres.astype(np.float32), rows), base, pastes)
+        )
     return out
 
 
@@ -122,16 +134,29 @@ def background_canvas(image: np.ndarray, cells: int = CANVAS_CELLS) -> np.ndarra
     height, width, channels = image.shape
     rows = np.linspace(0, height, cells + 1).round().astype(int)
     cols = np.linspace(0, width, cells + 1).round().astype(int)
-    grid = np.array([[np.median(image[r0:r1, c0:c1].reshape(-1, channels), axis=0)
-                      for c0, c1 in zip(cols[:-1], cols[1:])] for r0, r1 in zip(rows[:-1], rows[1:])], np.float32)
+    grid = np.array(
+        [
+            [np.median(image[r0:r1, c0:c1].reshape(-1, channels), axis=0) for c0, c1 in itertools.pairwise(cols)]
+            for r0, r1 in itertools.pairwise(rows)
+        ],
+        np.float32,
+    )
     # Bilinear between cell centres, held constant beyond the outer ones.
-    smooth = F.interpolate(torch.from_numpy(grid).permute(2, 0, 1)[None], size=(height, width), mode="bilinear",
-                           align_corners=False)[0].permute(1, 2, 0).numpy()
+    smooth = (
+        F.interpolate(
+            torch.from_numpy(grid).permute(2, 0, 1)[None], size=(height, width), mode="bilinear", align_corners=False
+        )[0]
+        .permute(1, 2, 0)
+        .numpy()
+    )
     return np.clip(np.rint(smooth), 0, 255).astype(np.uint8)
 
 
-def compose(base: np.ndarray, pastes: Sequence[tuple[int, tuple[float, float]]],
-            sources: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+def compose(
+    base: np.ndarray,
+    pastes: Sequence[tuple[int, tuple[float, float]]],
+    sources: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
     """A virtual image in pixels: each part pasted, centred where its slot was matched, on the background
     of an image of the `edges like` class (`background_canvas`: that class's own parts removed).
 

@@ -29,13 +29,11 @@ from PIL import Image
 
 from hni_dsl.fileio import staged_folder
 from hni_dsl.library import ClassEntry, Graph, GraphEdge, Library, PoolConcept, write_library
-
 from hni_engine import formats
 from hni_engine.data.images import ImageSet, turned_copies
 from hni_engine.discovery.analysis import Analyser, ImageAnalysis, analyse_all
-from hni_engine.discovery.concepts import Concept
 from hni_engine.discovery.pools import discover_pools
-from hni_engine.graphs.grn import GRN, ClassGraph, ISCGBatch, TrainReport, fidelity, train_grn
+from hni_engine.graphs.grn import GRN, ClassGraph, fidelity, train_grn
 from hni_engine.graphs.grn.training import single_thread
 from hni_engine.graphs.scg import NodeConcept, iscg_batch
 from hni_engine.network.models import LoadedModel, load_checkpoint
@@ -44,7 +42,7 @@ from hni_engine.store.cache import Cache
 from hni_engine.store.config import HniConfig
 from hni_engine.store.workspace import Workspace
 
-__all__ = ["ExtractResult", "extract", "EXEMPLARS_PER_CONCEPT"]
+__all__ = ["EXEMPLARS_PER_CONCEPT", "ExtractResult", "extract"]
 
 EXEMPLARS_PER_CONCEPT = 6
 
@@ -67,7 +65,7 @@ def _exemplar(image: np.ndarray, mask: np.ndarray, size: int = 64) -> Image.Imag
     """The segment on ACE's gray, cropped to its bounding box: what a person looks at for a concept."""
     ys, xs = np.nonzero(mask)
     filled = np.where(mask[..., None], image, np.uint8(117))
-    crop = filled[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    crop = filled[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     return Image.fromarray(crop).resize((size, size), Image.Resampling.NEAREST)
 
 
@@ -109,8 +107,10 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     clock = time.perf_counter()
     k = config.extract.top_k
     nodes = [[NodeConcept(f"{name}/{c.key}", c.anchor, c.threshold) for c in pools[name][:k]] for name in names]
-    graphs = [ClassGraph(name, len(n), tuple((a, b) for a in range(len(n)) for b in range(len(n)) if a != b))
-              for name, n in zip(names, nodes)]
+    graphs = [
+        ClassGraph(name, len(n), tuple((a, b) for a in range(len(n)) for b in range(len(n)) if a != b))
+        for name, n in zip(names, nodes)
+    ]
     # The GRN mimics the network on the training images and their rotated copies (concepts came from the
     # originals alone); a copy stays on its source's side of the validation split.
     mimic_an = train_an + turned_an if turns else train_an
@@ -123,9 +123,18 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     targets = torch.from_numpy(np.stack([a.logits for a in mimic_an]))[:, coi]  # (N, n)
     test_logits = torch.from_numpy(np.stack([a.logits for a in test_an]))[:, coi]
     g = config.grn
-    train_args = dict(mode="mimic", epochs=g.epochs, batch_size=g.batch_size, lr=g.lr, lr_step=g.lr_step,
-                      lr_gamma=g.lr_gamma, weight_decay=g.weight_decay, groups=groups, seed=config.seed,
-                      device=device)
+    train_args = dict(
+        mode="mimic",
+        epochs=g.epochs,
+        batch_size=g.batch_size,
+        lr=g.lr,
+        lr_step=g.lr_step,
+        lr_gamma=g.lr_gamma,
+        weight_decay=g.weight_decay,
+        groups=groups,
+        seed=config.seed,
+        device=device,
+    )
     dim = train_batch.x.shape[-1]
     with bar(g.epochs, "training the GRN (all edges)", "epoch") as progress, single_thread():
         full = GRN(graphs, dim)
@@ -148,8 +157,21 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
 
     clock = time.perf_counter()
     library = _library(names, classes, pools, kept_graphs, final_weights, loaded, config)
-    _write_outputs(ws, library, pools, names, grn, train, analyser, {"kept": held_out, "all": held_out_all_edges},
-                   report, timings, cache, loaded, relaxed)
+    _write_outputs(
+        ws,
+        library,
+        pools,
+        names,
+        grn,
+        train,
+        analyser,
+        {"kept": held_out, "all": held_out_all_edges},
+        report,
+        timings,
+        cache,
+        loaded,
+        relaxed,
+    )
     timings["write"] = time.perf_counter() - clock
     return ExtractResult(library, held_out, json.loads(ws.extract_report_path.read_text()))
 
@@ -158,17 +180,37 @@ def _library(names, classes, pools, graphs, weights, loaded: LoadedModel, config
     entries = []
     for name, graph in zip(names, graphs):
         concepts = pools[name]
-        pool = tuple(PoolConcept(id=f"{name}/{c.key}", importance=round(c.tcav_score, 4),
-                                 exemplars=tuple(f"patches/{name}/{c.key}_{i}.png"
-                                                 for i in range(min(EXEMPLARS_PER_CONCEPT, len(c.members)))),
-                                 images=c.images, directional=round(c.directional, 6), p_value=round(c.p_value, 6))
-                     for c in concepts)
+        pool = tuple(
+            PoolConcept(
+                id=f"{name}/{c.key}",
+                importance=round(c.tcav_score, 4),
+                exemplars=tuple(
+                    f"patches/{name}/{c.key}_{i}.png" for i in range(min(EXEMPLARS_PER_CONCEPT, len(c.members)))
+                ),
+                images=c.images,
+                directional=round(c.directional, 6),
+                p_value=round(c.p_value, 6),
+            )
+            for c in concepts
+        )
         edge_w = {(s, d): w for s, d, w in weights[name]}
         edges = tuple(GraphEdge(src=s + 1, dst=d + 1, weight=round(edge_w[(s, d)], 4)) for s, d in graph.edges)
-        entries.append(ClassEntry(name=name, output_index=classes.index(name), pool=pool,
-                                  graph=Graph(nodes=tuple(p.id for p in pool[:graph.n_nodes]), edges=edges)))
-    meta = {"model_sha256": loaded.sha256, "arch": loaded.arch, "feature_layer": config.model.feature_layer,
-            "feature_mode": config.extract.feature_mode, "config_key": config.key(), "seed": config.seed}
+        entries.append(
+            ClassEntry(
+                name=name,
+                output_index=classes.index(name),
+                pool=pool,
+                graph=Graph(nodes=tuple(p.id for p in pool[: graph.n_nodes]), edges=edges),
+            )
+        )
+    meta = {
+        "model_sha256": loaded.sha256,
+        "arch": loaded.arch,
+        "feature_layer": config.model.feature_layer,
+        "feature_mode": config.extract.feature_mode,
+        "config_key": config.key(),
+        "seed": config.seed,
+    }
     return Library(classes=tuple(entries), meta=meta)
 
 
@@ -189,27 +231,57 @@ def _member_locations(pools, names, train: ImageSet, analyser: Analyser) -> dict
                 mask = masks_of[image_id][seg_id]
                 ys, xs = np.nonzero(mask)
                 h, w = mask.shape
-                rows.append([train.paths[image_id], float(xs.min() / w), float(ys.min() / h),
-                             float((xs.max() + 1) / w), float((ys.max() + 1) / h)])
+                rows.append(
+                    [
+                        train.paths[image_id],
+                        float(xs.min() / w),
+                        float(ys.min() / h),
+                        float((xs.max() + 1) / w),
+                        float((ys.max() + 1) / h),
+                    ]
+                )
             out[f"{name}/{c.key}"] = rows
     return out
 
 
-def _write_outputs(ws, library, pools, names, grn, train: ImageSet, analyser: Analyser,
-                   held_out: dict[str, float], report, timings, cache: Cache, loaded: LoadedModel,
-                   relaxed: dict[str, float]) -> None:
+def _write_outputs(
+    ws,
+    library,
+    pools,
+    names,
+    grn,
+    train: ImageSet,
+    analyser: Analyser,
+    held_out: dict[str, float],
+    report,
+    timings,
+    cache: Cache,
+    loaded: LoadedModel,
+    relaxed: dict[str, float],
+) -> None:
     # Written beside concepts/ and swapped in whole: an interrupted extraction leaves the old one.
     with staged_folder(ws.concepts_dir, replace=True) as built:
         write_library(library, built / "library.json")
         ids = [f"{name}/{c.key}" for name in names for c in pools[name]]
         anchors = torch.from_numpy(np.stack([c.anchor for name in names for c in pools[name]]))
         thresholds = torch.tensor([c.threshold for name in names for c in pools[name]])
-        torch.save({"format": formats.ANCHORS, "ids": ids, "anchors": anchors, "thresholds": thresholds,
-                    "members": _member_locations(pools, names, train, analyser),
-                    "model_sha256": loaded.sha256}, built / "anchors.pt")
+        torch.save(
+            {
+                "format": formats.ANCHORS,
+                "ids": ids,
+                "anchors": anchors,
+                "thresholds": thresholds,
+                "members": _member_locations(pools, names, train, analyser),
+                "model_sha256": loaded.sha256,
+            },
+            built / "anchors.pt",
+        )
         torch.save({"format": formats.GRN, "classes": names, "state": grn.state()}, built / "grn.pt")
-        with bar(sum(min(EXEMPLARS_PER_CONCEPT, len(c.members)) for n in names for c in pools[n]),
-                 "writing exemplar patches", "patch") as progress:
+        with bar(
+            sum(min(EXEMPLARS_PER_CONCEPT, len(c.members)) for n in names for c in pools[n]),
+            "writing exemplar patches",
+            "patch",
+        ) as progress:
             for name in names:
                 folder = built / "patches" / name
                 folder.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ import torch
 
 from hni_dsl import load_library
 from hni_dsl.library import Library
-
 from hni_engine.graphs.grn import GRN
 from hni_engine.graphs.scg import NodeConcept
 from hni_engine.store.workspace import Workspace, WorkspaceError
@@ -42,10 +41,15 @@ def load_extracted(ws: Workspace) -> Extracted:
         grn_file = torch.load(ws.grn_path, map_location="cpu", weights_only=True)
         grn = GRN.from_state(grn_file["state"])
     except Exception as exc:
-        raise WorkspaceError(f"{ws.concepts_dir}: unreadable extraction output ({type(exc).__name__}: {exc}); "
-                             f"run `hni extract` again") from None
+        raise WorkspaceError(
+            f"{ws.concepts_dir}: unreadable extraction output ({type(exc).__name__}: {exc}); run `hni extract` again"
+        ) from None
     grn.eval()
     ids = list(anchors["ids"])
-    return Extracted(library, {cid: anchors["anchors"][i].numpy() for i, cid in enumerate(ids)},
-                     {cid: float(anchors["thresholds"][i]) for i, cid in enumerate(ids)}, grn,
-                     list(grn_file["classes"]))
+    return Extracted(
+        library,
+        {cid: anchors["anchors"][i].numpy() for i, cid in enumerate(ids)},
+        {cid: float(anchors["thresholds"][i]) for i, cid in enumerate(ids)},
+        grn,
+        list(grn_file["classes"]),
+    )

@@ -9,8 +9,8 @@ is absent (the GRN gives it a dummy feature) and has no position.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -19,13 +19,13 @@ from scipy.optimize import linear_sum_assignment
 from hni_engine.discovery.analysis import ImagePatches
 from hni_engine.graphs.grn import ISCGBatch
 
-__all__ = ["NodeConcept", "match_nodes", "match_class", "assemble", "iscg_batch"]
+__all__ = ["NodeConcept", "assemble", "iscg_batch", "match_class", "match_nodes"]
 
 
 @dataclass(frozen=True)
 class NodeConcept:
     concept_id: str
-    anchor: np.ndarray   # (D,)
+    anchor: np.ndarray  # (D,)
     threshold: float
 
 
@@ -42,9 +42,10 @@ def match_nodes(features: np.ndarray, anchors: np.ndarray, thresholds: np.ndarra
     if len(features) == 0 or k == 0:
         return out
     if features.shape[1] < anchors.shape[1]:
-        raise ValueError(f"patch features have {features.shape[1]} dimensions, fewer than the anchors' "
-                         f"{anchors.shape[1]}")
-    features = features[:, :anchors.shape[1]]
+        raise ValueError(
+            f"patch features have {features.shape[1]} dimensions, fewer than the anchors' {anchors.shape[1]}"
+        )
+    features = features[:, : anchors.shape[1]]
     cost = np.linalg.norm(anchors[:, None, :] - features[None, :, :], axis=2)  # (k, S)
     rows, cols = linear_sum_assignment(cost)
     accepted = cost[rows, cols] <= thresholds[rows]
@@ -52,8 +53,9 @@ def match_nodes(features: np.ndarray, anchors: np.ndarray, thresholds: np.ndarra
     return out
 
 
-def match_class(images: Sequence[ImagePatches], class_index: int, nodes: Sequence[NodeConcept]
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def match_class(
+    images: Sequence[ImagePatches], class_index: int, nodes: Sequence[NodeConcept]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One class graph over many images: node features (N, k, D), presence (N, k), positions (N, k, 2)."""
     k = len(nodes)
     dim = images[0].features.shape[1] if images else (len(nodes[0].anchor) if nodes else 0)
@@ -73,15 +75,15 @@ def match_class(images: Sequence[ImagePatches], class_index: int, nodes: Sequenc
     return torch.from_numpy(x), torch.from_numpy(present), torch.from_numpy(pos)
 
 
-def assemble(per_class: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def assemble(
+    per_class: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Concatenate per-class (x, present, pos) along the slot axis, in class order: (N, T, D), (N, T), (N, T, 2)."""
     xs, ps, qs = zip(*per_class)
     return torch.cat(xs, 1), torch.cat(ps, 1), torch.cat(qs, 1)
 
 
-def iscg_batch(patches: Sequence[ImagePatches], rows: Sequence[int], nodes: list[list[NodeConcept]]
-               ) -> ISCGBatch:
+def iscg_batch(patches: Sequence[ImagePatches], rows: Sequence[int], nodes: list[list[NodeConcept]]) -> ISCGBatch:
     """The I-SCGs of many images for every class graph: class graph g is matched against the patches'
     candidate row ``rows[g]`` (which Grad-CAM region, or every patch for a class without one)."""
     x, present, pos = assemble([match_class(patches, row, class_nodes) for row, class_nodes in zip(rows, nodes)])

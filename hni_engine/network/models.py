@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import torch
 import torchvision
@@ -26,11 +27,17 @@ from torch import nn
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_bytes
 from hni_dsl.suggest import did_you_mean
-
 from hni_engine import formats
 
-__all__ = ["ModelError", "LoadedModel", "build_model", "save_checkpoint", "load_checkpoint", "file_sha256",
-           "CHECKPOINT_FORMAT"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "LoadedModel",
+    "ModelError",
+    "build_model",
+    "file_sha256",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = formats.CHECKPOINT
 
@@ -74,8 +81,13 @@ def file_sha256(path: str | Path) -> str:
 
 def save_checkpoint(model: nn.Module, arch: str, classes: Sequence[str], path: str | Path, **extra: Any) -> str:
     """Write atomically (temp file + rename); returns the file's sha256."""
-    payload = {"format": CHECKPOINT_FORMAT, "arch": arch, "classes": list(classes),
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "arch": arch,
+        "classes": list(classes),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **extra,
+    }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -89,9 +101,25 @@ def _module_classes() -> list[type]:
         for value in vars(namespace).values():
             if isinstance(value, type) and issubclass(value, nn.Module):
                 found.add(value)
-    for module_name in ("resnet", "vgg", "densenet", "mobilenetv2", "mobilenetv3", "efficientnet",
-                        "convnext", "regnet", "squeezenet", "shufflenetv2", "alexnet", "googlenet",
-                        "inception", "mnasnet", "vision_transformer", "swin_transformer", "maxvit"):
+    for module_name in (
+        "resnet",
+        "vgg",
+        "densenet",
+        "mobilenetv2",
+        "mobilenetv3",
+        "efficientnet",
+        "convnext",
+        "regnet",
+        "squeezenet",
+        "shufflenetv2",
+        "alexnet",
+        "googlenet",
+        "inception",
+        "mnasnet",
+        "vision_transformer",
+        "swin_transformer",
+        "maxvit",
+    ):
         module = getattr(torchvision.models, module_name, None)
         for value in vars(module).values() if module else ():
             if isinstance(value, type) and issubclass(value, nn.Module):
@@ -113,8 +141,9 @@ def _torch_load(path: Path) -> Any:
             with torch.serialization.safe_globals(_module_classes() + [collections.OrderedDict, functools.partial]):
                 return torch.load(path, map_location="cpu", weights_only=True)
         except Exception:
-            raise ModelError(f"{path}: not a readable checkpoint ({type(first).__name__}: "
-                             f"{str(first).splitlines()[0][:200]})") from None
+            raise ModelError(
+                f"{path}: not a readable checkpoint ({type(first).__name__}: {str(first).splitlines()[0][:200]})"
+            ) from None
 
 
 def load_checkpoint(path: str | Path, arch: str, classes: Sequence[str]) -> LoadedModel:
@@ -139,15 +168,18 @@ def load_checkpoint(path: str | Path, arch: str, classes: Sequence[str]) -> Load
         model, ckpt_classes, ckpt_arch = build_model(arch, len(classes)), None, arch
         _load_state(model, obj, path)
     else:
-        raise ModelError(f"{path}: expected a state dict, an hni checkpoint or a whole model "
-                         f"(got {type(obj).__name__})")
+        raise ModelError(
+            f"{path}: expected a state dict, an hni checkpoint or a whole model (got {type(obj).__name__})"
+        )
     if ckpt_classes is not None and list(ckpt_classes) != list(classes):
         missing = sorted(set(classes) - set(ckpt_classes))
         extra_names = sorted(set(ckpt_classes) - set(classes))
-        raise ModelError(f"{path}: the checkpoint's classes do not match the data's"
-                         + (f" (unknown to the model: {', '.join(missing)})" if missing else "")
-                         + (f" (missing in the data: {', '.join(extra_names)})" if extra_names else "")
-                         + ("" if missing or extra_names else " (same names in a different order)"))
+        raise ModelError(
+            f"{path}: the checkpoint's classes do not match the data's"
+            + (f" (unknown to the model: {', '.join(missing)})" if missing else "")
+            + (f" (missing in the data: {', '.join(extra_names)})" if extra_names else "")
+            + ("" if missing or extra_names else " (same names in a different order)")
+        )
     outputs = _num_outputs(model, p)
     if outputs != len(classes):
         raise ModelError(f"{path}: the model has {outputs} outputs but the data has {len(classes)} classes")
@@ -164,7 +196,7 @@ def _load_state(model: nn.Module, state: dict, path: str | Path) -> None:
 
 
 def _num_outputs(model: nn.Module, path: Path) -> int:
-    last: Optional[nn.Linear] = None
+    last: nn.Linear | None = None
     for module in model.modules():
         if isinstance(module, nn.Linear):
             last = module

@@ -7,17 +7,17 @@ a plain, seeded loop. Evaluation reports per-class accuracy and the confusion ma
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from hni_engine.store.config import TrainConfig
 from hni_engine.data.images import ImageSet, to_tensor
+from hni_engine.store.config import TrainConfig
 
-__all__ = ["Evaluation", "TrainReport", "train_classifier", "evaluate", "predict_logits", "seed_everything", "augment"]
+__all__ = ["Evaluation", "TrainReport", "augment", "evaluate", "predict_logits", "seed_everything", "train_classifier"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -44,7 +44,7 @@ class TrainReport:
     epochs: int
     seconds: float
     train_loss: list[float] = field(default_factory=list)
-    test: Optional[Evaluation] = None
+    test: Evaluation | None = None
 
     def __repr__(self) -> str:
         acc = f", test accuracy {self.test.accuracy:.3f}" if self.test else ""
@@ -58,12 +58,21 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     padded = nn.functional.pad(batch, (pad, pad, pad, pad), mode="reflect")
     dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
 
 
-def train_classifier(model: nn.Module, train: ImageSet, config: TrainConfig, mean, std, *, seed: int = 0,
-                     device: str = "cpu", test: Optional[ImageSet] = None,
-                     progress: Optional[Callable[[int, int, float], None]] = None) -> TrainReport:
+def train_classifier(
+    model: nn.Module,
+    train: ImageSet,
+    config: TrainConfig,
+    mean,
+    std,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    test: ImageSet | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> TrainReport:
     """Adam with cosine decay and label smoothing; returns the loss curve and (if given) test metrics."""
     generator = seed_everything(seed)
     model.to(device)
@@ -71,8 +80,9 @@ def train_classifier(model: nn.Module, train: ImageSet, config: TrainConfig, mea
     y_all = torch.from_numpy(train.labels)
     steps_per_epoch = max(1, (len(train) + config.batch_size - 1) // config.batch_size)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.epochs *
-                                                   steps_per_epoch, pct_start=0.2)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.2
+    )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     report = TrainReport(epochs=config.epochs, seconds=0.0)
     start = time.perf_counter()
@@ -81,7 +91,7 @@ def train_classifier(model: nn.Module, train: ImageSet, config: TrainConfig, mea
         order = torch.randperm(len(train), generator=generator)
         total = 0.0
         for step in range(steps_per_epoch):
-            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             x = x_all[idx]
             if config.augment:
                 x = augment(x, generator)
@@ -103,21 +113,23 @@ def train_classifier(model: nn.Module, train: ImageSet, config: TrainConfig, mea
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, images: np.ndarray, mean, std, *, device: str = "cpu",
-                   batch_size: int = 128) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module, images: np.ndarray, mean, std, *, device: str = "cpu", batch_size: int = 128
+) -> torch.Tensor:
     """Logits (N, C) in eval mode; the model's train/eval mode is restored afterwards."""
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = to_tensor(images[start:start + batch_size], mean, std).to(device)
+        x = to_tensor(images[start : start + batch_size], mean, std).to(device)
         out.append(model(x).float().cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 0)
 
 
-def evaluate(model: nn.Module, data: ImageSet, mean, std, *, device: str = "cpu",
-             logits: Optional[torch.Tensor] = None) -> Evaluation:
+def evaluate(
+    model: nn.Module, data: ImageSet, mean, std, *, device: str = "cpu", logits: torch.Tensor | None = None
+) -> Evaluation:
     if logits is None:
         logits = predict_logits(model, data.images, mean, std, device=device)
     predicted = logits.argmax(1).numpy()

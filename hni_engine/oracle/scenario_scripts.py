@@ -23,14 +23,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Optional
 
 import torch
 
 from hni_dsl import check, parse
 from hni_dsl.formatter import format_class_name
 from hni_dsl.library import Library
-
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
 __all__ = ["ConceptLabels", "concept_labels", "example_script"]
@@ -45,7 +43,7 @@ class ConceptLabels(dict):
 def _relative(path: str) -> str:
     parts = Path(path).parts
     anchor = len(parts) - 1 - parts[::-1].index("data") if "data" in parts else -1
-    return "/".join(parts[anchor + 1:])
+    return "/".join(parts[anchor + 1 :])
 
 
 def concept_labels(ws: Workspace, majority: float = 0.5) -> ConceptLabels:
@@ -67,7 +65,10 @@ def concept_labels(ws: Workspace, majority: float = 0.5) -> ConceptLabels:
             if record is None:
                 continue
             cx, cy = (x0 + x1) / 2 * size, (y0 + y1) / 2 * size
-            inside = lambda box: box[0] <= cx <= box[2] and box[1] <= cy <= box[3]  # noqa: E731
+
+            def inside(box: list[float], cx: float = cx, cy: float = cy) -> bool:
+                return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+
             hits = [p for p in record["parts"] if inside(p["box"])]
             if hits:  # the smallest box holding the centre: a small part drawn over a large one
                 votes[min(hits, key=lambda p: (p["box"][2] - p["box"][0]) * (p["box"][3] - p["box"][1]))["part"]] += 1
@@ -90,10 +91,15 @@ def _spurious(library: Library, labels: ConceptLabels, manifest: dict) -> list[s
         nodes = list(entry.graph.nodes)
         # The context first (the shortcut), then background, then patches that show nothing in particular.
         order = {CONTEXT: 0, BACKGROUND: 1, MIXED: 2}
-        bad = sorted((i for i, cid in enumerate(nodes, start=1) if labels.get(cid) in order),
-                     key=lambda i: (order[labels.get(nodes[i - 1])], i))
-        genuine = [rank for rank, c in enumerate(entry.pool, start=1)
-                   if labels.get(c.id) in parts_of[name] and c.id not in nodes]
+        bad = sorted(
+            (i for i, cid in enumerate(nodes, start=1) if labels.get(cid) in order),
+            key=lambda i: (order[labels.get(nodes[i - 1])], i),
+        )
+        genuine = [
+            rank
+            for rank, c in enumerate(entry.pool, start=1)
+            if labels.get(c.id) in parts_of[name] and c.id not in nodes
+        ]
         edits = [f"replace concept {slot} with pool[{rank}]" for slot, rank in sorted(zip(bad, genuine))]
         shown = ", ".join(f"{slot}: {labels.get(nodes[slot - 1])}" for slot in bad) or "none"
         lines.append(f"# {name}: context/background concepts {shown}")
@@ -126,12 +132,14 @@ def _posebias(library: Library, labels: ConceptLabels, manifest: dict) -> list[s
         if keep or spare:
             rest = [slot for slot in range(1, len(nodes) + 1) if slot not in keep]
             edits += [f"replace concept {slot} with pool[{rank}]" for slot, rank in zip(rest, spare)]
-            edits += [f"drop concept {slot}" for slot in rest[len(spare):]]
-            lines.append(f"# {entry.name}: its {', '.join(sorted(own))} tells it apart in every pose; "
-                         f"only concepts of that stay")
+            edits += [f"drop concept {slot}" for slot in rest[len(spare) :]]
+            lines.append(
+                f"# {entry.name}: its {', '.join(sorted(own))} tells it apart in every pose; only concepts of that stay"
+            )
         else:
-            lines.append(f"# {entry.name}: no concept shows {', '.join(sorted(own)) or 'a part of its own'}; "
-                         f"its nodes stay")
+            lines.append(
+                f"# {entry.name}: no concept shows {', '.join(sorted(own)) or 'a part of its own'}; its nodes stay"
+            )
         if entry.graph.edges:
             edits.append("drop edges *")
         if edits:
@@ -139,7 +147,7 @@ def _posebias(library: Library, labels: ConceptLabels, manifest: dict) -> list[s
     return lines
 
 
-def _reference(library: Library, labels: ConceptLabels, source: str, part: str) -> Optional[str]:
+def _reference(library: Library, labels: ConceptLabels, source: str, part: str) -> str | None:
     entry = library.get(source)
     if entry is None:
         return None
@@ -154,12 +162,19 @@ def _reference(library: Library, labels: ConceptLabels, source: str, part: str) 
 
 def _with_part(manifest: dict, source: str, part: str) -> list[str]:
     """``source``, then every other seen class that has ``part`` (it looks the same wherever it sits)."""
-    return [source, *sorted(n for n, c in manifest.get("classes", {}).items()
-                            if n != source and c.get("seen", True) and part in c.get("parts", ()))]
+    return [
+        source,
+        *sorted(
+            n
+            for n, c in manifest.get("classes", {}).items()
+            if n != source and c.get("seen", True) and part in c.get("parts", ())
+        ),
+    ]
 
 
-def _part_reference(library: Library, labels: ConceptLabels, source: str, part: str,
-                    manifest: dict) -> tuple[Optional[str], Optional[str]]:
+def _part_reference(
+    library: Library, labels: ConceptLabels, source: str, part: str, manifest: dict
+) -> tuple[str | None, str | None]:
     """A concept showing ``part``: the named class's first, else another seen class's with the same part.
     Returns (reference, the class it came from)."""
     for name in _with_part(manifest, source, part):
@@ -169,7 +184,7 @@ def _part_reference(library: Library, labels: ConceptLabels, source: str, part: 
     return None, None
 
 
-def _pool_reference(library: Library, owner: str, concept_id: str) -> Optional[str]:
+def _pool_reference(library: Library, owner: str, concept_id: str) -> str | None:
     """``pool[N]`` in ``owner``'s own pool, else ``OTHER.pool[N]``."""
     entries = sorted(library.classes, key=lambda e: e.name != owner)  # the owner first
     for entry in entries:
@@ -198,7 +213,7 @@ def _layout_slots(library: Library, labels: ConceptLabels, manifest: dict) -> tu
         if entry is None or len(entry.graph.nodes) < m:
             continue
         nodes = list(entry.graph.nodes)
-        chosen: list[Optional[str]] = []
+        chosen: list[str | None] = []
         for slot, part in enumerate(parts):
             pools = [c.id for d in _with_part(manifest, like, part) if library.get(d) for c in library.get(d).pool]
             candidates = [nodes[slot], *nodes, *pools]
@@ -206,13 +221,18 @@ def _layout_slots(library: Library, labels: ConceptLabels, manifest: dict) -> tu
         rest = iter(c for c in nodes if c not in chosen)  # a part nothing shows keeps a concept of the class
         first = [c if c is not None else next(rest) for c in chosen]
         final = (first + [c for c in nodes if c not in first])[: len(nodes)]
-        edits = [f"replace concept {slot} with {_pool_reference(library, like, cid)}"
-                 for slot, (cid, old) in enumerate(zip(final, nodes), start=1) if cid != old]
+        edits = [
+            f"replace concept {slot} with {_pool_reference(library, like, cid)}"
+            for slot, (cid, old) in enumerate(zip(final, nodes), start=1)
+            if cid != old
+        ]
         if not edits:
             continue
         missing = [p for p, c in zip(parts, chosen) if c is None]
-        lines.append(f"# {like}: slots 1-{m} show its parts in layout order ({', '.join(parts)})"
-                     + (f"; no concept shows {', '.join(missing)}" if missing else ""))
+        lines.append(
+            f"# {like}: slots 1-{m} show its parts in layout order ({', '.join(parts)})"
+            + (f"; no concept shows {', '.join(missing)}" if missing else "")
+        )
         lines.append(f"class {format_class_name(like)}: " + "; ".join(edits))
     if not lines:
         return lines, library
@@ -234,8 +254,10 @@ def _zeroshot(library: Library, labels: ConceptLabels, manifest: dict) -> list[s
         for p, (_, owner) in zip(comp["parts"], found):
             if owner != p["class"]:
                 lines.append(f"# {name}: no concept of {p['class']} shows {p['part']}; {owner}'s does")
-        lines.append(f"define class {format_class_name(name)} from {', '.join(refs)}, "
-                     f"edges like {format_class_name(comp['layout_from'])}")
+        lines.append(
+            f"define class {format_class_name(name)} from {', '.join(refs)}, "
+            f"edges like {format_class_name(comp['layout_from'])}"
+        )
     return lines
 
 
@@ -243,11 +265,15 @@ def example_script(ws: Workspace, library: Library) -> str:
     """The scenario's example edit script for this workspace's extracted library."""
     manifest = json.loads((ws.root / "data" / "scenario.json").read_text())
     scenario = manifest.get("scenario")
-    header = [f"# {scenario}: the scenario's example edits, written from what each concept's member patches",
-              "# show (hni_engine.scenario_scripts). Review them with `hni show CLASS --pool` before applying."]
+    header = [
+        f"# {scenario}: the scenario's example edits, written from what each concept's member patches",
+        "# show (hni_engine.scenario_scripts). Review them with `hni show CLASS --pool` before applying.",
+    ]
     if scenario == "posebias":
-        body = ["# The relations between parts encode the single training pose of each class: drop them.",
-                *_posebias(library, concept_labels(ws), manifest)]
+        body = [
+            "# The relations between parts encode the single training pose of each class: drop them.",
+            *_posebias(library, concept_labels(ws), manifest),
+        ]
     elif scenario == "spurious":
         body = _spurious(library, concept_labels(ws), manifest)
     elif scenario == "zeroshot":

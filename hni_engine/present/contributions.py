@@ -24,7 +24,7 @@ from torch import Tensor
 
 from hni_engine.graphs.grn import GRN, ISCGBatch
 
-__all__ = ["GraphContribution", "Contributions", "contributions"]
+__all__ = ["Contributions", "GraphContribution", "contributions"]
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,12 @@ class GraphContribution:
         return float(self.nodes.sum() + self.edges.sum())
 
     def __repr__(self) -> str:
-        nodes = ", ".join(f"{v:+.3f}" + ("" if p else " (absent)")
-                          for v, p in zip(self.nodes.tolist(), self.present.tolist()))
-        return (f"GraphContribution({self.name!r}, total={self.total:+.3f}, nodes=[{nodes}], "
-                f"edges={len(self.edge_list)})")
+        nodes = ", ".join(
+            f"{v:+.3f}" + ("" if p else " (absent)") for v, p in zip(self.nodes.tolist(), self.present.tolist())
+        )
+        return (
+            f"GraphContribution({self.name!r}, total={self.total:+.3f}, nodes=[{nodes}], edges={len(self.edge_list)})"
+        )
 
 
 @dataclass(frozen=True)
@@ -106,5 +108,6 @@ def contributions(model: GRN, batch_one_image: ISCGBatch, target_class: int) -> 
     present = batch_one_image.present[0].cpu()
     graphs = tuple(
         GraphContribution(g.name, node_scores[t0:t1], edge_scores[m0:m1], g.edges, present[t0:t1])
-        for g, (t0, t1), (m0, m1) in zip(model.graphs, model.node_spans, model.edge_spans))
+        for g, (t0, t1), (m0, m1) in zip(model.graphs, model.node_spans, model.edge_spans)
+    )
     return Contributions(target_class, model.graphs[target_class].name, float(logit.detach()), graphs)

@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
 
 from hni_dsl import load_library
-
 from hni_engine.data.images import image_digest, load_image
 from hni_engine.discovery.analysis import Analyser, ImagePatches, candidate_patches
 from hni_engine.graphs.extracted import Extracted, load_extracted
@@ -32,8 +30,15 @@ from hni_engine.store.cache import Cache
 from hni_engine.store.runs import resolve_run
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
-__all__ = ["ImageExplanation", "explain_image", "run_state", "print_graph", "matched_boxes", "explain_panels",
-           "explain_figure"]
+__all__ = [
+    "ImageExplanation",
+    "explain_figure",
+    "explain_image",
+    "explain_panels",
+    "matched_boxes",
+    "print_graph",
+    "run_state",
+]
 
 
 @dataclass
@@ -44,27 +49,28 @@ class ImageExplanation:
     """
 
     path: str
-    image: np.ndarray            # (S, S, 3) uint8, as the network saw it
+    image: np.ndarray  # (S, S, 3) uint8, as the network saw it
     digest: str
-    classes: list[str]           # the network's classes
-    names: list[str]             # the GRN's classes (the classes of interest), in its output order
-    network: torch.Tensor        # (K,) the network's softmax
-    grn_pred: int                # index into names
+    classes: list[str]  # the network's classes
+    names: list[str]  # the GRN's classes (the classes of interest), in its output order
+    network: torch.Tensor  # (K,) the network's softmax
+    grn_pred: int  # index into names
     questions: list[tuple[str, int, Contributions]]  # (title, class index into names, contributions)
-    extracted: Extracted         # the library, anchors and GRN explained (a run's, or the extraction's)
+    extracted: Extracted  # the library, anchors and GRN explained (a run's, or the extraction's)
     analyser: Analyser
-    patches: ImagePatches        # the image's candidate patches
-    rows: list[int]              # candidate row of patches for each class in names
+    patches: ImagePatches  # the image's candidate patches
+    rows: list[int]  # candidate row of patches for each class in names
     batch: ISCGBatch
-    run: Optional[str] = None    # the run explained; None: the extraction
+    run: str | None = None  # the run explained; None: the extraction
 
     def slot_offset(self, name: str) -> int:
         """Where class ``name``'s slots start in the batch's concatenated slot axis."""
-        return sum(len(self.extracted.library.get(n).graph.nodes) for n in self.names[:self.names.index(name)])
+        return sum(len(self.extracted.library.get(n).graph.nodes) for n in self.names[: self.names.index(name)])
 
 
-def explain_image(ws: Workspace, image_path: str, why_not: Optional[str], device: str, *, run: Optional[str] = None,
-                  base: bool = False) -> ImageExplanation:
+def explain_image(
+    ws: Workspace, image_path: str, why_not: str | None, device: str, *, run: str | None = None, base: bool = False
+) -> ImageExplanation:
     """Analyse one image, run the GRN on its I-SCGs, and score "why the GRN's class" (and "why not `why_not`").
 
     The current state is explained: the run `runs/HEAD` names (or `run`, an id or unique prefix), with
@@ -97,9 +103,11 @@ def explain_image(ws: Workspace, image_path: str, why_not: Optional[str], device
     batch = iscg_batch([patches], rows, [extracted.nodes(n) for n in names])
     if batch.x.shape[-1] != extracted.grn.in_dim:
         where = ws.runs_dir / run_id / "grn.pt" if run_id else ws.grn_path
-        raise WorkspaceError(f"{where}: the GRN takes {extracted.grn.in_dim}-dimensional node features, but "
-                             f"{ws.config_path} now gives {batch.x.shape[-1]} (extract.feature_mode or "
-                             f"extract.context_features changed?); run `hni extract` again")
+        raise WorkspaceError(
+            f"{where}: the GRN takes {extracted.grn.in_dim}-dimensional node features, but "
+            f"{ws.config_path} now gives {batch.x.shape[-1]} (extract.feature_mode or "
+            f"extract.context_features changed?); run `hni extract` again"
+        )
     with torch.no_grad():
         grn_logits = extracted.grn(batch)[0]
     grn_pred = int(grn_logits.argmax())
@@ -111,12 +119,27 @@ def explain_image(ws: Workspace, image_path: str, why_not: Optional[str], device
         logits = torch.from_numpy(analysis.logits)
     else:
         logits = predict_logits(network.model, image[None], config.model.mean, config.model.std, device=device)[0]
-    return ImageExplanation(str(image_path), image, digest, network_classes, names, torch.softmax(logits, 0),
-                            grn_pred, questions, extracted, analyser, patches, rows, batch, run_id)
+    return ImageExplanation(
+        str(image_path),
+        image,
+        digest,
+        network_classes,
+        names,
+        torch.softmax(logits, 0),
+        grn_pred,
+        questions,
+        extracted,
+        analyser,
+        patches,
+        rows,
+        batch,
+        run_id,
+    )
 
 
-def run_state(ws: Workspace, run_id: str, extracted: Extracted, device: str
-              ) -> tuple[Extracted, LoadedModel, list[str]]:
+def run_state(
+    ws: Workspace, run_id: str, extracted: Extracted, device: str
+) -> tuple[Extracted, LoadedModel, list[str]]:
     """A run's library, retrained GRN and network, with the extraction's anchors (its concepts' features)."""
     folder = ws.runs_dir / run_id
     for name in ("library.json", "grn.pt", "model.pt", "classes.json"):
@@ -131,8 +154,10 @@ def run_state(ws: Workspace, run_id: str, extracted: Extracted, device: str
         raise WorkspaceError(f"{folder}: unreadable run output ({type(exc).__name__}: {exc})") from None
     unknown = [cid for e in library.classes for cid in e.graph.nodes if cid not in extracted.anchors]
     if unknown:
-        raise WorkspaceError(f"{folder / 'library.json'}: concepts {', '.join(unknown[:3])} are not in "
-                             f"{ws.anchors_path} (extracted again since this run?)")
+        raise WorkspaceError(
+            f"{folder / 'library.json'}: concepts {', '.join(unknown[:3])} are not in "
+            f"{ws.anchors_path} (extracted again since this run?)"
+        )
     network = load_checkpoint(folder / "model.pt", ws.config.model.arch, network_classes)
     network.model.to(device)
     state = Extracted(library, extracted.anchors, extracted.thresholds, grn, list(grn_file["classes"]))
@@ -149,7 +174,7 @@ def print_graph(ex: ImageExplanation, name: str, contribution: GraphContribution
         print(f"  edge {s + 1}->{d + 1}".ljust(46) + f"{value:+.3f}")
 
 
-def matched_boxes(ex: ImageExplanation, index: int) -> list[Optional[tuple[float, float, float, float]]]:
+def matched_boxes(ex: ImageExplanation, index: int) -> list[tuple[float, float, float, float] | None]:
     """Normalised box (x0, y0, x1, y1) of the segment matched to each slot of class ``index``'s graph, or None.
 
     The same one-to-one assignment that built the I-SCG (scg.match_class), repeated here because the
@@ -160,8 +185,11 @@ def matched_boxes(ex: ImageExplanation, index: int) -> list[Optional[tuple[float
         return []
     patches = ex.patches
     candidates = np.flatnonzero(patches.candidates[ex.rows[index]])
-    chosen = match_nodes(patches.features[candidates], np.stack([n.anchor for n in nodes]).astype(np.float32),
-                         np.array([n.threshold for n in nodes], dtype=np.float32))
+    chosen = match_nodes(
+        patches.features[candidates],
+        np.stack([n.anchor for n in nodes]).astype(np.float32),
+        np.array([n.threshold for n in nodes], dtype=np.float32),
+    )
     masks = ex.analyser.masks(ex.image, ex.digest) if (chosen >= 0).any() else None
     boxes = []
     for c in chosen:
@@ -182,8 +210,9 @@ def explain_panels(ex: ImageExplanation) -> list[ExplainPanel]:
         name = ex.names[index]
         own, offset = result[name], ex.slot_offset(name)
         nodes = []
-        for slot, (concept_id, box) in enumerate(zip(ex.extracted.library.get(name).graph.nodes,
-                                                     matched_boxes(ex, index)), start=1):
+        for slot, (concept_id, box) in enumerate(
+            zip(ex.extracted.library.get(name).graph.nodes, matched_boxes(ex, index)), start=1
+        ):
             centre = tuple(ex.batch.pos[0, offset + slot - 1].tolist()) if box is not None else None
             nodes.append(ExplainedNode(slot, concept_id, float(own.nodes[slot - 1]), box, centre))
         edges = tuple((s + 1, d + 1, float(v)) for (s, d), v in zip(own.edge_list, own.edges.tolist()))
@@ -193,6 +222,8 @@ def explain_panels(ex: ImageExplanation) -> list[ExplainPanel]:
 
 def explain_figure(ex: ImageExplanation) -> Picture:
     net_pred = int(ex.network.argmax())
-    header = (f"{os.path.basename(ex.path)}: network predicts {ex.classes[net_pred]} "
-              f"(p={float(ex.network[net_pred]):.2f}), GRN predicts {ex.names[ex.grn_pred]}")
+    header = (
+        f"{os.path.basename(ex.path)}: network predicts {ex.classes[net_pred]} "
+        f"(p={float(ex.network[net_pred]):.2f}), GRN predicts {ex.names[ex.grn_pred]}"
+    )
     return explain_picture(ex.image, explain_panels(ex), header)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -25,17 +25,27 @@ from PIL import Image, ImageDraw, ImageFont
 from hni_dsl.fileio import InputFileError, atomic_write_bytes
 from hni_dsl.library import ClassEntry, Library
 
-__all__ = ["Placed", "Picture", "ExplainedNode", "ExplainPanel", "check_output", "write_png", "diverging",
-           "scg_picture", "pool_picture", "explain_picture"]
+__all__ = [
+    "ExplainPanel",
+    "ExplainedNode",
+    "Picture",
+    "Placed",
+    "check_output",
+    "diverging",
+    "explain_picture",
+    "pool_picture",
+    "scg_picture",
+    "write_png",
+]
 
-PATCH = 96           # c-SCG node patches (exemplars are 64 px; upscaled without smoothing)
-POOL_PATCH = 64      # pool grid patches, at their own size
-POOL_EXEMPLARS = 6   # patches per pool row
-POOL_LABELS = 240    # width of a pool row's text column; its patches start here
-EXPLAIN_SIZE = 256   # explained images are upscaled to this
+PATCH = 96  # c-SCG node patches (exemplars are 64 px; upscaled without smoothing)
+POOL_PATCH = 64  # pool grid patches, at their own size
+POOL_EXEMPLARS = 6  # patches per pool row
+POOL_LABELS = 240  # width of a pool row's text column; its patches start here
+EXPLAIN_SIZE = 256  # explained images are upscaled to this
 WHITE, INK, FAINT = (255, 255, 255), (30, 30, 30), (120, 120, 120)
-MISSING = (200, 200, 200)      # a concept with no exemplar files (hand-made library)
-HIGHLIGHT = (255, 244, 204)    # pool rows that are c-SCG nodes
+MISSING = (200, 200, 200)  # a concept with no exemplar files (hand-made library)
+HIGHLIGHT = (255, 244, 204)  # pool rows that are c-SCG nodes
 _NEGATIVE, _ZERO, _POSITIVE = (33, 102, 172), (190, 190, 190), (178, 24, 43)
 
 
@@ -55,7 +65,7 @@ class Picture:
 
     image: Image.Image
     layout: list[Placed]
-    edges: list[tuple[int, int, Optional[float]]] = field(default_factory=list)  # (src, dst, value) drawn
+    edges: list[tuple[int, int, float | None]] = field(default_factory=list)  # (src, dst, value) drawn
     frames: list[tuple[int, int, int, int]] = field(default_factory=list)  # where each explain panel's image is
 
     def png_bytes(self) -> bytes:
@@ -68,6 +78,7 @@ class Picture:
 
 
 # -- output -----------------------------------------------------------------------------------------
+
 
 def check_output(path: str | Path) -> Path:
     """Refuse an output path before any work is done, so a failed command writes nothing."""
@@ -87,12 +98,13 @@ def write_png(picture: Picture, path: str | Path) -> None:
 
 # -- drawing helpers --------------------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+
+@cache
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def diverging(value: Optional[float], scale: float) -> tuple[int, int, int]:
+def diverging(value: float | None, scale: float) -> tuple[int, int, int]:
     """Blue for negative, gray at zero, red for positive; |value| >= scale is the full colour.
 
     >>> diverging(1.0, 1.0), diverging(0.0, 1.0), diverging(-2.0, 1.0)
@@ -105,14 +117,15 @@ def diverging(value: Optional[float], scale: float) -> tuple[int, int, int]:
     return tuple(round(z + abs(t) * (e - z)) for z, e in zip(_ZERO, end))  # type: ignore[return-value]
 
 
-def _scale(values: Sequence[Optional[float]]) -> float:
+def _scale(values: Sequence[float | None]) -> float:
     """The magnitude that gets the full colour: the largest |value| drawn (1 when there is none)."""
     finite = [abs(v) for v in values if v is not None]
     return max(finite) if finite and max(finite) > 0 else 1.0
 
 
-def _text(draw: ImageDraw.ImageDraw, xy, text: str, size: int = 12, fill=INK, anchor: str = "la",
-          backdrop: bool = False) -> None:
+def _text(
+    draw: ImageDraw.ImageDraw, xy, text: str, size: int = 12, fill=INK, anchor: str = "la", backdrop: bool = False
+) -> None:
     """Text at ``xy``; ``backdrop`` clears a white box under it first, so lines crossing it do not hide it."""
     if backdrop:
         x0, y0, x1, y1 = draw.textbbox(xy, text, font=_font(size), anchor=anchor)
@@ -134,8 +147,14 @@ def _dashed(draw: ImageDraw.ImageDraw, p, q, fill, width: int = 1, dash: float =
     steps = max(1, int(length // (2 * dash)))
     for i in range(steps):
         a, b = (2 * i) * dash / length, min(1.0, (2 * i + 1) * dash / length)
-        draw.line([(p[0] + a * (q[0] - p[0]), p[1] + a * (q[1] - p[1])),
-                   (p[0] + b * (q[0] - p[0]), p[1] + b * (q[1] - p[1]))], fill=fill, width=width)
+        draw.line(
+            [
+                (p[0] + a * (q[0] - p[0]), p[1] + a * (q[1] - p[1])),
+                (p[0] + b * (q[0] - p[0]), p[1] + b * (q[1] - p[1])),
+            ],
+            fill=fill,
+            width=width,
+        )
 
 
 def _arrow(draw: ImageDraw.ImageDraw, p, q, fill, width: int, dashed: bool = False) -> None:
@@ -151,8 +170,7 @@ def _arrow(draw: ImageDraw.ImageDraw, p, q, fill, width: int, dashed: bool = Fal
     else:
         draw.line([p, base], fill=fill, width=width)
     half = head * 0.45
-    draw.polygon([q, (base[0] - uy * half, base[1] + ux * half), (base[0] + uy * half, base[1] - ux * half)],
-                 fill=fill)
+    draw.polygon([q, (base[0] - uy * half, base[1] + ux * half), (base[0] + uy * half, base[1] - ux * half)], fill=fill)
 
 
 def _colour_bar(draw: ImageDraw.ImageDraw, x: int, y: int, width: int, scale: float, caption: str) -> None:
@@ -167,7 +185,7 @@ def _colour_bar(draw: ImageDraw.ImageDraw, x: int, y: int, width: int, scale: fl
     _text(draw, (x, y - 17), caption, size=12, fill=INK)
 
 
-def _exemplar_paths(library_dir: Optional[Path], concepts_dir: Path, relative: Sequence[str]) -> list[Path]:
+def _exemplar_paths(library_dir: Path | None, concepts_dir: Path, relative: Sequence[str]) -> list[Path]:
     """Exemplar files that exist: relative to concepts/ (where extraction wrote them), else to the library."""
     found = []
     for rel in relative:
@@ -178,7 +196,7 @@ def _exemplar_paths(library_dir: Optional[Path], concepts_dir: Path, relative: S
     return found
 
 
-def _patch(path: Optional[Path], size: int, concept_id: str) -> Image.Image:
+def _patch(path: Path | None, size: int, concept_id: str) -> Image.Image:
     """The exemplar at ``size`` px, or a gray box with the concept id where there is no readable file."""
     if path is not None:
         try:
@@ -193,14 +211,16 @@ def _patch(path: Optional[Path], size: int, concept_id: str) -> Image.Image:
     return box
 
 
-def _patches_of(library: Library, concept_id: str, concepts_dir: Path, library_dir: Optional[Path],
-                size: int, count: int) -> list[Image.Image]:
+def _patches_of(
+    library: Library, concept_id: str, concepts_dir: Path, library_dir: Path | None, size: int, count: int
+) -> list[Image.Image]:
     concept = library.concept(concept_id)
     paths = _exemplar_paths(library_dir, concepts_dir, concept.exemplars if concept else ())[:count]
     return [_patch(p, size, concept_id) for p in paths] or [_patch(None, size, concept_id)]
 
 
 # -- hni show --png ---------------------------------------------------------------------------------
+
 
 def _exit(dx: float, dy: float, below: float) -> float:
     """How far from a node's centre a line in direction (dx, dy) leaves its patch and the text under it."""
@@ -214,12 +234,15 @@ def _circle(k: int, centre: tuple[float, float], radius: float) -> list[tuple[fl
     """Slot positions clockwise from the top, so slot 1 is always at twelve o'clock."""
     if k == 1:
         return [centre]
-    return [(centre[0] + radius * math.sin(2 * math.pi * i / k), centre[1] - radius * math.cos(2 * math.pi * i / k))
-            for i in range(k)]
+    return [
+        (centre[0] + radius * math.sin(2 * math.pi * i / k), centre[1] - radius * math.cos(2 * math.pi * i / k))
+        for i in range(k)
+    ]
 
 
-def scg_picture(library: Library, entry: ClassEntry, concepts_dir: str | Path,
-                library_dir: Optional[str | Path] = None) -> Picture:
+def scg_picture(
+    library: Library, entry: ClassEntry, concepts_dir: str | Path, library_dir: str | Path | None = None
+) -> Picture:
     """The class's c-SCG: one exemplar patch per slot on a circle, arrows coloured and sized by e_ji."""
     concepts_dir = Path(concepts_dir)
     library_dir = Path(library_dir) if library_dir is not None else None
@@ -267,15 +290,23 @@ def scg_picture(library: Library, entry: ClassEntry, concepts_dir: str | Path,
     kind = f"network output {entry.output_index}" if entry.output_index is not None else "defined"
     _text(draw, (14, 12), f"{entry.name}: c-SCG, {k} concepts, {len(edges)} edges ({kind})", size=16)
     _text(draw, (14, 33), "numbers are the slots of edit scripts (`concept N`)", size=11, fill=FAINT)
-    _colour_bar(draw, 14, top + side + 36, 180, scale, "learnt edge weight e_ji (colour; width by |e_ji|)"
-                + ("; dashed: not learnt yet" if any(e.weight is None for e in edges) else ""))
+    _colour_bar(
+        draw,
+        14,
+        top + side + 36,
+        180,
+        scale,
+        "learnt edge weight e_ji (colour; width by |e_ji|)"
+        + ("; dashed: not learnt yet" if any(e.weight is None for e in edges) else ""),
+    )
     if not edges:
         _text(draw, (side / 2, top + side / 2), "no edges", size=13, fill=FAINT, anchor="mm")
     return Picture(image, layout, drawn)
 
 
-def pool_picture(library: Library, entry: ClassEntry, concepts_dir: str | Path,
-                 library_dir: Optional[str | Path] = None) -> Picture:
+def pool_picture(
+    library: Library, entry: ClassEntry, concepts_dir: str | Path, library_dir: str | Path | None = None
+) -> Picture:
     """The ranked pool as a grid: one row per `pool[N]`, its importance, up to six exemplar patches."""
     concepts_dir = Path(concepts_dir)
     library_dir = Path(library_dir) if library_dir is not None else None
@@ -285,8 +316,9 @@ def pool_picture(library: Library, entry: ClassEntry, concepts_dir: str | Path,
     image = Image.new("RGB", (width, top + row_height * max(1, len(entry.pool)) + 10), WHITE)
     draw = ImageDraw.Draw(image)
     _text(draw, (10, 10), f"{entry.name}: pool of {len(entry.pool)} concepts, ranked by importance", size=16)
-    _text(draw, (10, 31), "`pool[N]` in edit scripts; highlighted rows are c-SCG nodes (`concept i`)",
-          size=11, fill=FAINT)
+    _text(
+        draw, (10, 31), "`pool[N]` in edit scripts; highlighted rows are c-SCG nodes (`concept i`)", size=11, fill=FAINT
+    )
     layout = []
     for rank, concept in enumerate(entry.pool, start=1):
         y = top + (rank - 1) * row_height
@@ -298,10 +330,17 @@ def pool_picture(library: Library, entry: ClassEntry, concepts_dir: str | Path,
         _text(draw, (10, y + 26), concept.id + (f' "{concept.label}"' if concept.label else ""), size=12)
         _text(draw, (10, y + 43), f"importance {concept.importance:.3f}", size=11, fill=FAINT)
         if concept.id in slots:
-            _text(draw, (label_width - 12, y + 6), f"= concept {slots[concept.id]}", size=13,
-                  fill=(150, 90, 0), anchor="ra")
-        for i, patch in enumerate(_patches_of(library, concept.id, concepts_dir, library_dir, POOL_PATCH,
-                                              POOL_EXEMPLARS)):
+            _text(
+                draw,
+                (label_width - 12, y + 6),
+                f"= concept {slots[concept.id]}",
+                size=13,
+                fill=(150, 90, 0),
+                anchor="ra",
+            )
+        for i, patch in enumerate(
+            _patches_of(library, concept.id, concepts_dir, library_dir, POOL_PATCH, POOL_EXEMPLARS)
+        ):
             image.paste(patch, (label_width + i * (POOL_PATCH + gap), y + 5))
         layout.append(Placed(rank, concept.id, row))
     return Picture(image, layout)
@@ -312,8 +351,10 @@ def _free_corner(box, taken: list[tuple[float, float]], bounds) -> tuple[float, 
     x0, y0, x1, y1 = box
     inset = 12
     corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)]
-    clamp = [(min(max(x, bounds[0] + inset), bounds[2] - inset), min(max(y, bounds[1] + inset), bounds[3] - inset))
-             for x, y in corners]
+    clamp = [
+        (min(max(x, bounds[0] + inset), bounds[2] - inset), min(max(y, bounds[1] + inset), bounds[3] - inset))
+        for x, y in corners
+    ]
     for where in clamp:
         if all(math.dist(where, t) >= 24 for t in taken):
             return where
@@ -325,6 +366,7 @@ def _free_corner(box, taken: list[tuple[float, float]], bounds) -> tuple[float, 
 
 # -- hni explain --png ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ExplainedNode:
     """One slot of an explained class graph: its matched segment (normalised box and centre) or None if absent."""
@@ -332,8 +374,8 @@ class ExplainedNode:
     slot: int
     concept_id: str
     value: float
-    box: Optional[tuple[float, float, float, float]] = None
-    centre: Optional[tuple[float, float]] = None
+    box: tuple[float, float, float, float] | None = None
+    centre: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -345,24 +387,31 @@ class ExplainPanel:
     edges: tuple[tuple[int, int, float], ...]
 
 
-def explain_picture(image: np.ndarray, panels: Sequence[ExplainPanel], header: str,
-                    size: int = EXPLAIN_SIZE) -> Picture:
+def explain_picture(
+    image: np.ndarray, panels: Sequence[ExplainPanel], header: str, size: int = EXPLAIN_SIZE
+) -> Picture:
     """The image once per panel, matched concepts outlined and numbered by slot, coloured by contribution.
 
     One scale serves every panel, so the same colour means the same contribution in "why" and "why not".
     Edges are drawn between matched nodes only (an absent node has no place in the image).
     """
     scale = _scale([n.value for p in panels for n in p.nodes] + [v for p in panels for s, d, v in p.edges])
-    base = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB").resize((size, size),
-                                                                                 Image.Resampling.NEAREST)
+    base = (
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB").resize((size, size), Image.Resampling.NEAREST)
+    )
     margin, top, line = 14, 52, 16
     caption = line * (2 + max((len(p.nodes) for p in panels), default=0))
     width = max(margin + len(panels) * (size + margin), round(_font(14).getlength(header)) + 2 * margin)
     out = Image.new("RGB", (width, top + size + caption + 64), WHITE)
     draw = ImageDraw.Draw(out)
     _text(draw, (margin, 10), header, size=14)
-    _text(draw, (margin, 30), "outlines: matched concepts, numbered by slot; lines: edges between them",
-          size=11, fill=FAINT)
+    _text(
+        draw,
+        (margin, 30),
+        "outlines: matched concepts, numbered by slot; lines: edges between them",
+        size=11,
+        fill=FAINT,
+    )
     layout, drawn, frames = [], [], []
     for k, panel in enumerate(panels):
         x0 = margin + k * (size + margin)
@@ -378,8 +427,12 @@ def explain_picture(image: np.ndarray, panels: Sequence[ExplainPanel], header: s
         badges: list[tuple[float, float]] = []
         for node in sorted(px.values(), key=lambda n: abs(n.value)):
             b = node.box
-            box = (round(x0 + b[0] * size), round(top + b[1] * size), round(x0 + b[2] * size) - 1,
-                   round(top + b[3] * size) - 1)
+            box = (
+                round(x0 + b[0] * size),
+                round(top + b[1] * size),
+                round(x0 + b[2] * size) - 1,
+                round(top + b[3] * size) - 1,
+            )
             draw.rectangle(box, outline=diverging(node.value, scale), width=3)
             layout.append(Placed(node.slot, node.concept_id, box, panel=k))
         for placed in layout:  # numbers after every outline, so no outline hides one

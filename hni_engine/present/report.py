@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 from hni_dsl import load_library
 from hni_dsl.checker import concept_origin
@@ -22,12 +22,11 @@ from hni_dsl.errors import HniError
 from hni_dsl.fileio import InputFileError, atomic_write_text, read_text
 from hni_dsl.library import ClassEntry, Library
 from hni_dsl.suggest import did_you_mean
-
 from hni_engine.present import pictures
 from hni_engine.store.runs import resolve_run
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
-__all__ = ["RunView", "ReportInputs", "gather", "render", "write_report", "check_report_output"]
+__all__ = ["ReportInputs", "RunView", "check_report_output", "gather", "render", "write_report"]
 
 MAX_WIDTH = 1100  # px; pictures wider than the page are scaled down by CSS
 
@@ -53,11 +52,12 @@ class ReportInputs:
     library_path: Path
     entries: list[ClassEntry]
     extract: dict
-    run: Optional[RunView] = None
+    run: RunView | None = None
     notes: list[str] = field(default_factory=list)
 
 
 # -- gathering and checking the inputs ------------------------------------------------------------
+
 
 def check_report_output(path: str | Path) -> Path:
     """Refuse a bad output path before any work, so a failed command writes nothing."""
@@ -81,16 +81,26 @@ def _load_run(ws: Workspace, run_id: str) -> RunView:
     for name in ("library.json", "metrics.json", "plan.txt"):
         if not (folder / name).is_file():
             raise WorkspaceError(f"{folder}: incomplete run ({name} is missing)")
-    provenance = _read_json(folder / "provenance.json", "run provenance") if (folder / "provenance.json").is_file() \
-        else {}
+    provenance = (
+        _read_json(folder / "provenance.json", "run provenance") if (folder / "provenance.json").is_file() else {}
+    )
     scripts_dir = folder / "scripts"
-    scripts = [(p.name, read_text(p, "script")) for p in sorted(scripts_dir.iterdir()) if p.is_file()] \
-        if scripts_dir.is_dir() else []
-    return RunView(run_id, folder, _read_json(folder / "metrics.json", "run metrics"), provenance,
-                   read_text(folder / "plan.txt", "plan"), scripts)
+    scripts = (
+        [(p.name, read_text(p, "script")) for p in sorted(scripts_dir.iterdir()) if p.is_file()]
+        if scripts_dir.is_dir()
+        else []
+    )
+    return RunView(
+        run_id,
+        folder,
+        _read_json(folder / "metrics.json", "run metrics"),
+        provenance,
+        read_text(folder / "plan.txt", "plan"),
+        scripts,
+    )
 
 
-def _select(library: Library, wanted: Optional[Sequence[str]]) -> list[ClassEntry]:
+def _select(library: Library, wanted: Sequence[str] | None) -> list[ClassEntry]:
     if not wanted:
         return list(library.classes)
     out = []
@@ -104,7 +114,7 @@ def _select(library: Library, wanted: Optional[Sequence[str]]) -> list[ClassEntr
     return out
 
 
-def parse_classes(text: Optional[str]) -> Optional[list[str]]:
+def parse_classes(text: str | None) -> list[str] | None:
     """``A,B,C`` -> ["A", "B", "C"]; an empty list is a usage mistake, not "every class"."""
     if text is None:
         return None
@@ -114,7 +124,7 @@ def parse_classes(text: Optional[str]) -> Optional[list[str]]:
     return names
 
 
-def gather(ws: Workspace, run: Optional[str] = None, classes: Optional[Sequence[str]] = None) -> ReportInputs:
+def gather(ws: Workspace, run: str | None = None, classes: Sequence[str] | None = None) -> ReportInputs:
     """Read and check every input: extraction, the run (--run, else runs/HEAD), the classes asked for."""
     if not ws.library_path.is_file():
         raise WorkspaceError(f"{ws.library_path}: no concepts extracted yet (run `hni -w {ws.root} extract`)")
@@ -133,6 +143,7 @@ def gather(ws: Workspace, run: Optional[str] = None, classes: Optional[Sequence[
 
 # -- HTML pieces ----------------------------------------------------------------------------------
 
+
 def esc(value) -> str:
     return html.escape(str(value), quote=True)
 
@@ -142,19 +153,21 @@ def _data_uri(picture: pictures.Picture) -> str:
 
 
 def _img(picture: pictures.Picture, alt: str) -> str:
-    return (f'<img src="{_data_uri(picture)}" alt="{esc(alt)}" width="{picture.image.width}" '
-            f'height="{picture.image.height}">')
+    return (
+        f'<img src="{_data_uri(picture)}" alt="{esc(alt)}" width="{picture.image.width}" '
+        f'height="{picture.image.height}">'
+    )
 
 
-def _num(value: Optional[float], digits: int = 3) -> str:
+def _num(value: float | None, digits: int = 3) -> str:
     return "&ndash;" if value is None else f"{value:.{digits}f}"
 
 
-def _pts(change: Optional[float]) -> str:
+def _pts(change: float | None) -> str:
     return "&ndash;" if change is None else f"{100 * change:+.1f}"
 
 
-def _short(sha: Optional[str]) -> str:
+def _short(sha: str | None) -> str:
     return sha[:12] if sha else "unknown"
 
 
@@ -189,17 +202,24 @@ def _header(inputs: ReportInputs) -> str:
     ws, run, extract = inputs.ws, inputs.run, inputs.extract
     fidelity = extract.get("fidelity_test")
     extracted_sha = extract.get("model_sha256") or inputs.library.meta.get("extracted_model_sha256")
-    rows = [("workspace", f"<code>{esc(ws.root)}</code>"),
-            ("library", f"<code>{esc(inputs.library_path)}</code> ({len(inputs.library.classes)} classes)")]
+    rows = [
+        ("workspace", f"<code>{esc(ws.root)}</code>"),
+        ("library", f"<code>{esc(inputs.library_path)}</code> ({len(inputs.library.classes)} classes)"),
+    ]
     if run is not None:
         network = run.provenance.get("model_sha256") or inputs.library.meta.get("model_sha256")
         rows.append(("network", f"run <code>{esc(run.run_id)}</code>, sha256 <code>{esc(_short(network))}</code>"))
         rows.append(("extracted from", f"network sha256 <code>{esc(_short(extracted_sha))}</code>"))
     else:
         rows.append(("network", f"the extracted network, sha256 <code>{esc(_short(extracted_sha))}</code>"))
-    rows.append(("GRN fidelity", (f"{fidelity:.3f}" if isinstance(fidelity, (int, float)) else "unknown")
-                 + ' <span class="muted">(top-1 agreement of the GRN with the network on held-out images, '
-                   "concepts/extract.json)</span>"))
+    rows.append(
+        (
+            "GRN fidelity",
+            (f"{fidelity:.3f}" if isinstance(fidelity, (int, float)) else "unknown")
+            + ' <span class="muted">(top-1 agreement of the GRN with the network on held-out images, '
+            "concepts/extract.json)</span>",
+        )
+    )
     rows += [("note", esc(n)) for n in inputs.notes]
     body = "\n".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<h1>hni report</h1>\n<table class="header">\n{body}\n</table>'
@@ -215,6 +235,7 @@ def _contents(inputs: ReportInputs) -> str:
 
 # -- the run --------------------------------------------------------------------------------------
 
+
 def _accuracy_table(metrics: dict) -> str:
     before, after = metrics["before"]["per_class"], metrics["after"]["per_class"]
     edited, defined = set(metrics.get("edited_classes", [])), set(metrics.get("defined_classes", []))
@@ -225,17 +246,29 @@ def _accuracy_table(metrics: dict) -> str:
         change = a - b if a is not None and b is not None else None
         marks = [m for m, on in (("edited", name in edited), ("defined", name in defined)) if on]
         trend = "n" if change is None or change == 0 else ("n up" if change > 0 else "n down")
-        cells = (f"<td>{esc(name)}</td>", f'<td class="n">{_num(b)}</td>', f'<td class="n">{_num(a)}</td>',
-                 f'<td class="{trend}">{_pts(change)}</td>', f"<td>{esc(', '.join(marks))}</td>")
-        rows.append(f'<tr class="{"edited" if name in edited else "unedited"}" data-class="{esc(name)}">'
-                    + "".join(cells) + "</tr>")
+        cells = (
+            f"<td>{esc(name)}</td>",
+            f'<td class="n">{_num(b)}</td>',
+            f'<td class="n">{_num(a)}</td>',
+            f'<td class="{trend}">{_pts(change)}</td>',
+            f"<td>{esc(', '.join(marks))}</td>",
+        )
+        rows.append(
+            f'<tr class="{"edited" if name in edited else "unedited"}" data-class="{esc(name)}">'
+            + "".join(cells)
+            + "</tr>"
+        )
     b_all, a_all = metrics["before"].get("accuracy"), metrics["after"].get("accuracy")
     overall = a_all - b_all if a_all is not None and b_all is not None else None
-    rows.append('<tr class="total"><th>all evaluated classes</th>'
-                f'<th class="n">{_num(b_all)}</th><th class="n">{_num(a_all)}</th>'
-                f'<th class="n">{_pts(overall)}</th><th></th></tr>')
-    head = "<thead><tr><th>class</th><th class=\"n\">before</th><th class=\"n\">after</th>" \
-           "<th class=\"n\">change (pts)</th><th>edit</th></tr></thead>"
+    rows.append(
+        '<tr class="total"><th>all evaluated classes</th>'
+        f'<th class="n">{_num(b_all)}</th><th class="n">{_num(a_all)}</th>'
+        f'<th class="n">{_pts(overall)}</th><th></th></tr>'
+    )
+    head = (
+        '<thead><tr><th>class</th><th class="n">before</th><th class="n">after</th>'
+        '<th class="n">change (pts)</th><th>edit</th></tr></thead>'
+    )
     return f'<table id="accuracy">\n{head}\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
 
 
@@ -246,13 +279,25 @@ def _mean_change(metrics: dict) -> str:
         if summary is None:
             rows.append((label, "&ndash;", "&ndash;", "&ndash;", "none evaluated"))
         else:
-            rows.append((label, _num(summary["before"]), _num(summary["after"]), _pts(summary["change"]),
-                         esc(", ".join(summary.get("classes", [])))))
-    body = "\n".join(f"<tr><td>{r[0]}</td><td class=\"n\">{r[1]}</td><td class=\"n\">{r[2]}</td>"
-                     f"<td class=\"n\">{r[3]}</td><td>{r[4]}</td></tr>" for r in rows)
-    return ('<table id="mean-change">\n<thead><tr><th>mean test accuracy</th><th class="n">before</th>'
-            '<th class="n">after</th><th class="n">change (pts)</th><th>classes</th></tr></thead>\n'
-            f"<tbody>\n{body}\n</tbody>\n</table>")
+            rows.append(
+                (
+                    label,
+                    _num(summary["before"]),
+                    _num(summary["after"]),
+                    _pts(summary["change"]),
+                    esc(", ".join(summary.get("classes", []))),
+                )
+            )
+    body = "\n".join(
+        f'<tr><td>{r[0]}</td><td class="n">{r[1]}</td><td class="n">{r[2]}</td>'
+        f'<td class="n">{r[3]}</td><td>{r[4]}</td></tr>'
+        for r in rows
+    )
+    return (
+        '<table id="mean-change">\n<thead><tr><th>mean test accuracy</th><th class="n">before</th>'
+        '<th class="n">after</th><th class="n">change (pts)</th><th>classes</th></tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody>\n</table>"
+    )
 
 
 def _shade(count: int, top: int) -> str:
@@ -270,11 +315,16 @@ def confusion_table(matrix: Sequence[Sequence[int]], names: Sequence[str], ident
     head = "<tr><th>true \\ predicted</th>" + "".join(f"<th>{esc(n)}</th>" for n in labels) + "</tr>"
     rows = []
     for i, row in enumerate(matrix):
-        cells = "".join(f'<td class="{"diag" if i == j else "off"}" style="{_shade(v, top)}">{int(v)}</td>'
-                        for j, v in enumerate(row))
+        cells = "".join(
+            f'<td class="{"diag" if i == j else "off"}" style="{_shade(v, top)}">{int(v)}</td>'
+            for j, v in enumerate(row)
+        )
         rows.append(f"<tr><th>{esc(labels[i])}</th>{cells}</tr>")
-    return (f'<table class="confusion" id="{ident}">\n<thead>{head}</thead>\n<tbody>\n' + "\n".join(rows)
-            + "\n</tbody>\n</table>")
+    return (
+        f'<table class="confusion" id="{ident}">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
 
 
 def _run_section(run: RunView) -> str:
@@ -282,20 +332,26 @@ def _run_section(run: RunView) -> str:
     names = m.get("evaluated_classes") or list(m["after"]["per_class"])
     parts = [f'<section id="run"><h2>Run {esc(run.run_id)}</h2>']
     prov = run.provenance
-    facts = [("edit kind", esc(m.get("kind", "unknown"))),
-             ("edited classes", esc(", ".join(m.get("edited_classes", [])) or "none")),
-             ("defined classes", esc(", ".join(m.get("defined_classes", [])) or "none")),
-             ("parent run", esc(prov.get("parent_run") or "none (the extracted network)"))]
+    facts = [
+        ("edit kind", esc(m.get("kind", "unknown"))),
+        ("edited classes", esc(", ".join(m.get("edited_classes", [])) or "none")),
+        ("defined classes", esc(", ".join(m.get("defined_classes", [])) or "none")),
+        ("parent run", esc(prov.get("parent_run") or "none (the extracted network)")),
+    ]
     if prov.get("base_model"):
         facts.append(("base network sha256", f"<code>{esc(_short(prov['base_model'].get('sha256')))}</code>"))
-    parts.append('<table class="facts">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
-                 + "</table>")
+    parts.append('<table class="facts">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts) + "</table>")
     parts.append("<h3>Applied scripts</h3>")
     if not run.scripts:
-        listed = [f"<li><code>{esc(s.get('path'))}</code> (sha256 <code>{esc(_short(s.get('sha256')))}</code>, "
-                  f"{esc(s.get('status'))})</li>" for s in prov.get("scripts", [])]
-        parts.append('<p class="muted">the run folder holds no copies of its scripts'
-                     + ("; its provenance names:</p>\n<ul>" + "".join(listed) + "</ul>" if listed else ".</p>"))
+        listed = [
+            f"<li><code>{esc(s.get('path'))}</code> (sha256 <code>{esc(_short(s.get('sha256')))}</code>, "
+            f"{esc(s.get('status'))})</li>"
+            for s in prov.get("scripts", [])
+        ]
+        parts.append(
+            '<p class="muted">the run folder holds no copies of its scripts'
+            + ("; its provenance names:</p>\n<ul>" + "".join(listed) + "</ul>" if listed else ".</p>")
+        )
     for name, text in run.scripts:
         parts.append(f"<h4><code>scripts/{esc(name)}</code></h4>\n<pre>{esc(text)}</pre>")
     parts.append(f"<h3>Plan</h3>\n<pre>{esc(run.plan_text)}</pre>")
@@ -304,8 +360,11 @@ def _run_section(run: RunView) -> str:
     parts.append(_accuracy_table(m))
     parts.append(_mean_change(m))
     grn = (m.get("grn") or {}).get("test_accuracy")
-    parts.append(f'<p id="grn">GRN on the edited graphs: test accuracy <b>{_num(grn)}</b>'
-                 + ("" if grn is not None else " (not measured)") + "</p>")
+    parts.append(
+        f'<p id="grn">GRN on the edited graphs: test accuracy <b>{_num(grn)}</b>'
+        + ("" if grn is not None else " (not measured)")
+        + "</p>"
+    )
     parts.append("<h3>Confusion matrices</h3>")
     parts.append('<p class="muted">rows: true class, columns: predicted class; darker: more images</p>')
     parts.append("<h4>before</h4>\n" + confusion_table(m["before"]["confusion"], names, "confusion-before"))
@@ -316,36 +375,53 @@ def _run_section(run: RunView) -> str:
 
 # -- one class ------------------------------------------------------------------------------------
 
+
 def _pool_table(entry: ClassEntry) -> str:
     slots = {concept: i for i, concept in enumerate(entry.graph.nodes, start=1)}
     rows = []
     for rank, c in enumerate(entry.pool, start=1):
         node = f"= concept {slots[c.id]}" if c.id in slots else ""
-        label = f' &ldquo;{esc(c.label)}&rdquo;' if c.label else ""
-        cells = [f"pool[{rank}]", f"<code>{esc(c.id)}</code>{label}", f"{c.importance:.3f}",
-                 "&ndash;" if c.p_value is None else f"{c.p_value:.3f}",
-                 "&ndash;" if c.images is None else str(c.images), node]
-        rows.append(f'<tr class="{"node" if node else "pool"}">'
-                    + "".join(f'<td class="n">{v}</td>' if k in (2, 3, 4) else f"<td>{v}</td>"
-                              for k, v in enumerate(cells)) + "</tr>")
+        label = f" &ldquo;{esc(c.label)}&rdquo;" if c.label else ""
+        cells = [
+            f"pool[{rank}]",
+            f"<code>{esc(c.id)}</code>{label}",
+            f"{c.importance:.3f}",
+            "&ndash;" if c.p_value is None else f"{c.p_value:.3f}",
+            "&ndash;" if c.images is None else str(c.images),
+            node,
+        ]
+        rows.append(
+            f'<tr class="{"node" if node else "pool"}">'
+            + "".join(f'<td class="n">{v}</td>' if k in (2, 3, 4) else f"<td>{v}</td>" for k, v in enumerate(cells))
+            + "</tr>"
+        )
     if not rows:
-        rows.append('<tr><td colspan="6" class="muted">no pool concepts (a defined class: its concepts come from '
-                    "other classes, see its c-SCG)</td></tr>")
-    head = ('<thead><tr><th>pool[N]</th><th>id</th><th class="n">importance</th><th class="n">p-value</th>'
-            '<th class="n">images</th><th>c-SCG</th></tr></thead>')
+        rows.append(
+            '<tr><td colspan="6" class="muted">no pool concepts (a defined class: its concepts come from '
+            "other classes, see its c-SCG)</td></tr>"
+        )
+    head = (
+        '<thead><tr><th>pool[N]</th><th>id</th><th class="n">importance</th><th class="n">p-value</th>'
+        '<th class="n">images</th><th>c-SCG</th></tr></thead>'
+    )
     return f'<table class="pool">\n{head}\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
 
 
 def _graph_table(library: Library, entry: ClassEntry) -> str:
     rows = []
     for slot, cid in enumerate(entry.graph.nodes, start=1):
-        rows.append(f"<tr><td>concept {slot}</td><td><code>{esc(cid)}</code></td>"
-                    f"<td>{esc(concept_origin(library, entry, cid))}</td></tr>")
-    nodes = ('<table class="nodes">\n<thead><tr><th>slot</th><th>concept</th><th>where from</th></tr></thead>\n'
-             "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+        rows.append(
+            f"<tr><td>concept {slot}</td><td><code>{esc(cid)}</code></td>"
+            f"<td>{esc(concept_origin(library, entry, cid))}</td></tr>"
+        )
+    nodes = (
+        '<table class="nodes">\n<thead><tr><th>slot</th><th>concept</th><th>where from</th></tr></thead>\n'
+        "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
+    )
     edges = sorted(entry.graph.edges, key=lambda e: (e.src, e.dst))
-    listed = ", ".join(f"{e.src}&rarr;{e.dst} ({'not learnt yet' if e.weight is None else f'{e.weight:+.3f}'})"
-                       for e in edges)
+    listed = ", ".join(
+        f"{e.src}&rarr;{e.dst} ({'not learnt yet' if e.weight is None else f'{e.weight:+.3f}'})" for e in edges
+    )
     return nodes + f"\n<p>edges: {listed or 'none'}</p>"
 
 
@@ -355,17 +431,25 @@ def _class_section(inputs: ReportInputs, index: int, entry: ClassEntry) -> str:
     pool = pictures.pool_picture(library, entry, concepts_dir, library_dir)
     kind = f"network output {entry.output_index}" if entry.output_index is not None else "no network output"
     defined = " (defined class)" if entry.defined is not None else ""
-    return "\n".join([
-        f'<section class="class" id="{_class_anchor(index)}">',
-        f"<h2>{esc(entry.name)}{defined}</h2>",
-        f'<p class="muted">{esc(kind)}; c-SCG with {len(entry.graph.nodes)} concepts and '
-        f"{len(entry.graph.edges)} edges; pool of {len(entry.pool)} concepts</p>",
-        "<h3>c-SCG</h3>", _img(scg, f"c-SCG of {entry.name}"), _graph_table(library, entry),
-        "<h3>Pool</h3>", _pool_table(entry), _img(pool, f"pool of {entry.name}"),
-        "</section>"])
+    return "\n".join(
+        [
+            f'<section class="class" id="{_class_anchor(index)}">',
+            f"<h2>{esc(entry.name)}{defined}</h2>",
+            f'<p class="muted">{esc(kind)}; c-SCG with {len(entry.graph.nodes)} concepts and '
+            f"{len(entry.graph.edges)} edges; pool of {len(entry.pool)} concepts</p>",
+            "<h3>c-SCG</h3>",
+            _img(scg, f"c-SCG of {entry.name}"),
+            _graph_table(library, entry),
+            "<h3>Pool</h3>",
+            _pool_table(entry),
+            _img(pool, f"pool of {entry.name}"),
+            "</section>",
+        ]
+    )
 
 
 # -- the document ---------------------------------------------------------------------------------
+
 
 def render(inputs: ReportInputs) -> str:
     title = f"hni report: {inputs.ws.root.name}" + (f", run {inputs.run.run_id}" if inputs.run else "")
@@ -373,14 +457,18 @@ def render(inputs: ReportInputs) -> str:
     if inputs.run is not None:
         body.append(_run_section(inputs.run))
     body += [_class_section(inputs, i, e) for i, e in enumerate(inputs.entries)]
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-            + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(body)
+        + "\n</main>\n</body>\n</html>\n"
+    )
 
 
-def write_report(ws: Workspace, output: Optional[str | Path] = None, *, run: Optional[str] = None,
-                 classes: Optional[Sequence[str]] = None) -> tuple[Path, ReportInputs]:
+def write_report(
+    ws: Workspace, output: str | Path | None = None, *, run: str | None = None, classes: Sequence[str] | None = None
+) -> tuple[Path, ReportInputs]:
     """Check the output path and every input, render, then write atomically; a failure writes nothing."""
     target = check_report_output(output if output is not None else ws.root / "report.html")
     inputs = gather(ws, run, classes)

@@ -9,11 +9,10 @@ from hni_dsl.checker import concept_origin
 from hni_dsl.errors import HniError
 from hni_dsl.library import ClassEntry, Library
 from hni_dsl.suggest import did_you_mean
-
 from hni_engine.store.layout import Layout, WorkspaceError
 from hni_engine.store.runs import current_library_path
 
-__all__ = ["current_library", "class_entry", "show_text"]
+__all__ = ["class_entry", "current_library", "show_text"]
 
 
 def current_library(layout: Layout) -> Library:
@@ -36,8 +35,7 @@ def class_entry(library: Library, name: str) -> ClassEntry:
 def show_text(library: Library, entry: ClassEntry, pool: bool) -> None:
     slots = {concept: i for i, concept in enumerate(entry.graph.nodes, start=1)}
     if pool:
-        print(f"{entry.name}: pool of {len(entry.pool)} concepts, ranked by importance "
-              f"(`pool[N]` in edit scripts)")
+        print(f"{entry.name}: pool of {len(entry.pool)} concepts, ranked by importance (`pool[N]` in edit scripts)")
         for rank, concept in enumerate(entry.pool, start=1):
             extra = [f"importance {concept.importance:.3f}"]
             if concept.directional is not None:
@@ -50,8 +48,10 @@ def show_text(library: Library, entry: ClassEntry, pool: bool) -> None:
             slot = f"  = concept {slots[concept.id]}" if concept.id in slots else ""
             print(f"  pool[{rank}]".ljust(11) + f"{concept.id}{label}  " + ", ".join(extra) + slot)
         return
-    print(f"{entry.name}: c-SCG with {len(entry.graph.nodes)} concepts and {len(entry.graph.edges)} edges"
-          + (f" (network output {entry.output_index})" if entry.output_index is not None else " (defined)"))
+    print(
+        f"{entry.name}: c-SCG with {len(entry.graph.nodes)} concepts and {len(entry.graph.edges)} edges"
+        + (f" (network output {entry.output_index})" if entry.output_index is not None else " (defined)")
+    )
     for slot, concept_id in enumerate(entry.graph.nodes, start=1):
         where = concept_origin(library, entry, concept_id)
         concept = library.concept(concept_id)
@@ -59,7 +59,9 @@ def show_text(library: Library, entry: ClassEntry, pool: bool) -> None:
         print(f"  concept {slot}  {concept_id}{label}  ({where})")
     if entry.graph.edges:
         print("  edges (learnt weight e_ji):")
-        for edge in sorted(entry.graph.edges, key=lambda e: (-(abs(e.weight) if e.weight is not None else -1), e.src, e.dst)):
+        for edge in sorted(
+            entry.graph.edges, key=lambda e: (-(abs(e.weight) if e.weight is not None else -1), e.src, e.dst)
+        ):
             weight = f"{edge.weight:+.3f}" if edge.weight is not None else "(not learnt yet)"
             print(f"    {edge.src}->{edge.dst}  {weight}")
     else:

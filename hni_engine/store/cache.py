@@ -12,13 +12,13 @@ import hashlib
 import io
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 
 from hni_dsl.fileio import atomic_write_bytes
-
 from hni_engine import formats
 
 __all__ = ["Cache", "cache_key"]
@@ -44,7 +44,7 @@ class Cache:
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:2] / f"{key}.pt"
 
-    def load(self, stage: str, key: str) -> Optional[Any]:
+    def load(self, stage: str, key: str) -> Any | None:
         if not self.enabled:
             return None
         path = self.path(stage, key)

@@ -16,18 +16,27 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text, staged_folder
-
 from hni_engine.store.layout import Layout, WorkspaceError
 
 if TYPE_CHECKING:
     from hni_engine.store.workspace import Workspace
 
-__all__ = ["CurrentState", "read_head", "current_library_path", "current_state", "run_ids", "resolve_run",
-           "next_run_id", "record_run", "reset_head", "RUN_FILES"]
+__all__ = [
+    "RUN_FILES",
+    "CurrentState",
+    "current_library_path",
+    "current_state",
+    "next_run_id",
+    "read_head",
+    "record_run",
+    "reset_head",
+    "resolve_run",
+    "run_ids",
+]
 
 # What `hni apply` writes into every run folder (readers name the files they need among these).
 RUN_FILES = ("library.json", "model.pt", "classes.json", "grn.pt", "metrics.json", "provenance.json", "plan.txt")
@@ -37,11 +46,10 @@ _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 def _check_name(layout: Layout, run: str) -> None:
     if not _RUN_NAME.fullmatch(run):
-        raise WorkspaceError(f"{layout.head_path}: {run!r} is not a run id (a folder name inside "
-                             f"{layout.runs_dir})")
+        raise WorkspaceError(f"{layout.head_path}: {run!r} is not a run id (a folder name inside {layout.runs_dir})")
 
 
-def read_head(layout: Layout, needs: Sequence[str] = ("library.json",)) -> Optional[str]:
+def read_head(layout: Layout, needs: Sequence[str] = ("library.json",)) -> str | None:
     """The run HEAD names, checked to be a run folder of this workspace holding ``needs``; None without HEAD."""
     head = layout.head_path
     if not head.is_file():
@@ -74,7 +82,7 @@ class CurrentState:
     library_path: Path
     model_path: Path
     classes: list[str]
-    run: Optional[str]  # run id; None for the extraction itself
+    run: str | None  # run id; None for the extraction itself
 
 
 def current_state(ws: Workspace) -> CurrentState:
@@ -95,11 +103,14 @@ def run_ids(layout: Layout) -> list[str]:
     """The complete runs of the workspace (folders with a metrics.json), in id order."""
     if not layout.runs_dir.is_dir():
         return []
-    return sorted(p.name for p in layout.runs_dir.iterdir()
-                  if p.is_dir() and _RUN_NAME.fullmatch(p.name) and (p / "metrics.json").is_file())
+    return sorted(
+        p.name
+        for p in layout.runs_dir.iterdir()
+        if p.is_dir() and _RUN_NAME.fullmatch(p.name) and (p / "metrics.json").is_file()
+    )
 
 
-def resolve_run(layout: Layout, wanted: Optional[str]) -> Optional[str]:
+def resolve_run(layout: Layout, wanted: str | None) -> str | None:
     """--run ID (or a unique prefix such as 0002), else HEAD's run, else None (the extraction)."""
     from hni_dsl.suggest import did_you_mean
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Optional
 
 from hni_engine.data.images import ImageSet, load_image_folder, scan_image_folder
 from hni_engine.store.config import HniConfig, load_config
@@ -31,8 +31,9 @@ class Workspace(Layout):
         classes, _ = scan_image_folder(self.resolve(self.config.data.train))
         return classes
 
-    def load_split(self, split: str, classes: list[str],
-                   progress: Optional[Callable[[int, int], None]] = None) -> ImageSet:
+    def load_split(
+        self, split: str, classes: list[str], progress: Callable[[int, int], None] | None = None
+    ) -> ImageSet:
         root = self.resolve(getattr(self.config.data, split))
         return load_image_folder(root, self.config.model.input_size, classes, progress, extra_ok=(split == "test"))
 
@@ -40,6 +41,8 @@ class Workspace(Layout):
         chosen = list(self.config.classes) or list(known)
         unknown = [c for c in chosen if c not in known]
         if unknown:
-            raise WorkspaceError(f"{self.config_path}: field 'classes': {', '.join(map(repr, unknown))} "
-                                 f"not among the data's classes ({', '.join(known)})")
+            raise WorkspaceError(
+                f"{self.config_path}: field 'classes': {', '.join(map(repr, unknown))} "
+                f"not among the data's classes ({', '.join(known)})"
+            )
         return chosen

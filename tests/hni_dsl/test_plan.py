@@ -40,7 +40,7 @@ def test_stale_plan_is_refused(example_library):
     other = make_plan(example_library, [("o.hni", "class tank: drop edges *")]).library_after
     with pytest.raises(StalePlanError, match="library"):
         apply_plan(other, plan)
-    with pytest.raises(StalePlanError, match="edit.hni changed"):
+    with pytest.raises(StalePlanError, match=r"edit\.hni changed"):
         apply_plan(example_library, plan, {"edit.hni": NODE_EDIT + "# edited\n"})
 
 

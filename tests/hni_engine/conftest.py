@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hni_engine.data import synthetic
 from hni_engine.cli.app import main
-from hni_engine.store.config import DistillConfig, ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
+from hni_engine.data import synthetic
 from hni_engine.progress import set_quiet
+from hni_engine.store.config import DistillConfig, ExtractConfig, GrnConfig, HniConfig, TrainConfig, write_config
 
 
 def tiny_config(grn_epochs: int = 3, **extract) -> HniConfig:
@@ -15,8 +15,9 @@ def tiny_config(grn_epochs: int = 3, **extract) -> HniConfig:
     return HniConfig(
         seed=0,
         train=TrainConfig(epochs=2, batch_size=16),
-        extract=ExtractConfig(images_per_class=8, clusters=5, cluster_members=10, tcav_random_sets=3,
-                              min_cluster_images=0.3, **extract),
+        extract=ExtractConfig(
+            images_per_class=8, clusters=5, cluster_members=10, tcav_random_sets=3, min_cluster_images=0.3, **extract
+        ),
         grn=GrnConfig(epochs=grn_epochs, batch_size=8),
         distill=DistillConfig(epochs=1, batch_size=16),
     )

@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from hni_dsl.fileio import staged_folder
 from hni_engine import formats
 from hni_engine.data.synthetic.scene import context_of, render
 from hni_engine.data.synthetic.spec import Split
@@ -125,10 +124,8 @@ def generate(
     """
     out = Path(out)
     _check_target(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()  # not tempfile.mkdtemp: its 0700 mode would stick to the renamed tree
-    try:
+    # Someone may fill `out` while we render: checked again just before the swap.
+    with staged_folder(out, replace=True, before_swap=lambda: _check_target(out, overwrite)) as tmp:
         total = sum(spec.config.count(s) * len(spec.class_names(s)) for s in Split)
         with open(tmp / METADATA_NAME, "w", encoding="utf-8") as meta:
             for done, (split, cls, index) in enumerate(_jobs(spec), start=1):
@@ -142,20 +139,4 @@ def generate(
                     progress(done, total)
         doc = manifest(spec)
         (tmp / MANIFEST_NAME).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        _check_target(out, overwrite)  # someone may have filled it while we rendered
-        trash = None
-        if out.is_dir():
-            trash = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            out.rename(trash)
-        try:
-            tmp.rename(out)
-        except BaseException:
-            if trash is not None:
-                trash.rename(out)  # put the previous tree back rather than leave nothing
-            raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
     return doc

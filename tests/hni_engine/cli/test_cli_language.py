@@ -43,11 +43,14 @@ def test_check_ok_with_workspace_defaults(capsys, workspace):
 def test_check_errors_exit_1_with_compiler_style_diagnostics(capsys, tmp_path):
     script = tmp_path / "bad.hni"
     script.write_text("class fire_engine:\n    replace concept 2 with pool[31]\n")
-    status, out, err = run(capsys, "check", "--library", LIBRARY, script)
+    status, _out, err = run(capsys, "check", "--library", LIBRARY, script)
     assert status == 1
     lines = err.splitlines()
-    assert re.fullmatch(rf"{re.escape(str(script))}:2:28: error\[E104\]: pool index 31 is out of range: "
-                        r"fire_engine has 25 pool concepts \(pool\[1\]\.\.pool\[25\]\)", lines[0])
+    assert re.fullmatch(
+        rf"{re.escape(str(script))}:2:28: error\[E104\]: pool index 31 is out of range: "
+        r"fire_engine has 25 pool concepts \(pool\[1\]\.\.pool\[25\]\)",
+        lines[0],
+    )
     assert lines[1] == "  replace concept 2 with pool[31]"
     assert lines[2] == "                         ^^^^^^^^"
 
@@ -55,7 +58,7 @@ def test_check_errors_exit_1_with_compiler_style_diagnostics(capsys, tmp_path):
 def test_check_warnings_still_exit_0(capsys, tmp_path):
     script = tmp_path / "warn.hni"
     script.write_text("class fire_engine: replace concept 1 with pool[1]\n")
-    status, out, err = run(capsys, "check", "--library", LIBRARY, script)
+    status, _out, err = run(capsys, "check", "--library", LIBRARY, script)
     assert status == 0 and "warning[W201]" in err
 
 
@@ -117,7 +120,7 @@ def test_plan_exit_statuses_and_outputs(capsys, workspace, tmp_path):
     assert out.endswith("1 class changed; 1 concept replaced, 1 edge dropped\n")
 
     plan_file = tmp_path / "plan.json"
-    status, out, err = run(capsys, "-w", workspace, "plan", "--json", "-o", plan_file)
+    status, out, _err = run(capsys, "-w", workspace, "plan", "--json", "-o", plan_file)
     assert status == 2
     assert json.loads(out) == json.loads(plan_file.read_text())
     assert json.loads(out)["scripts"][0]["path"].endswith("001_node.hni")
@@ -159,11 +162,14 @@ sys.exit(status)
 """
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["check", "--library", str(LIBRARY), str(ROOT / "examples" / "dsl_tour.hni")], 0),
-    (["fmt", "--check", str(ROOT / "examples" / "dsl_tour.hni")], 0),
-    (["plan", "--library", str(LIBRARY), str(ROOT / "examples" / "dsl_tour.hni")], 2),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["check", "--library", str(LIBRARY), str(ROOT / "examples" / "dsl_tour.hni")], 0),
+        (["fmt", "--check", str(ROOT / "examples" / "dsl_tour.hni")], 0),
+        (["plan", "--library", str(LIBRARY), str(ROOT / "examples" / "dsl_tour.hni")], 2),
+    ],
+)
 def test_language_commands_work_without_torch(argv, expected):
     result = subprocess.run([sys.executable, "-c", NO_TORCH, *argv], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == expected, result.stderr

@@ -76,14 +76,17 @@ def test_bare_state_dict_and_whole_model(tmp_path):
     assert load_checkpoint(tmp_path / "whole.pt", "resnet18", ["a", "b"]).model is not None
 
 
-@pytest.mark.parametrize("case, fragment", [
-    ("missing", "no such checkpoint"),
-    ("garbage", "not a readable checkpoint"),
-    ("classes", "do not match the data's"),
-    ("outputs", "has 3 outputs but the data has 2 classes"),
-    ("shapes", "weights do not fit the architecture: .*size mismatch for fc.weight"),
-    ("arch", "unknown torchvision classification architecture 'resnet19'; did you mean"),
-])
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("missing", "no such checkpoint"),
+        ("garbage", "not a readable checkpoint"),
+        ("classes", "do not match the data's"),
+        ("outputs", "has 3 outputs but the data has 2 classes"),
+        ("shapes", "weights do not fit the architecture: .*size mismatch for fc.weight"),
+        ("arch", "unknown torchvision classification architecture 'resnet19'; did you mean"),
+    ],
+)
 def test_bad_checkpoints(tmp_path, case, fragment):
     path = tmp_path / "m.pt"
     arch = "resnet18"
@@ -108,8 +111,9 @@ def test_turned_copies_are_seeded_rotations_without_blank_corners():
     rng = np.random.default_rng(0)
     images = np.stack([np.full((16, 16, 3), 200, np.uint8), rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)])
     images[1, 4:8, 4:12] = 0  # an asymmetric bar, so a turn changes the picture
-    data = ImageSet(["a", "b"], images, np.array([0, 1]), ["x/a.png", "x/b.png"], "x",
-                    [image_digest(i) for i in images])
+    data = ImageSet(
+        ["a", "b"], images, np.array([0, 1]), ["x/a.png", "x/b.png"], "x", [image_digest(i) for i in images]
+    )
     turned, source = turned_copies(data, 3, seed=5)
     assert len(turned) == 6 and source.tolist() == [0, 0, 0, 1, 1, 1]
     assert turned.labels.tolist() == [0, 0, 0, 1, 1, 1] and turned.paths[4] == "x/b.png#turn1"

@@ -174,9 +174,12 @@ def test_spurious_context_is_in_nearly_all_biased_training_images_and_not_at_tes
         assert cls not in at_test and 0 < sum(at_test.values()) <= n_test
         # Each biased class has a look-alike: same layout, all parts but one shared.
         info = doc["classes"][cls]
-        assert any(other != cls and doc["classes"][other]["layout"] == info["layout"]
-                   and len(set(info["parts"]) & set(doc["classes"][other]["parts"])) == len(info["parts"]) - 1
-                   for other in doc["classes"])
+        assert any(
+            other != cls
+            and doc["classes"][other]["layout"] == info["layout"]
+            and len(set(info["parts"]) & set(doc["classes"][other]["parts"])) == len(info["parts"]) - 1
+            for other in doc["classes"]
+        )
 
 
 def test_spurious_metadata_records_the_context(trees):
@@ -245,10 +248,18 @@ def test_progress_counts_every_image(tmp_path):
 # --- validation -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("image_size", 8), ("image_size", "64"), ("train_per_class", 0), ("test_per_class", 2.5),
-    ("seed", -1), ("clutter", 99), ("clutter", True),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("image_size", 8),
+        ("image_size", "64"),
+        ("train_per_class", 0),
+        ("test_per_class", 2.5),
+        ("seed", -1),
+        ("clutter", 99),
+        ("clutter", True),
+    ],
+)
 def test_config_errors_show_the_bad_value(field, value):
     with pytest.raises(ValueError, match=rf"{field}.*\(got {value!r}\)"):
         syn.WorldConfig(**{field: value})
@@ -280,5 +291,6 @@ def test_a_composition_must_match_and_be_new():
     with pytest.raises(ValueError, match="identical to seen class 'A'"):
         dataclasses.replace(spec, classes=(*others, clone), compositions=(comp, *spec.compositions[1:]))
     with pytest.raises(ValueError, match="does not match its composition"):
-        dataclasses.replace(spec, compositions=(dataclasses.replace(spec.compositions[0], layout_from="B"),
-                                                *spec.compositions[1:]))
+        dataclasses.replace(
+            spec, compositions=(dataclasses.replace(spec.compositions[0], layout_from="B"), *spec.compositions[1:])
+        )

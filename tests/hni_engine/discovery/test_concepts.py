@@ -27,8 +27,13 @@ def _world(seed=0, images=20, dim=16):
 
 def test_finds_the_recurring_concepts_and_ranks_by_tcav():
     features, owners, random_pool, gradients = _world()
-    concepts = discover_concepts(features, owners, random_pool, gradients,
-                                 DiscoveryConfig(clusters=6, min_cluster_images=0.5, cluster_members=15))
+    concepts = discover_concepts(
+        features,
+        owners,
+        random_pool,
+        gradients,
+        DiscoveryConfig(clusters=6, min_cluster_images=0.5, cluster_members=15),
+    )
     # Each kept concept's members come from one true concept.
     true = [{int(s) for _, s in c.members} for c in concepts]
     assert all(len(t) == 1 for t in true)
@@ -49,16 +54,26 @@ def test_deterministic_and_keys_derive_from_members():
 
 def test_frequency_rule_drops_rare_clusters():
     features, owners, random_pool, gradients = _world()
-    concepts = discover_concepts(features, owners, random_pool, gradients,
-                                 DiscoveryConfig(clusters=6, min_cluster_images=1.0, cluster_members=15))
+    concepts = discover_concepts(
+        features,
+        owners,
+        random_pool,
+        gradients,
+        DiscoveryConfig(clusters=6, min_cluster_images=1.0, cluster_members=15),
+    )
     assert all(c.images == 20 for c in concepts)
 
 
 def test_a_concept_the_logit_falls_along_is_not_significant_and_ranks_last():
     """TCAV's test is one-sided here: scores far *below* random mark evidence against the class."""
     features, owners, random_pool, gradients = _world()
-    concepts = discover_concepts(features, owners, random_pool, gradients,
-                                 DiscoveryConfig(clusters=6, min_cluster_images=0.5, cluster_members=15))
+    concepts = discover_concepts(
+        features,
+        owners,
+        random_pool,
+        gradients,
+        DiscoveryConfig(clusters=6, min_cluster_images=0.5, cluster_members=15),
+    )
     true = [next(iter({int(s) for _, s in c.members})) for c in concepts]
     falling = concepts[true.index(0)]
     assert falling.tcav_score < 0.1 and falling.p_value > 0.5

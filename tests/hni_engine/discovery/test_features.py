@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from hni_engine.discovery.features import (GRAY_FILL, CropFeatures, PoolFeatures, fill_and_crop, make_patch_features)
+from hni_engine.discovery.features import GRAY_FILL, CropFeatures, PoolFeatures, fill_and_crop, make_patch_features
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -35,10 +35,10 @@ def halves(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """An image red on the left, blue on the right, and masks: left half, right half, whole image."""
     image = np.zeros((size, size, 3), np.uint8)
     image[:, : size // 2] = (220, 30, 30)
-    image[:, size // 2:] = (20, 40, 200)
+    image[:, size // 2 :] = (20, 40, 200)
     masks = np.zeros((3, size, size), bool)
     masks[0, :, : size // 2] = True
-    masks[1, :, size // 2:] = True
+    masks[1, :, size // 2 :] = True
     masks[2] = True
     return image, masks
 
@@ -50,7 +50,7 @@ def random_masks(size: int, count: int, seed: int) -> np.ndarray:
     for m in masks:
         top, left = rng.integers(0, size - 4, 2)
         height, width = rng.integers(2, size // 2, 2)
-        m[top:top + height, left:left + width] = True
+        m[top : top + height, left : left + width] = True
     return masks
 
 

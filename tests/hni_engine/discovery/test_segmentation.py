@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from skimage.segmentation import slic
 
-from hni_engine.discovery.segmentation import (SegmentationConfig, mask_centres, masks_inside, masks_overlapping,
-                                     segment)
+from hni_engine.discovery.segmentation import SegmentationConfig, mask_centres, masks_inside, masks_overlapping, segment
 
 
 def blocks(size: int, seed: int = 0) -> np.ndarray:
@@ -41,8 +40,9 @@ def test_every_label_is_kept_and_the_union_covers_the_image():
     image = blocks(64, seed=3)
     config = SegmentationConfig(n_segments=(50,), min_area=0.0)
     masks = segment(image, config)
-    labels = slic(image, n_segments=50, compactness=20.0, sigma=config.scaled_sigma(64, 64), start_label=1,
-                  channel_axis=-1)
+    labels = slic(
+        image, n_segments=50, compactness=20.0, sigma=config.scaled_sigma(64, 64), start_label=1, channel_axis=-1
+    )
     assert len(masks) == len(np.unique(labels))
     np.testing.assert_array_equal(masks.sum(axis=0), np.ones((64, 64)))  # disjoint and covering
     for k, mask in enumerate(masks, start=1):  # ordered by label
@@ -74,7 +74,7 @@ def test_default_output_has_no_near_duplicates_and_is_ordered_by_resolution():
     config = SegmentationConfig()
     masks = segment(image, config)
     first = segment(image, SegmentationConfig(n_segments=config.n_segments[:1]))
-    np.testing.assert_array_equal(masks[:len(first)], first)
+    np.testing.assert_array_equal(masks[: len(first)], first)
     for i in range(len(masks)):
         for j in range(i + 1, len(masks)):
             assert jaccard(masks[i], masks[j]) <= config.dedupe_jaccard
@@ -87,16 +87,19 @@ def test_sigma_scales_down_for_small_images_only():
     assert config.scaled_sigma(299, 299) == 1.0
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n_segments": ()}, r"n_segments .* \(got \(\)\)"),
-    ({"n_segments": (15, 0)}, r"\(got \(15, 0\)\)"),
-    ({"n_segments": [15, 50]}, r"\(got \[15, 50\]\)"),
-    ({"compactness": 0.0}, r"compactness must be > 0 \(got 0.0\)"),
-    ({"sigma": -1.0}, r"sigma must be >= 0 \(got -1.0\)"),
-    ({"min_area": 1.0}, r"min_area must be in \[0, 1\) \(got 1.0\)"),
-    ({"dedupe_jaccard": 0.0}, r"\(got 0.0\)"),
-    ({"reference_size": 0}, r"reference_size .* \(got 0\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_segments": ()}, r"n_segments .* \(got \(\)\)"),
+        ({"n_segments": (15, 0)}, r"\(got \(15, 0\)\)"),
+        ({"n_segments": [15, 50]}, r"\(got \[15, 50\]\)"),
+        ({"compactness": 0.0}, r"compactness must be > 0 \(got 0.0\)"),
+        ({"sigma": -1.0}, r"sigma must be >= 0 \(got -1.0\)"),
+        ({"min_area": 1.0}, r"min_area must be in \[0, 1\) \(got 1.0\)"),
+        ({"dedupe_jaccard": 0.0}, r"\(got 0.0\)"),
+        ({"reference_size": 0}, r"reference_size .* \(got 0\)"),
+    ],
+)
 def test_bad_config_values_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SegmentationConfig(**kwargs)
@@ -104,8 +107,16 @@ def test_bad_config_values_are_named(kwargs, message):
 
 def test_config_key_is_stable_and_parameter_sensitive():
     assert SegmentationConfig().key() == SegmentationConfig().key()
-    assert len({SegmentationConfig().key(), SegmentationConfig(n_segments=(15, 50)).key(),
-                SegmentationConfig(min_area=0.01).key()}) == 3
+    assert (
+        len(
+            {
+                SegmentationConfig().key(),
+                SegmentationConfig(n_segments=(15, 50)).key(),
+                SegmentationConfig(min_area=0.01).key(),
+            }
+        )
+        == 3
+    )
 
 
 def test_bad_images_are_rejected():
@@ -119,10 +130,11 @@ def test_bad_images_are_rejected():
 def hand_masks() -> tuple[np.ndarray, np.ndarray]:
     """Four masks on a 4x4 image and a region = the left half (columns 0-1)."""
     masks = np.zeros((4, 4, 4), bool)
-    masks[0, :, 0] = True                # entirely inside
-    masks[1, :, 1:3] = True; masks[1, 3, 2] = False   # 4 of 7 pixels inside
-    masks[2, 0, 1:5] = True              # 1 of 3 inside
-    masks[3, :, 3] = True                # entirely outside
+    masks[0, :, 0] = True  # entirely inside
+    masks[1, :, 1:3] = True
+    masks[1, 3, 2] = False  # 4 of 7 pixels inside
+    masks[2, 0, 1:5] = True  # 1 of 3 inside
+    masks[3, :, 3] = True  # entirely outside
     region = np.zeros((4, 4), bool)
     region[:, :2] = True
     return masks, region

@@ -40,8 +40,11 @@ def _edge_script(ws: Path, name: str = "001_edges.hni") -> Path:
 
 def _snapshot(root: Path) -> dict[str, str]:
     """Every file under the workspace with its content hash."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_apply_writes_a_complete_run_and_moves_head(ws, capsys):
@@ -51,8 +54,16 @@ def test_apply_writes_a_complete_run_and_moves_head(ws, capsys):
     run_id = (ws / "runs" / "HEAD").read_text().strip()
     run = ws / "runs" / run_id
     assert f"run written to {run}" in out and "before   after" in out
-    for name in ("model.pt", "classes.json", "library.json", "metrics.json", "provenance.json", "plan.txt",
-                 "plan.json", "grn.pt"):
+    for name in (
+        "model.pt",
+        "classes.json",
+        "library.json",
+        "metrics.json",
+        "provenance.json",
+        "plan.txt",
+        "plan.json",
+        "grn.pt",
+    ):
         assert (run / name).is_file(), name
     assert [p.read_text() for p in (run / "scripts").iterdir()] == [script.read_text()]
     metrics = json.loads((run / "metrics.json").read_text())
@@ -176,7 +187,8 @@ def test_a_failure_while_writing_the_run_leaves_nothing_behind(ws, monkeypatch):
 def test_define_class_grows_the_network(ws, capsys):
     names = [e["name"] for e in _library(ws)["classes"]]
     (ws / "edits" / "001_define.hni").write_text(
-        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n")
+        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n"
+    )
     assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
@@ -203,9 +215,13 @@ def test_quick_demo_runs_to_its_table(tmp_path, capsys, monkeypatch):
 
     def smaller(config):
         c = original(config)
-        return c.model_copy(update={"train": c.train.model_copy(update={"epochs": 2}),
-                                    "grn": c.grn.model_copy(update={"epochs": 5}),
-                                    "distill": c.distill.model_copy(update={"epochs": 1})})
+        return c.model_copy(
+            update={
+                "train": c.train.model_copy(update={"epochs": 2}),
+                "grn": c.grn.model_copy(update={"epochs": 5}),
+                "distill": c.distill.model_copy(update={"epochs": 1}),
+            }
+        )
 
     monkeypatch.setattr(demo, "quick_overrides", smaller)
     set_quiet(True)
@@ -239,7 +255,8 @@ def test_composite_images_put_the_defined_class_in_pixels(ws):
     toml.write_text(text)
     names = [e["name"] for e in _library(ws)["classes"]]
     (ws / "edits" / "001_define.hni").write_text(
-        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n")
+        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n"
+    )
     assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
     run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
     metrics = json.loads((run / "metrics.json").read_text())
@@ -251,7 +268,8 @@ def test_a_later_apply_teaches_from_the_current_network_including_its_defined_cl
 
     names = [e["name"] for e in _library(ws)["classes"]]
     (ws / "edits" / "001_define.hni").write_text(
-        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n")
+        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n"
+    )
     assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
     seen = []
     original = distill.combined_soft_label
@@ -304,7 +322,8 @@ def test_explain_reads_the_current_run(ws, capsys):
 def test_explain_answers_why_not_a_defined_class(ws, capsys):
     names = [e["name"] for e in _library(ws)["classes"]]
     (ws / "edits" / "001_define.hni").write_text(
-        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n")
+        f"define class hybrid from {names[0]}.c1, {names[1]}.c2, edges like {names[2]}\n"
+    )
     assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
     capsys.readouterr()
     png = ws / "why.png"
@@ -318,12 +337,14 @@ def test_two_applies_in_one_process_give_the_same_network(ws, tmp_path):
     """The benchmarks apply many times in one process: each apply must not depend on what ran before it."""
     _edge_script(ws)
     digests = []
-    for attempt in range(2):
+    for _ in range(2):
         torch.rand(7)  # whatever the process drew before must not matter
         assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
         run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
-        digests.append({name: hashlib.sha256((run / name).read_bytes()).hexdigest() for name in ("grn.pt",)}
-                       | {"model": _state_digest(run / "model.pt")})
+        digests.append(
+            {name: hashlib.sha256((run / name).read_bytes()).hexdigest() for name in ("grn.pt",)}
+            | {"model": _state_digest(run / "model.pt")}
+        )
         shutil.rmtree(ws / "runs")
     assert digests[0] == digests[1]
 
@@ -332,7 +353,8 @@ def _state_digest(path: Path) -> str:
     state = torch.load(path, weights_only=True)["state_dict"]
     h = hashlib.sha256()
     for key in sorted(state):
-        h.update(key.encode()); h.update(state[key].numpy().tobytes())
+        h.update(key.encode())
+        h.update(state[key].numpy().tobytes())
     return h.hexdigest()
 
 
@@ -353,11 +375,11 @@ def test_forbid_erases_the_concept_where_it_shows_and_records_it(ws):
 
 def test_a_forbidden_concept_is_erased_only_where_it_is_the_nearest_concept():
     """Background near the forbidden anchor but nearer another concept of the class is not erased."""
+    from types import SimpleNamespace
+
     import numpy as np
 
     from hni_dsl.library import ClassEntry, Graph, Library, PoolConcept
-    from types import SimpleNamespace
-
     from hni_engine.data.images import ImageSet
     from hni_engine.discovery.analysis import ImagePatches
     from hni_engine.edit.masks import forbidden_concept_masks
@@ -380,8 +402,16 @@ def test_a_forbidden_concept_is_erased_only_where_it_is_the_nearest_concept():
     images = np.zeros((1, 4, 4, 3), np.uint8)
     train = ImageSet(["a"], images, np.array([0]), ["x.png"], "/", ["d0"])
     # The stage context, as far as the masks read it.
-    ctx = SimpleNamespace(extracted=extracted, library_after=library, coi_names=["a"], coi=[0], train=train,
-                          coi_train=train, train_patches=patches, analyser=Analyser())
+    ctx = SimpleNamespace(
+        extracted=extracted,
+        library_after=library,
+        coi_names=["a"],
+        coi=[0],
+        train=train,
+        coi_train=train,
+        train_patches=patches,
+        analyser=Analyser(),
+    )
     masks, counts = forbidden_concept_masks(ctx, {"a": ("a/ctx",)})
     assert counts == {"a": 1}
     assert masks[0].any(dim=1).tolist() == [True, False, False, False]

@@ -8,8 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from hni_engine.edit.distill import (TEMPERATURES, Temperatures, combined_soft_label, distillation_loss,
-                                grow_classifier, output_layer)
+from hni_engine.edit.distill import (
+    TEMPERATURES,
+    Temperatures,
+    combined_soft_label,
+    distillation_loss,
+    grow_classifier,
+    output_layer,
+)
 from hni_engine.network.models import build_model
 
 

@@ -9,8 +9,17 @@ import pytest
 import torch
 from torch_geometric.nn import GraphConv
 
-from hni_engine.graphs.grn import (DUMMY_FEATURE, GRN, ClassGraph, DenseGRN, ISCGBatch, SCGConv, fidelity, predict,
-                                   train_grn)
+from hni_engine.graphs.grn import (
+    DUMMY_FEATURE,
+    GRN,
+    ClassGraph,
+    DenseGRN,
+    ISCGBatch,
+    SCGConv,
+    fidelity,
+    predict,
+    train_grn,
+)
 from hni_engine.graphs.grn.training import _mask_one_concept
 
 D = 6
@@ -24,8 +33,9 @@ T = sum(g.n_nodes for g in GRAPHS)
 
 def random_batch(n: int, seed: int = 0, p_present: float = 0.7) -> ISCGBatch:
     g = torch.Generator().manual_seed(seed)
-    return ISCGBatch(torch.randn(n, T, D, generator=g), torch.rand(n, T, generator=g) < p_present,
-                     torch.rand(n, T, 2, generator=g))
+    return ISCGBatch(
+        torch.randn(n, T, D, generator=g), torch.rand(n, T, generator=g) < p_present, torch.rand(n, T, 2, generator=g)
+    )
 
 
 def random_model(cls=GRN, seed: int = 0, **kwargs) -> GRN:
@@ -51,6 +61,7 @@ def synthetic(n: int, seed: int) -> tuple[ISCGBatch, torch.Tensor, torch.Tensor]
 
 
 # ------------------------------------------------------------------------------------------------ the layer
+
 
 def test_scgconv_is_graphconv_without_edge_features():
     """The special case where eq. 3 is GraphConv: no edge features (edge_in_channels=0), so the message is
@@ -106,6 +117,7 @@ def test_scgconv_rejects_missing_edge_features():
 
 # ------------------------------------------------------------------------------------------------ the model
 
+
 def test_dense_reference_matches_message_passing():
     model = random_model(GRN)
     dense = DenseGRN(GRAPHS, D)
@@ -143,8 +155,11 @@ def test_absent_nodes_are_dummies():
     # Edge j -> i carries [pos_j, pos_i], zeros for an absent endpoint.
     pos = batch.pos * batch.present.unsqueeze(-1)
     assert torch.equal(edge_attr, torch.cat([pos[:, model.src], pos[:, model.dst]], -1))
-    changed = ISCGBatch(torch.where(absent.unsqueeze(-1), 100.0, batch.x), batch.present,
-                        torch.where(absent.unsqueeze(-1), 0.5, batch.pos))
+    changed = ISCGBatch(
+        torch.where(absent.unsqueeze(-1), 100.0, batch.x),
+        batch.present,
+        torch.where(absent.unsqueeze(-1), 0.5, batch.pos),
+    )
     assert torch.equal(model(batch), model(changed))
 
 
@@ -210,6 +225,7 @@ def test_state_round_trip():
 
 
 # ------------------------------------------------------------------------------------------------ training
+
 
 def test_mask_one_concept_drops_exactly_one_present_node():
     present = torch.tensor([[True, True, False], [False, False, False], [False, True, False]])

@@ -13,10 +13,10 @@ import warnings
 import numpy as np
 import pytest
 
-from hni_engine.data import synthetic
 from hni_engine.cli.app import main
-from hni_engine.store.config import ConfigError, GrnConfig, HniConfig, load_config, write_config
+from hni_engine.data import synthetic
 from hni_engine.progress import set_quiet
+from hni_engine.store.config import ConfigError, GrnConfig, HniConfig, load_config, write_config
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,11 @@ def test_extract_writes_a_library_the_language_accepts(workspace, capsys):
     assert main(["-w", str(workspace), "check", str(empty)]) == 0
     name = library["classes"][0]["name"]
     edit = workspace / "edit.hni"
-    edit.write_text(f"class {name}: drop edges *\n" if library["classes"][0]["graph"]["edges"]
-                    else f"class {name}: replace concept 1 with pool[1]\n")
+    edit.write_text(
+        f"class {name}: drop edges *\n"
+        if library["classes"][0]["graph"]["edges"]
+        else f"class {name}: replace concept 1 with pool[1]\n"
+    )
     assert main(["-w", str(workspace), "plan", str(edit)]) in (0, 2)
     report = json.loads((workspace / "concepts" / "extract.json").read_text())
     assert 0.0 <= report["fidelity_test"] <= 1.0
@@ -84,11 +87,14 @@ def test_explain_an_image(workspace, capsys):
     assert "network predicts" in out and f"why not {other}" in out and "concept 1" in out
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["show", "no_such_class"], "unknown class 'no_such_class'"),
-    (["explain", "{root}/hni.toml"], "not a readable image"),
-    (["explain", "{root}/missing.png"], "no such image file"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["show", "no_such_class"], "unknown class 'no_such_class'"),
+        (["explain", "{root}/hni.toml"], "not a readable image"),
+        (["explain", "{root}/missing.png"], "no such image file"),
+    ],
+)
 def test_bad_input_is_refused_clearly(workspace, capsys, argv, fragment):
     capsys.readouterr()
     status = main(["-w", str(workspace)] + [a.format(root=workspace) for a in argv])
@@ -99,7 +105,9 @@ def test_bad_input_is_refused_clearly(workspace, capsys, argv, fragment):
 def test_wrong_layer_name_is_a_config_error(workspace, tmp_path, capsys, make_tiny_config):
     copy = tmp_path / "ws"
     shutil.copytree(workspace, copy, ignore=shutil.ignore_patterns(".hni", "concepts"))
-    config = make_tiny_config(grn_epochs=4).model_copy(update={"model": HniConfig().model.model_copy(update={"feature_layer": "layer5"})})
+    config = make_tiny_config(grn_epochs=4).model_copy(
+        update={"model": HniConfig().model.model_copy(update={"feature_layer": "layer5"})}
+    )
     write_config(config, copy / "hni.toml")
     capsys.readouterr()
     assert main(["-w", str(copy), "extract", "--device", "cpu"]) == 1
@@ -109,9 +117,9 @@ def test_wrong_layer_name_is_a_config_error(workspace, tmp_path, capsys, make_ti
 
 
 def test_cache_keys_follow_exactly_their_inputs(workspace, make_tiny_config):
-    from hni_engine.store.cache import Cache
     from hni_engine.discovery.analysis import Analyser
     from hni_engine.network.models import load_checkpoint
+    from hni_engine.store.cache import Cache
     from hni_engine.store.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -174,8 +182,21 @@ def test_init_refuses_bad_targets_and_inputs(tmp_path, capsys):
 
 def test_init_with_own_data_checks_the_checkpoint(workspace, tmp_path, capsys):
     model = workspace / "model" / "base.pt"
-    assert main(["init", str(tmp_path / "mine"), "--data", str(workspace / "data"), "--model", str(model),
-                 "--input-size", "64"]) == 0
+    assert (
+        main(
+            [
+                "init",
+                str(tmp_path / "mine"),
+                "--data",
+                str(workspace / "data"),
+                "--model",
+                str(model),
+                "--input-size",
+                "64",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "mine" / "hni.toml").is_file()
     wrong = tmp_path / "wrong.pt"
     wrong.write_bytes(b"nope")
@@ -197,9 +218,9 @@ def test_training_is_deterministic(workspace, tmp_path):
 def test_crop_context_features_are_the_pool_features_of_the_same_segments(workspace, tmp_path, make_tiny_config):
     """In crop mode each node also carries its segment's pooled feature-layer map (from the Grad-CAM pass):
     exactly what pool mode computes for that segment, appended after the crop feature."""
-    from hni_engine.store.cache import Cache
     from hni_engine.discovery.analysis import Analyser
     from hni_engine.network.models import load_checkpoint
+    from hni_engine.store.cache import Cache
     from hni_engine.store.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -210,15 +231,16 @@ def test_crop_context_features_are_the_pool_features_of_the_same_segments(worksp
     cache = Cache(tmp_path / "cache", enabled=False)
     crop = Analyser(loaded, make_tiny_config(feature_mode="crop"), [0, 1, 2], cache, "cpu").analyse(images, digests)
     pool = Analyser(loaded, make_tiny_config(), [0, 1, 2], cache, "cpu").analyse(images, digests)
-    plain = Analyser(loaded, make_tiny_config(feature_mode="crop", context_features=False), [0, 1, 2], cache,
-                     "cpu").analyse(images, digests)
+    plain = Analyser(
+        loaded, make_tiny_config(feature_mode="crop", context_features=False), [0, 1, 2], cache, "cpu"
+    ).analyse(images, digests)
     for c, p, q in zip(crop, pool, plain):
         assert c.context is not None and q.context is None and p.context is None
         assert np.allclose(c.context, p.features, atol=2e-3 * np.abs(p.features).max())  # cached as float16
         assert np.array_equal(c.features, q.features)
         patches = c.patches()
         assert patches.features.shape == (len(c.features), 2 * c.features.shape[1])
-        assert np.array_equal(patches.features[:, :c.features.shape[1]], c.features)
+        assert np.array_equal(patches.features[:, : c.features.shape[1]], c.features)
 
 
 def test_crop_mode_extracts_applies_and_explains_with_context_features(workspace, tmp_path, capsys):
@@ -246,8 +268,9 @@ def test_crop_mode_extracts_applies_and_explains_with_context_features(workspace
     assert main(["-w", str(ws), "explain", str(image), "--why-not", entry["name"]]) == 0
     assert f"why not {entry['name']}" in capsys.readouterr().out
     # Switching context features off after extraction: explain names the mismatch instead of failing deep.
-    (ws / "hni.toml").write_text((ws / "hni.toml").read_text().replace("context_features = true",
-                                                                       "context_features = false"))
+    (ws / "hni.toml").write_text(
+        (ws / "hni.toml").read_text().replace("context_features = true", "context_features = false")
+    )
     assert main(["-w", str(ws), "explain", str(image), "--base"]) == 1
     err = capsys.readouterr().err
     assert "grn.pt: the GRN takes 1024-dimensional node features" in err and "run `hni extract` again" in err
@@ -272,9 +295,9 @@ def test_rotated_copies_join_the_mimic_data_but_not_concept_discovery(workspace,
 def test_whole_image_region_makes_every_segment_a_candidate_of_every_class(workspace, tmp_path, make_tiny_config):
     """`extract.concept_region = "image"` (ACE): discovery and matching see every segment of an image, not
     only those in the class's Grad-CAM region. The cached features and Grad-CAM overlap are the same entries."""
-    from hni_engine.store.cache import Cache
     from hni_engine.discovery.analysis import Analyser
     from hni_engine.network.models import load_checkpoint
+    from hni_engine.store.cache import Cache
     from hni_engine.store.workspace import Workspace
 
     ws = Workspace(workspace)

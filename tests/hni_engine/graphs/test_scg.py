@@ -29,9 +29,11 @@ def test_threshold_makes_a_node_absent():
     assert match_nodes(np.zeros((0, 2)), anchors, np.array([1.0, 1.0])).tolist() == [-1, -1]
 
 
-@given(arrays(np.float32, st.tuples(st.integers(0, 12), st.just(3)), elements=st.floats(-5, 5, width=32)),
-       arrays(np.float32, st.tuples(st.integers(1, 6), st.just(3)), elements=st.floats(-5, 5, width=32)),
-       st.floats(0, 20))
+@given(
+    arrays(np.float32, st.tuples(st.integers(0, 12), st.just(3)), elements=st.floats(-5, 5, width=32)),
+    arrays(np.float32, st.tuples(st.integers(1, 6), st.just(3)), elements=st.floats(-5, 5, width=32)),
+    st.floats(0, 20),
+)
 def test_no_patch_serves_two_nodes(features, anchors, threshold):
     out = match_nodes(features, anchors, np.full(len(anchors), threshold, np.float32))
     used = out[out >= 0]
@@ -48,7 +50,7 @@ def test_match_class_uses_only_candidates_of_that_class():
     x1, p1, q1 = match_class([image], 1, nodes)
     assert p0.tolist() == [[False]] and x0.abs().sum() == 0
     assert p1.tolist() == [[True]] and q1[0, 0].tolist() == [0.25, 0.5]
-    x, present, pos = assemble([(x0, p0, q0), (x1, p1, q1)])
+    x, present, _pos = assemble([(x0, p0, q0), (x1, p1, q1)])
     assert x.shape == (1, 2, 2) and present.tolist() == [[False, True]]
 
 

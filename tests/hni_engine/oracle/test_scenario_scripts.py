@@ -16,41 +16,64 @@ def _workspace(tmp_path, scenario: str = "spurious"):
     """A hand-made extracted workspace: two images' metadata and the members of five concepts."""
     data = tmp_path / "data"
     data.mkdir()
-    manifest = {"scenario": scenario, "image_size": 64,
-                "classes": {"truck": {"parts": ["red_bar", "blue_ring"]}, "van": {"parts": ["green_square"]}},
-                "context": {"objects": {"truck": "white_hexagon"}}}
+    manifest = {
+        "scenario": scenario,
+        "image_size": 64,
+        "classes": {"truck": {"parts": ["red_bar", "blue_ring"]}, "van": {"parts": ["green_square"]}},
+        "context": {"objects": {"truck": "white_hexagon"}},
+    }
     (data / "scenario.json").write_text(json.dumps(manifest))
     records = [
-        {"file": "train/truck/0000.png", "parts": [{"part": "red_bar", "box": [10, 10, 30, 20]},
-                                                  {"part": "blue_ring", "box": [12, 22, 20, 30]}],
-         "context": {"box": [40, 40, 60, 60]}},
-        {"file": "train/truck/0001.png", "parts": [{"part": "red_bar", "box": [30, 30, 50, 40]},
-                                                  {"part": "blue_ring", "box": [32, 42, 40, 50]}],
-         "context": {"box": [0, 0, 20, 20]}},
+        {
+            "file": "train/truck/0000.png",
+            "parts": [{"part": "red_bar", "box": [10, 10, 30, 20]}, {"part": "blue_ring", "box": [12, 22, 20, 30]}],
+            "context": {"box": [40, 40, 60, 60]},
+        },
+        {
+            "file": "train/truck/0001.png",
+            "parts": [{"part": "red_bar", "box": [30, 30, 50, 40]}, {"part": "blue_ring", "box": [32, 42, 40, 50]}],
+            "context": {"box": [0, 0, 20, 20]},
+        },
     ]
     (data / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     w = 64.0
     box = lambda x0, y0, x1, y1: [x0 / w, y0 / w, x1 / w, y1 / w]  # noqa: E731
     members = {
-        "truck/ctx": [["/x/data/train/truck/0000.png", *box(42, 42, 58, 58)],
-                      ["/x/data/train/truck/0001.png", *box(2, 2, 18, 18)]],
-        "truck/bg": [["/x/data/train/truck/0000.png", *box(0, 50, 10, 64)],
-                     ["/x/data/train/truck/0001.png", *box(54, 0, 64, 10)]],
-        "truck/bar": [["/x/data/train/truck/0000.png", *box(12, 11, 28, 19)],
-                      ["/x/data/train/truck/0001.png", *box(32, 31, 48, 39)]],
-        "truck/ring": [["/x/data/train/truck/0000.png", *box(13, 23, 19, 29)],
-                       ["/x/data/train/truck/0001.png", *box(33, 43, 39, 49)]],
+        "truck/ctx": [
+            ["/x/data/train/truck/0000.png", *box(42, 42, 58, 58)],
+            ["/x/data/train/truck/0001.png", *box(2, 2, 18, 18)],
+        ],
+        "truck/bg": [
+            ["/x/data/train/truck/0000.png", *box(0, 50, 10, 64)],
+            ["/x/data/train/truck/0001.png", *box(54, 0, 64, 10)],
+        ],
+        "truck/bar": [
+            ["/x/data/train/truck/0000.png", *box(12, 11, 28, 19)],
+            ["/x/data/train/truck/0001.png", *box(32, 31, 48, 39)],
+        ],
+        "truck/ring": [
+            ["/x/data/train/truck/0000.png", *box(13, 23, 19, 29)],
+            ["/x/data/train/truck/0001.png", *box(33, 43, 39, 49)],
+        ],
         "van/sq": [],
     }
     (tmp_path / "concepts").mkdir()
     torch.save({"members": members}, tmp_path / "concepts" / "anchors.pt")
     pool = lambda *ids: tuple(PoolConcept(id=i, importance=1.0) for i in ids)  # noqa: E731
-    library = Library(classes=(
-        ClassEntry(name="truck", output_index=0, pool=pool("truck/ctx", "truck/bar", "truck/bg", "truck/ring"),
-                   graph=Graph(nodes=("truck/ctx", "truck/bar", "truck/bg"),
-                               edges=(GraphEdge(src=1, dst=2), GraphEdge(src=2, dst=3)))),
-        ClassEntry(name="van", output_index=1, pool=pool("van/sq"), graph=Graph(nodes=("van/sq",))),
-    ))
+    library = Library(
+        classes=(
+            ClassEntry(
+                name="truck",
+                output_index=0,
+                pool=pool("truck/ctx", "truck/bar", "truck/bg", "truck/ring"),
+                graph=Graph(
+                    nodes=("truck/ctx", "truck/bar", "truck/bg"),
+                    edges=(GraphEdge(src=1, dst=2), GraphEdge(src=2, dst=3)),
+                ),
+            ),
+            ClassEntry(name="van", output_index=1, pool=pool("van/sq"), graph=Graph(nodes=("van/sq",))),
+        )
+    )
     return Workspace(tmp_path), library
 
 
@@ -103,8 +126,10 @@ def test_zeroshot_script_takes_a_part_from_another_class_that_has_it(tmp_path):
     manifest = json.loads((tmp_path / "data" / "scenario.json").read_text())
     manifest["classes"]["van"]["parts"].append("blue_ring")  # van has the ring too, but no concept of it
     manifest["compositions"] = {
-        "newcar": {"parts": [{"class": "van", "part": "blue_ring"}, {"class": "truck", "part": "red_bar"}],
-                   "layout_from": "truck"},
+        "newcar": {
+            "parts": [{"class": "van", "part": "blue_ring"}, {"class": "truck", "part": "red_bar"}],
+            "layout_from": "truck",
+        },
         "ghost": {"parts": [{"class": "van", "part": "green_square"}], "layout_from": "van"},
     }
     (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
@@ -121,14 +146,19 @@ def test_zeroshot_script_puts_the_like_class_parts_first_in_layout_order(tmp_pat
     like class's parts in its layout's order, not its context or background."""
     ws, library = _workspace(tmp_path, "zeroshot")
     manifest = json.loads((tmp_path / "data" / "scenario.json").read_text())
-    manifest["compositions"] = {"newcar": {"parts": [{"class": "truck", "part": "blue_ring"},
-                                                     {"class": "truck", "part": "red_bar"}],
-                                           "layout_from": "truck"}}
+    manifest["compositions"] = {
+        "newcar": {
+            "parts": [{"class": "truck", "part": "blue_ring"}, {"class": "truck", "part": "red_bar"}],
+            "layout_from": "truck",
+        }
+    }
     (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
     text = example_script(ws, library)
     # truck is (ctx, bar, bg) and its layout is (red_bar, blue_ring): bar to slot 1, ring (pool[4]) to 2.
-    assert "class truck: replace concept 1 with pool[2]; replace concept 2 with pool[4]; " \
-           "replace concept 3 with pool[1]\n" in text
+    assert (
+        "class truck: replace concept 1 with pool[2]; replace concept 2 with pool[4]; "
+        "replace concept 3 with pool[1]\n" in text
+    )
     result = check(parse(text), library)
     assert result.ok
     assert result.library_after.get("truck").graph.nodes == ("truck/bar", "truck/ring", "truck/ctx")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hni_engine.present.contributions import contributions
 from hni_engine.graphs.grn import GRN, ClassGraph, DenseGRN, ISCGBatch
+from hni_engine.present.contributions import contributions
 
 D = 5
 GRAPHS = (

@@ -8,6 +8,7 @@ concept's exemplar patch, so a number cannot sit on the wrong picture either.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -20,8 +21,8 @@ from PIL import Image
 
 from hni_dsl import load_library, make_plan
 from hni_dsl.library import write_library
-from hni_engine.present import pictures
 from hni_engine.cli.app import main
+from hni_engine.present import pictures
 
 EXAMPLE_LIBRARY = Path(__file__).resolve().parents[3] / "examples" / "library.json"
 
@@ -49,7 +50,7 @@ def _png(path) -> Image.Image:
 
 def _shows_exemplar(picture: Image.Image, box, exemplar_path, inset: int) -> bool:
     """The drawn box holds this exemplar (compared away from the border and the number badge)."""
-    x0, y0, x1, y1 = box
+    x0, _y0, x1, _y1 = box
     size = x1 - x0
     with Image.open(exemplar_path) as img:
         expected = np.asarray(img.convert("RGB").resize((size, size), Image.Resampling.NEAREST))
@@ -116,7 +117,7 @@ def test_pool_png_rows_are_the_pool_ranks(world, tmp_path, capsys):
     slots = {cid: i for i, cid in enumerate(entry.graph.nodes, start=1)}
     for placed in drawn.layout:
         assert listed[str(placed.number)] == placed.concept_id
-        x0, y0, x1, y1 = placed.box
+        _x0, y0, _x1, y1 = placed.box
         assert y1 - y0 >= pictures.POOL_PATCH  # a row holds a whole patch
         left = pictures.POOL_LABELS
         first = (left, y0 + 5, left + pictures.POOL_PATCH, y0 + 5 + pictures.POOL_PATCH)
@@ -125,7 +126,7 @@ def test_pool_png_rows_are_the_pool_ranks(world, tmp_path, capsys):
         if placed.concept_id in slots:
             assert f"{placed.concept_id}" in text and f"= concept {slots[placed.concept_id]}" in text
     rows = [p.box for p in drawn.layout]
-    assert all(a[3] <= b[1] for a, b in zip(rows, rows[1:]))  # rank order, top to bottom
+    assert all(a[3] <= b[1] for a, b in itertools.pairwise(rows))  # rank order, top to bottom
 
 
 def test_explain_png_numbers_and_values_are_the_texts(world, tmp_path, capsys):
@@ -136,8 +137,12 @@ def test_explain_png_numbers_and_values_are_the_texts(world, tmp_path, capsys):
     names = json.loads((world / "concepts" / "extract.json").read_text())["classes"]
     out = tmp_path / "explain.png"
     capsys.readouterr()
-    assert main(["-w", str(world), "explain", str(image_path), "--why-not", names[-1], "--png", str(out),
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            ["-w", str(world), "explain", str(image_path), "--why-not", names[-1], "--png", str(out), "--device", "cpu"]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     picture = _png(out)
     assert picture.width >= 2 * pictures.EXPLAIN_SIZE and picture.height >= pictures.EXPLAIN_SIZE
@@ -172,28 +177,55 @@ def test_concepts_without_exemplars_are_gray_boxes(tmp_path, capsys):
     library = load_library(EXAMPLE_LIBRARY)
     entry = library.get("fire_engine")
     out = tmp_path / "hand.png"
-    assert main(["-w", str(tmp_path), "show", "fire_engine", "--library", str(EXAMPLE_LIBRARY),
-                 "--png", str(out)]) == 0
+    assert main(["-w", str(tmp_path), "show", "fire_engine", "--library", str(EXAMPLE_LIBRARY), "--png", str(out)]) == 0
     image = _png(out)
     drawn = pictures.scg_picture(library, entry, tmp_path / "concepts")
     assert [p.concept_id for p in drawn.layout] == list(entry.graph.nodes)
     for placed in drawn.layout:
-        x0, y0, x1, y1 = placed.box
+        _x0, _y0, x1, y1 = placed.box
         assert image.getpixel((x1 - 6, y1 - 6)) == pictures.MISSING
-    assert main(["-w", str(tmp_path), "show", "fire_engine", "--pool", "--library", str(EXAMPLE_LIBRARY),
-                 "--png", str(tmp_path / "pool.png")]) == 0
+    assert (
+        main(
+            [
+                "-w",
+                str(tmp_path),
+                "show",
+                "fire_engine",
+                "--pool",
+                "--library",
+                str(EXAMPLE_LIBRARY),
+                "--png",
+                str(tmp_path / "pool.png"),
+            ]
+        )
+        == 0
+    )
     assert _png(tmp_path / "pool.png").height >= 60 * len(entry.pool)
 
 
-@pytest.mark.parametrize("argv, status, fragment", [
-    (["show", "bsu", "--png", "{out}"], 1, "unknown class 'bsu'; did you mean 'bus'?"),
-    (["show", "bus", "--png", "{tmp}/no/such/folder/x.png"], 3, "{tmp}/no/such/folder/x.png: cannot write the picture"),
-    (["show", "bus", "--pool", "--png", "{tmp}"], 3, "{tmp}: is a folder"),
-    (["explain", "{root}/hni.toml", "--png", "{out}", "--device", "cpu"], 1, "{root}/hni.toml: not a readable image"),
-    (["explain", "{image}", "--png", "{tmp}/missing/x.png", "--device", "cpu"], 3,
-     "{tmp}/missing/x.png: cannot write the picture: folder {tmp}/missing does not exist"),
-    (["explain", "{image}", "--why-not", "tnak", "--png", "{out}", "--device", "cpu"], 1, "did you mean 'tank'?"),
-])
+@pytest.mark.parametrize(
+    "argv, status, fragment",
+    [
+        (["show", "bsu", "--png", "{out}"], 1, "unknown class 'bsu'; did you mean 'bus'?"),
+        (
+            ["show", "bus", "--png", "{tmp}/no/such/folder/x.png"],
+            3,
+            "{tmp}/no/such/folder/x.png: cannot write the picture",
+        ),
+        (["show", "bus", "--pool", "--png", "{tmp}"], 3, "{tmp}: is a folder"),
+        (
+            ["explain", "{root}/hni.toml", "--png", "{out}", "--device", "cpu"],
+            1,
+            "{root}/hni.toml: not a readable image",
+        ),
+        (
+            ["explain", "{image}", "--png", "{tmp}/missing/x.png", "--device", "cpu"],
+            3,
+            "{tmp}/missing/x.png: cannot write the picture: folder {tmp}/missing does not exist",
+        ),
+        (["explain", "{image}", "--why-not", "tnak", "--png", "{out}", "--device", "cpu"], 1, "did you mean 'tank'?"),
+    ],
+)
 def test_bad_input_writes_nothing(world, tmp_path, capsys, argv, status, fragment):
     image = next((world / "data" / "test").rglob("*.png"))
     values = dict(root=world, tmp=tmp_path, out=tmp_path / "out.png", image=image)

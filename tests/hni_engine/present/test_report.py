@@ -1,6 +1,7 @@
 """`hni report` on a tiny world: one self-contained HTML file, its numbers, its errors, its determinism.
 
-The world is the session's tiny one (tests/hni_engine/conftest.py: (three posebias classes, a dozen images each, one distillation epoch), copied and
+The world is the session's tiny one (tests/hni_engine/conftest.py: (three posebias classes, a dozen images
+each, one distillation epoch), copied and
 edited once per module (`class X: drop edges *`).
 """
 
@@ -114,8 +115,11 @@ def test_report_shows_the_header_classes_and_pools(report, applied):
     assert f"{extract['fidelity_test']:.3f}" in text
     assert provenance["model_sha256"][:12] in text and extract["model_sha256"][:12] in text
     parsed = _parse(text)
-    pools = [rows for name, rows in parsed.tables.items() if name.startswith("table-") and rows
-             and rows[0][:3] == ["pool[N]", "id", "importance"]]
+    pools = [
+        rows
+        for name, rows in parsed.tables.items()
+        if name.startswith("table-") and rows and rows[0][:3] == ["pool[N]", "id", "importance"]
+    ]
     library = json.loads((run / "library.json").read_text())
     assert len(pools) == len(library["classes"])
     for rows, entry in zip(pools, library["classes"]):
@@ -124,7 +128,8 @@ def test_report_shows_the_header_classes_and_pools(report, applied):
         assert [r[0] for r in body] == [f"pool[{i}]" for i in range(1, len(entry["pool"]) + 1)]
         pool_ids = {c["id"] for c in entry["pool"]}
         assert {r[1]: r[5] for r in body if r[5]} == {
-            cid: f"= concept {i}" for i, cid in enumerate(entry["graph"]["nodes"], start=1) if cid in pool_ids}
+            cid: f"= concept {i}" for i, cid in enumerate(entry["graph"]["nodes"], start=1) if cid in pool_ids
+        }
 
 
 def test_report_shows_the_run_scripts_plan_and_metrics_as_written(report):
@@ -171,7 +176,11 @@ def test_report_without_a_run_and_with_chosen_classes(extracted, tmp_path):
     parsed = _parse(text)
     assert "accuracy" not in parsed.tables and 'id="run"' not in text
     assert [a["alt"] for t, a in parsed.tags if t == "img"] == [
-        f"c-SCG of {names[1]}", f"pool of {names[1]}", f"c-SCG of {names[0]}", f"pool of {names[0]}"]
+        f"c-SCG of {names[1]}",
+        f"pool of {names[1]}",
+        f"c-SCG of {names[0]}",
+        f"pool of {names[0]}",
+    ]
 
 
 def test_run_named_by_prefix(applied, report, tmp_path):

@@ -34,7 +34,9 @@ def _chromium() -> str | None:
 
 CHROMIUM = _chromium()
 REQUIRED = os.environ.get("HNI_REQUIRE_BROWSER") == "1"
-SCREENSHOTS = Path(os.environ.get("HNI_SCREENSHOT_DIR") or Path(__file__).resolve().parents[3] / "build" / "screenshots")
+SCREENSHOTS = Path(
+    os.environ.get("HNI_SCREENSHOT_DIR") or Path(__file__).resolve().parents[3] / "build" / "screenshots"
+)
 
 
 def _missing(reason: str) -> None:
@@ -78,13 +80,21 @@ def report(tmp_path) -> Path:
     n = len(names)
     confusion = [[5 if i == j else (1 if j == (i + 1) % n else 0) for j in range(n)] for i in range(n)]
     per_class = {c: 5 / 6 for c in names}
-    metrics = {"format": "hni-run/1", "kind": "edge", "classes": names, "edited_classes": [names[0]],
-               "defined_classes": [], "evaluated_classes": names,
-               "before": {"per_class": per_class, "accuracy": 5 / 6, "confusion": confusion},
-               "after": {"per_class": {**per_class, names[0]: 1.0}, "accuracy": 0.9, "confusion": confusion},
-               "mean_change": {"edited": {"classes": [names[0]], "before": 0.8333, "after": 1.0, "change": 0.1667},
-                               "unedited": {"classes": names[1:], "before": 0.8333, "after": 0.8333, "change": 0.0}},
-               "grn": {"test_accuracy": 0.95}}
+    metrics = {
+        "format": "hni-run/1",
+        "kind": "edge",
+        "classes": names,
+        "edited_classes": [names[0]],
+        "defined_classes": [],
+        "evaluated_classes": names,
+        "before": {"per_class": per_class, "accuracy": 5 / 6, "confusion": confusion},
+        "after": {"per_class": {**per_class, names[0]: 1.0}, "accuracy": 0.9, "confusion": confusion},
+        "mean_change": {
+            "edited": {"classes": [names[0]], "before": 0.8333, "after": 1.0, "change": 0.1667},
+            "unedited": {"classes": names[1:], "before": 0.8333, "after": 0.8333, "change": 0.0},
+        },
+        "grn": {"test_accuracy": 0.95},
+    }
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "provenance.json").write_text(json.dumps({"model_sha256": "cd" * 32, "parent_run": None}))
     (ws / "runs" / "HEAD").write_text(run.name + "\n")
@@ -100,8 +110,13 @@ def test_every_picture_loads_and_nothing_is_logged(chromium, report, tmp_path):
         _missing("selenium is not installed (pip install selenium)")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,1600"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver_path = shutil.which("chromedriver")
@@ -112,13 +127,15 @@ def test_every_picture_loads_and_nothing_is_logged(chromium, report, tmp_path):
         if driver_path:  # the set-up installed both: a browser that will not start is a failure, not a skip
             raise
         # no chromedriver on PATH: selenium cannot fetch one without a network
-        _missing(f"headless Chromium did not start through selenium (no chromedriver on PATH): "
-                    f"{type(exc).__name__}: {exc}")
+        _missing(
+            f"headless Chromium did not start through selenium (no chromedriver on PATH): {type(exc).__name__}: {exc}"
+        )
     try:
         driver.get(report.as_uri())
         assert driver.execute_script("return document.readyState") == "complete"
         images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])")
+            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])"
+        )
         assert images and all(complete and w > 0 and h > 0 for _, complete, w, h in images), images
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == []
@@ -143,7 +160,8 @@ def test_chromium_renders_the_report_from_the_command_line(chromium, report, tmp
         assert img.size == (1280, 1600)
         assert len(img.convert("RGB").getcolors(1 << 20)) > 10  # something was drawn, not a blank page
     _keep(shot, "report-chromium.png")
-    dom = subprocess.run(flags + ["--dump-dom", report.as_uri()], check=True, capture_output=True, text=True,
-                         timeout=120).stdout
+    dom = subprocess.run(
+        flags + ["--dump-dom", report.as_uri()], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
     assert dom.count("<img") == report.read_text().count("<img") > 0
     assert 'id="accuracy"' in dom
