@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.hni-installed
 
-.PHONY: venv browser demo demo-posebias demo-quick lint-examples test test-all bench bench-all fmt-examples clean
+.PHONY: lint venv browser demo demo-posebias demo-quick lint-examples test test-all bench bench-all fmt-examples clean
 
 $(STAMP): pyproject.toml
 	@echo "creating $(VENV) (one-time, about 2 minutes)"
@@ -44,8 +44,16 @@ browser:
 	      chromium chromium-driver >/dev/null) || echo "could not install chromium; the browser test will skip"; \
 	  else echo "chromium not installed and no root apt-get; the browser test will skip"; fi; }
 
-# The default test run: fast tests only (slow ones are marked and run by test-all / benchmarks).
-test: venv browser
+# The default test run: lint (ruff), format check, types (mypy), then the fast tests (slow ones are marked
+# and run by test-all / benchmarks). Any red check fails the run.
+LINTED := hni_dsl hni_engine tests benchmarks
+
+lint: venv
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
+test: venv browser lint
 	$(BIN)/python -m pytest
 
 test-all: venv

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from hni_dsl.errors import HniError, LibraryError
 from hni_dsl.fileio import InputFileError
@@ -33,15 +34,24 @@ def handler(name: str) -> Handler:
     """The function that runs command ``name``; an engine command's module is imported here, not before."""
     if name in TORCH_FREE:
         return TORCH_FREE[name]
+    module: ModuleType
     try:
         if name in ("init", "train", "eval", "extract"):
-            from hni_engine.cli import build_commands as module
+            from hni_engine.cli import build_commands
+
+            module = build_commands
         elif name in ("show", "report", "explain"):
-            from hni_engine.cli import inspect_commands as module
+            from hni_engine.cli import inspect_commands
+
+            module = inspect_commands
         elif name == "apply":
-            from hni_engine.cli import apply_command as module
+            from hni_engine.cli import apply_command
+
+            module = apply_command
         elif name == "demo":
-            from hni_engine.cli import demo as module
+            from hni_engine.cli import demo
+
+            module = demo
         else:
             raise UsageError(f"unknown command {name!r}")
     except ImportError as exc:

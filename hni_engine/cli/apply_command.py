@@ -52,6 +52,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if outcome.plan is None:
             print(f"error: nothing applied: {tally(outcome.diagnostics)}")
             return EXIT_ERRORS
+        assert outcome.library_after is not None  # there whenever there is a plan
         plan, after, sources = outcome.plan, outcome.library_after, outcome.sources
     where = f"run {state.run}" if state.run else "the extracted network"
     if not plan.has_changes:

@@ -26,13 +26,18 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise HniError("hni init: give either --scenario NAME, or --data PATH --model CKPT (not both)")
     if args.scenario:
         with bar(None, f"generating the {args.scenario} scenario", "img") as progress:
+
+            def generated(done: int, total: int) -> None:
+                progress.total = total
+                progress.update(1)
+
             ws = init_scenario(
                 args.dir,
                 args.scenario,
                 seed=args.seed,
                 quick=args.quick,
                 image_size=args.image_size,
-                progress=lambda done, total: (setattr(progress, "total", total), progress.update(1)),
+                progress=generated,
             )
         print(f"workspace {ws.root}: {args.scenario} scenario (seed {args.seed}); next: hni -w {ws.root} train")
         return 0
@@ -69,6 +74,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     seed_everything(config.seed)  # the initial weights too: same workspace and seed, same network
     model = build_model(config.model.arch, len(classes))
     with bar(train_config.epochs, f"training {config.model.arch}", "epoch") as progress:
+
+        def trained(epoch: int, epochs: int, loss: float) -> None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss:.3f}")
+
         report = train_classifier(
             model,
             train,
@@ -78,7 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=config.seed,
             device=device,
             test=test,
-            progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")),
+            progress=trained,
         )
     sha = save_checkpoint(
         model.cpu(),
@@ -90,6 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         std=list(config.model.std),
         seed=config.seed,
     )
+    assert report.test is not None  # train_classifier evaluates on the test split it was given
     metrics = {
         "model_sha256": sha,
         "seconds": round(report.seconds, 1),

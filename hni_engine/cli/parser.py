@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from hni_engine.cli.config_command import add_config_parser
 from hni_engine.cli.language_commands import EXIT_USAGE
@@ -17,7 +18,7 @@ __all__ = ["ArgumentParser", "build_parser"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]  # argparse exits 2; 2 means "changes" for `hni plan`
+    def error(self, message: str) -> NoReturn:  # argparse exits 2; 2 means "changes" for `hni plan`
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)

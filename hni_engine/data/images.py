@@ -54,7 +54,7 @@ class ImageSet:
     def indices_of(self, class_index: int) -> np.ndarray:
         return np.flatnonzero(self.labels == class_index)
 
-    def subset(self, indices: Sequence[int]) -> ImageSet:
+    def subset(self, indices: Sequence[int] | np.ndarray) -> ImageSet:
         idx = np.asarray(indices, dtype=np.int64)
         return ImageSet(
             self.classes,
@@ -84,7 +84,9 @@ def turned_copies(data: ImageSet, copies: int, seed: int) -> tuple[ImageSet, np.
     images, sources, paths = [], [], []
     for i, image in enumerate(data.images):
         for k in range(copies):
-            turned = rotate(image, angles[i, k], mode="reflect", order=1, preserve_range=True)
+            turned = rotate(  # type: ignore[no-untyped-call]  # skimage's rotate has no annotations
+                image, angles[i, k], mode="reflect", order=1, preserve_range=True
+            )
             images.append(np.clip(np.rint(turned), 0, 255).astype(np.uint8))
             sources.append(i)
             paths.append(f"{data.paths[i]}#turn{k}")
@@ -117,8 +119,8 @@ def scan_image_folder(root: str | Path) -> tuple[list[str], list[tuple[str, int]
 def load_image(path: str | Path, size: int) -> np.ndarray:
     """RGB uint8 (size, size, 3); an unreadable file raises DataError naming it."""
     try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
+        with Image.open(path) as opened:
+            img = opened.convert("RGB")
             if img.size != (size, size):
                 img = img.resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8).copy()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -196,7 +197,7 @@ class Analyser:
     def masks(self, image: np.ndarray, digest: str) -> np.ndarray:
         return decode_masks(*self.layers(image, digest))
 
-    def _segment(self, image: np.ndarray) -> dict:
+    def _segment(self, image: np.ndarray) -> dict[str, torch.Tensor]:
         masks = segment(image, self.seg_config)
         return {"layers": torch.from_numpy(encode_masks(masks)), "count": torch.tensor(len(masks))}
 
@@ -250,7 +251,7 @@ class Analyser:
                 out[i] = self._combine(feat, cams)
         return out  # type: ignore[return-value]
 
-    def _combine(self, feat: dict, cams: dict) -> ImageAnalysis:
+    def _combine(self, feat: dict[str, torch.Tensor], cams: dict[str, torch.Tensor]) -> ImageAnalysis:
         context = cams["context"].half().numpy() if "context" in cams else None
         inside = cams["inside"].numpy()
         if self.whole_image:
@@ -273,7 +274,7 @@ class Analyser:
         layers: list[tuple[np.ndarray, int]],
         pool_masks: list[np.ndarray | None] | None = None,
         pool: list[bool] | None = None,
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """One forward pass per batch: logits, each class of interest's Grad-CAM, TCAV gradients, and
         each segment's feature-layer map averaged inside it (where ``pool_masks`` gives an image's masks):
         the image's pool-mode patch features under "pooled" where ``pool`` says so, and its context
@@ -288,7 +289,7 @@ class Analyser:
         # No min-max normalisation: binarize keeps the top pixels by rank, which a monotone rescaling keeps.
         cam_maps = passed.maps  # (B, n, H, W)
         regions = binarize(cam_maps.flatten(0, 1), self.config.extract.gradcam_keep).view_as(cam_maps)
-        results: list[dict] = []
+        results: list[dict[str, Any]] = []
         for b, (label_layers, count) in enumerate(layers):
             region = regions[b].reshape(len(self.coi), -1).numpy()  # (n, H*W) bool
             covered = np.zeros((len(self.coi), count + 1))
@@ -300,10 +301,10 @@ class Analyser:
                     covered[j] += np.bincount(layer, weights=region[j], minlength=count + 1)
             inside = covered[:, 1:] / np.maximum(area[1:], 1)  # (n, S)
             pooled = None
-            if pool_masks is not None and pool_masks[b] is not None:
+            if pool_masks is not None and (image_masks := pool_masks[b]) is not None:
                 pooled = _pool_by_labels(feat[b], label_layers, count)
                 if pooled is None:  # the map does not tile the image evenly: the general path
-                    pooled = pool_map(feat[b], pool_masks[b])  # (S, C)
+                    pooled = pool_map(feat[b], image_masks)  # (S, C)
             entry = {
                 "pooled": pooled if pool is None or pool[b] else None,
                 "inside": torch.from_numpy(inside.astype(np.float32)),
@@ -311,6 +312,7 @@ class Analyser:
                 "gradient": torch.stack([g[b] for g in grads]).half(),
             }
             if self.context:
+                assert pooled is not None  # with context on, every image's masks are passed to be pooled
                 entry["context"] = pooled.float().half()
             results.append(entry)
         return results

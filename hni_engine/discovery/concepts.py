@@ -19,6 +19,7 @@ import hashlib
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from scipy import stats
@@ -62,7 +63,8 @@ def _cav(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
     """The concept activation vector: the unit normal of the nearest-centroid boundary between the concept's
     patches and random ones (a linear classifier like TCAV's, in closed form: thousands are fitted per run)."""
     w = positives.mean(axis=0) - negatives.mean(axis=0)
-    return w / (np.linalg.norm(w) + 1e-12)
+    unit: np.ndarray = w / (np.linalg.norm(w) + 1e-12)
+    return unit
 
 
 def tcav(
@@ -146,7 +148,7 @@ def discover_concepts(
                 directional=float(np.mean(directional)),
                 p_value=_p_value(scores, random_scores),
                 images=images_in,
-                members=[tuple(map(int, o)) for o in owners[nearest]],
+                members=cast(list[tuple[int, int]], [tuple(map(int, o)) for o in owners[nearest]]),  # (N, 2) rows
             )
         )
     concepts.sort(key=lambda c: (-(c.p_value < config.tcav_alpha), -c.tcav_score, -c.directional, c.key))

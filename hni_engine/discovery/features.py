@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 import torch
@@ -159,9 +159,9 @@ class PatchFeatures(ABC):
 
     def _feature_maps(self, batch: Tensor) -> Tensor:
         """``(N, 3, h, w)`` in [0, 1] -> the layer's ``(N, C, h', w')`` map, in one forward pass."""
-        captured: list[Tensor] = []
+        captured: list[object] = []
 
-        def hook(module: nn.Module, args: tuple, output: object) -> None:
+        def hook(module: nn.Module, args: tuple[Any, ...], output: object) -> None:
             captured.append(output)
             raise _StopForward
 
@@ -185,7 +185,7 @@ class PatchFeatures(ABC):
         if size not in self._map_shapes:
             with eval_mode(self.model), torch.inference_mode():
                 probe = self._feature_maps(torch.zeros(1, 3, size, size))
-            self._map_shapes[size] = tuple(probe.shape[1:])
+            self._map_shapes[size] = cast(tuple[int, int, int], tuple(probe.shape[1:]))  # probe is (1, C, h, w)
         return self._map_shapes[size]
 
 
@@ -226,7 +226,7 @@ class CropFeatures(PatchFeatures):
             rows.append(self._feature_maps(patches).mean(dim=(2, 3)))  # (N, C)
         if not rows:
             rows.append(torch.empty(0, self.map_shape(self.input_size)[0], device=self.device))
-        return list(torch.cat(rows).split([len(m) for m in masks]))
+        return list(torch.split(torch.cat(rows), [len(m) for m in masks]))
 
 
 class PoolFeatures(PatchFeatures):
@@ -299,7 +299,7 @@ class PoolFeatures(PatchFeatures):
 def pool_map(fmap: Tensor, masks: np.ndarray) -> Tensor:
     """Average a feature map ``(C, h, w)`` inside each mask ``(S, H, W)``, area-weighted -> ``(S, C)``."""
     soft = _tensor(masks).to(fmap.device, torch.float32)[:, None]  # (S, 1, H, W)
-    weights = F.adaptive_avg_pool2d(soft, fmap.shape[-2:]).flatten(1)  # (S, h*w)
+    weights = F.adaptive_avg_pool2d(soft, cast(tuple[int, int], fmap.shape[-2:])).flatten(1)  # (S, h*w)
     pooled = weights @ fmap.float().flatten(1).T  # (S, C)
     return pooled / weights.sum(dim=1, keepdim=True)
 
@@ -307,7 +307,7 @@ def pool_map(fmap: Tensor, masks: np.ndarray) -> Tensor:
 _MODES: dict[str, type[PatchFeatures]] = {cls.mode: cls for cls in (CropFeatures, PoolFeatures)}
 
 
-def make_patch_features(mode: Literal["crop", "pool"], **kwargs) -> PatchFeatures:
+def make_patch_features(mode: Literal["crop", "pool"], **kwargs: Any) -> PatchFeatures:
     """The patch feature extractor for ``mode``; ``kwargs`` go to its constructor."""
     if mode not in _MODES:
         raise ValueError(f"unknown patch feature mode (got {mode!r}); expected one of {sorted(_MODES)}")

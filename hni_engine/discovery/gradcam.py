@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,7 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
     ...
     ValueError: unknown layer 'layr4' in ResNet; did you mean 'layer4', 'layer4.1', 'layer4.0'?
     """
-    modules = dict(model.named_modules())
+    modules: dict[str, nn.Module] = dict(model.named_modules())
     modules.pop("", None)  # the model itself is not a layer: its output is the logits, not a feature map
     if name in modules:
         return modules[name]
@@ -150,10 +151,10 @@ class GradCam:
         self._activations.clear()
         self._also.clear()
 
-    def _record(self, module: nn.Module, args: tuple, output: object) -> None:
+    def _record(self, module: nn.Module, args: tuple[Any, ...], output: object) -> None:
         self._activations.append(_feature_map(output, self.layer_name))
 
-    def _record_also(self, module: nn.Module, args: tuple, output: object) -> None:
+    def _record_also(self, module: nn.Module, args: tuple[Any, ...], output: object) -> None:
         self._also.append(_feature_map(output, str(self.also_name)))
 
     def _forward(self, images: Tensor) -> tuple[Tensor, Tensor]:

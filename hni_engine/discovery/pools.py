@@ -46,7 +46,8 @@ def discover_pools(
     with bar(len(coi), "discovering concepts", "class") as progress:
         for j, label in enumerate(coi):
             chosen = _discovery_images(data, analyses, label, e.images_per_class, rng)
-            rows, owners = [], []
+            rows: list[np.ndarray] = []
+            owners: list[tuple[int, int]] = []
             for i in chosen:
                 keep = np.flatnonzero(analyses[i].inside[j] >= 0.5)  # segments mostly inside the class's CAM
                 rows.append(analyses[i].features[keep])

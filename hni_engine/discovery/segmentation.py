@@ -92,7 +92,11 @@ class SegmentationConfig:
         >>> SegmentationConfig().key() == SegmentationConfig(sigma=0.5).key()
         False
         """
-        data = {"config": asdict(self), "algorithm": _ALGORITHM_VERSION, "skimage": skimage.__version__}
+        data = {
+            "config": asdict(self),
+            "algorithm": _ALGORITHM_VERSION,
+            "skimage": skimage.__version__,  # type: ignore[attr-defined]  # skimage's __init__.pyi leaves it out
+        }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def scaled_sigma(self, height: int, width: int) -> float:
@@ -157,15 +161,16 @@ def _check_masks(masks: np.ndarray, region: np.ndarray | None = None) -> None:
         got = f"{masks.dtype} array of shape {masks.shape}" if isinstance(masks, np.ndarray) else type(masks).__name__
         raise ValueError(f"masks must be a (S, H, W) bool array (got {got})")
     if region is not None and (not isinstance(region, np.ndarray) or region.shape != masks.shape[1:]):
-        got = region.shape if isinstance(region, np.ndarray) else type(region).__name__
-        raise ValueError(f"region must be a {masks.shape[1:]} array like the masks (got {got})")
+        got_region = region.shape if isinstance(region, np.ndarray) else type(region).__name__
+        raise ValueError(f"region must be a {masks.shape[1:]} array like the masks (got {got_region})")
 
 
 def _fraction_in(masks: np.ndarray, region: np.ndarray) -> np.ndarray:
     """For each mask, the fraction of its pixels inside ``region`` (0 for an empty mask)."""
     _check_masks(masks, region)
     inside = (masks & region.astype(bool)[None]).sum(axis=(1, 2))  # (S,)
-    return inside / np.maximum(masks.sum(axis=(1, 2)), 1)
+    fraction: np.ndarray = inside / np.maximum(masks.sum(axis=(1, 2)), 1)
+    return fraction
 
 
 def masks_inside(masks: np.ndarray, region: np.ndarray, min_fraction: float = 0.5) -> np.ndarray:

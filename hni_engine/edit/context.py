@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,7 +79,7 @@ class ApplyContext:
     test_graphs: ISCGBatch = field(init=False)
     grn_train_labels: torch.Tensor = field(init=False)  # (N,) into grn_names
     grn_test_labels: torch.Tensor = field(init=False)
-    rebuild_report: dict = field(init=False)
+    rebuild_report: dict[str, Any] = field(init=False)
 
     # -- synthesize ---------------------------------------------------------------------------------
     grn_train_set: ISCGBatch = field(init=False)  # real graphs, then the defined classes' synthesized ones
@@ -97,12 +98,12 @@ class ApplyContext:
     # -- distil -------------------------------------------------------------------------------------
     student: nn.Module = field(init=False)
     distill_report: DistillReport = field(init=False)
-    distill_summary: dict = field(init=False)  # what the metrics say of distillation
+    distill_summary: dict[str, Any] = field(init=False)  # what the metrics say of distillation
 
     # -- evaluate -----------------------------------------------------------------------------------
     before: Evaluation = field(init=False)
     after: Evaluation = field(init=False)
-    metrics: dict = field(init=False)
+    metrics: dict[str, Any] = field(init=False)
 
     # -- record -------------------------------------------------------------------------------------
     run_id: str = field(init=False)
@@ -115,7 +116,7 @@ class ApplyResult:
     run_dir: Path
     before: Evaluation
     after: Evaluation
-    metrics: dict = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def table(self) -> str:
         """Per-class test accuracy before and after, edited classes marked."""

@@ -204,15 +204,15 @@ def distill(
     labels: Tensor | None,
     config: DistillConfig,
     temperatures: Temperatures,
-    mean,
-    std,
+    mean: Sequence[float],
+    std: Sequence[float],
     *,
     extra_classes: int = 0,
     seed: int = 0,
     device: str = "cpu",
     erase_masks: Tensor | None = None,
     forbidden_masks: Tensor | None = None,
-    progress: Callable[[int, int, float], None] | None = None,
+    progress: Callable[[int, int, float], object] | None = None,
 ) -> tuple[nn.Module, DistillReport]:
     """Train a copy of ``original`` (grown by ``extra_classes`` outputs) on precomputed soft labels.
 
@@ -269,7 +269,7 @@ def distill(
                     t_student=temperatures.student,
                 )
                 optimiser.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward has no annotations
                 optimiser.step()
                 schedule.step()
                 total += loss.item() * len(idx)

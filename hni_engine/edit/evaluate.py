@@ -3,6 +3,8 @@ metrics a run records. The current network has no output for a class defined in 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from hni_engine import formats
@@ -26,7 +28,7 @@ def evaluate_before_after(ctx: ApplyContext) -> None:
     ctx.after = evaluate(ctx.student, test, m.mean, m.std, logits=after_logits)
 
 
-def _mean_summary(names: list[str], before: Evaluation, after: Evaluation) -> dict | None:
+def _mean_summary(names: list[str], before: Evaluation, after: Evaluation) -> dict[str, Any] | None:
     if not names:
         return None
     b = float(np.mean([before.per_class[n] for n in names]))
@@ -34,7 +36,7 @@ def _mean_summary(names: list[str], before: Evaluation, after: Evaluation) -> di
     return {"classes": names, "before": round(b, 4), "after": round(a, 4), "change": round(a - b, 4)}
 
 
-def run_metrics(ctx: ApplyContext) -> dict:
+def run_metrics(ctx: ApplyContext) -> dict[str, Any]:
     """What `runs/<id>/metrics.json` holds (format `hni-run/1`)."""
     before, after, evaluated = ctx.before, ctx.after, ctx.eval_classes
     unedited = [n for n in evaluated if n not in ctx.edited]

@@ -7,6 +7,7 @@ stay, so the concepts stop being evidence (hni_engine.edit.distill). Segment mas
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import torch
@@ -70,7 +71,7 @@ def removed_concept_masks(ctx: ApplyContext) -> tuple[torch.Tensor | None, dict[
         ) -> np.ndarray:
             cand = np.flatnonzero(patches.candidates[row])
             hit = match_nodes(patches.features[cand], anchors, thresholds)
-            return cand[hit[hit >= 0]]
+            return cast(np.ndarray, cand[hit[hit >= 0]])
 
         select[name] = pick
     return class_masks(ctx, select)
@@ -97,7 +98,9 @@ def forbidden_concept_masks(
     for name, ids in forbidden.items():
         if name not in ctx.coi_names:
             continue
-        known = list(dict.fromkeys([c.id for c in library.get(name).pool] + list(ids)))
+        entry = library.get(name)
+        assert entry is not None
+        known = list(dict.fromkeys([c.id for c in entry.pool] + list(ids)))
         anchors = np.stack([extracted.anchors[cid] for cid in known]).astype(np.float32)
         thresholds = np.array([extracted.thresholds[cid] for cid in known], dtype=np.float32)
         is_forbidden = np.isin(known, ids)

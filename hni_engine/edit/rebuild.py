@@ -45,13 +45,14 @@ def rebuild_graphs(ctx: ApplyContext) -> None:
     ctx.rows_of = {
         n: coi_names.index(n) if n in coi_names else len(coi_names) + defined.index(n) for n in ctx.grn_names
     }
-    ctx.nodes = [
-        [
-            NodeConcept(cid, ctx.extracted.anchors[cid], ctx.extracted.thresholds[cid])
-            for cid in ctx.library_after.get(n).graph.nodes
-        ]
-        for n in ctx.grn_names
-    ]
+    nodes: list[list[NodeConcept]] = []
+    for n in ctx.grn_names:
+        entry = ctx.library_after.get(n)
+        assert entry is not None
+        nodes.append(
+            [NodeConcept(cid, ctx.extracted.anchors[cid], ctx.extracted.thresholds[cid]) for cid in entry.graph.nodes]
+        )
+    ctx.nodes = nodes
     ctx.train_patches = candidate_patches(train_an, len(defined))
     test_patches = candidate_patches(test_an, len(defined))
     ctx.rows = [ctx.rows_of[n] for n in ctx.grn_names]
@@ -118,6 +119,7 @@ def _synthesize_class(
     """The defined class's virtual images, where each part's matched patches came from (coi_train
     index, patch) and the coi_train index of each `edges like` image."""
     entry = library.get(name)
+    assert entry is not None and entry.defined is not None
     like = entry.defined.edges_like
     m = len(entry.graph.nodes)
     parts, part_sources = [], []
@@ -143,8 +145,10 @@ def _synthesize_class(
     if len(like_rows) == 0:
         raise ApplyError(f"class {name!r}: edges like {like!r}, which has no training images")
     like_images = [train_patches[i] for i in like_rows]
+    like_entry = library.get(like)
+    assert like_entry is not None
     like_nodes = [
-        NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]) for cid in library.get(like).graph.nodes[:m]
+        NodeConcept(cid, extracted.anchors[cid], extracted.thresholds[cid]) for cid in like_entry.graph.nodes[:m]
     ]
     anchors = np.stack([n.anchor for n in like_nodes]).astype(np.float32)
     thresholds = np.array([n.threshold for n in like_nodes], dtype=np.float32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -42,7 +43,7 @@ def _final_library(ctx: ApplyContext, model_sha: str) -> Library:
     return Library(classes=entries, applied=after.applied, meta=meta)
 
 
-def _write(ctx: ApplyContext, folder: Path, metrics: dict, config_sha: str) -> None:
+def _write(ctx: ApplyContext, folder: Path, metrics: dict[str, Any], config_sha: str) -> None:
     m, plan = ctx.config.model, ctx.plan
     model_sha = save_checkpoint(
         ctx.student,

@@ -19,10 +19,11 @@ __all__ = ["retrain_grn"]
 def retrain_grn(ctx: ApplyContext) -> None:
     config, after = ctx.config, ctx.library_after
     g = config.grn
-    graphs = [
-        ClassGraph(n, len(after.get(n).graph.nodes), tuple((e.src - 1, e.dst - 1) for e in after.get(n).graph.edges))
-        for n in ctx.grn_names
-    ]
+    graphs = []
+    for n in ctx.grn_names:
+        entry = after.get(n)
+        assert entry is not None
+        graphs.append(ClassGraph(n, len(entry.graph.nodes), tuple((e.src - 1, e.dst - 1) for e in entry.graph.edges)))
     with (
         bar(g.epochs, "training the GRN on the edited graphs", "epoch") as progress,
         single_thread(),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -149,7 +150,7 @@ def background_canvas(image: np.ndarray, cells: int = CANVAS_CELLS) -> np.ndarra
         .permute(1, 2, 0)
         .numpy()
     )
-    return np.clip(np.rint(smooth), 0, 255).astype(np.uint8)
+    return cast(np.ndarray, np.clip(np.rint(smooth), 0, 255).astype(np.uint8))
 
 
 def compose(

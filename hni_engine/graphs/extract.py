@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,8 +33,9 @@ from hni_dsl.library import ClassEntry, Graph, GraphEdge, Library, PoolConcept, 
 from hni_engine import formats
 from hni_engine.data.images import ImageSet, turned_copies
 from hni_engine.discovery.analysis import Analyser, ImageAnalysis, analyse_all
+from hni_engine.discovery.concepts import Concept
 from hni_engine.discovery.pools import discover_pools
-from hni_engine.graphs.grn import GRN, ClassGraph, fidelity, train_grn
+from hni_engine.graphs.grn import GRN, ClassGraph, ISCGBatch, TrainReport, fidelity, train_grn
 from hni_engine.graphs.grn.training import single_thread
 from hni_engine.graphs.scg import NodeConcept, iscg_batch
 from hni_engine.network.models import LoadedModel, load_checkpoint
@@ -51,13 +53,13 @@ EXEMPLARS_PER_CONCEPT = 6
 class ExtractResult:
     library: Library
     fidelity: float
-    report: dict = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"ExtractResult(classes={len(self.library.classes)}, fidelity={self.fidelity:.3f})"
 
 
-def _grn_batch(analyses: list[ImageAnalysis], indices: np.ndarray, nodes: list[list[NodeConcept]]):
+def _grn_batch(analyses: list[ImageAnalysis], indices: np.ndarray, nodes: list[list[NodeConcept]]) -> ISCGBatch:
     return iscg_batch([analyses[i].patches() for i in indices], range(len(nodes)), nodes)
 
 
@@ -123,7 +125,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     targets = torch.from_numpy(np.stack([a.logits for a in mimic_an]))[:, coi]  # (N, n)
     test_logits = torch.from_numpy(np.stack([a.logits for a in test_an]))[:, coi]
     g = config.grn
-    train_args = dict(
+    train_args: dict[str, Any] = dict(
         mode="mimic",
         epochs=g.epochs,
         batch_size=g.batch_size,
@@ -176,7 +178,15 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     return ExtractResult(library, held_out, json.loads(ws.extract_report_path.read_text()))
 
 
-def _library(names, classes, pools, graphs, weights, loaded: LoadedModel, config: HniConfig) -> Library:
+def _library(
+    names: list[str],
+    classes: list[str],
+    pools: dict[str, list[Concept]],
+    graphs: list[ClassGraph],
+    weights: dict[str, list[tuple[int, int, float]]],
+    loaded: LoadedModel,
+    config: HniConfig,
+) -> Library:
     entries = []
     for name, graph in zip(names, graphs):
         concepts = pools[name]
@@ -214,17 +224,19 @@ def _library(names, classes, pools, graphs, weights, loaded: LoadedModel, config
     return Library(classes=tuple(entries), meta=meta)
 
 
-def _member_locations(pools, names, train: ImageSet, analyser: Analyser) -> dict[str, list]:
+def _member_locations(
+    pools: dict[str, list[Concept]], names: list[str], train: ImageSet, analyser: Analyser
+) -> dict[str, list[list[str | float]]]:
     """Where each concept's member patches are: [image path, x0, y0, x1, y1] (box normalised to [0, 1]).
 
     For people (which images show the concept) and for benchmarks that compare concepts with the
     synthetic world's ground truth (is a concept the injected context object?).
     """
-    out: dict[str, list] = {}
+    out: dict[str, list[list[str | float]]] = {}
     masks_of: dict[int, np.ndarray] = {}
     for name in names:
         for c in pools[name]:
-            rows = []
+            rows: list[list[str | float]] = []
             for image_id, seg_id in c.members:
                 if image_id not in masks_of:
                     masks_of[image_id] = analyser.masks(train.images[image_id], train.digests[image_id])
@@ -245,16 +257,16 @@ def _member_locations(pools, names, train: ImageSet, analyser: Analyser) -> dict
 
 
 def _write_outputs(
-    ws,
-    library,
-    pools,
-    names,
-    grn,
+    ws: Workspace,
+    library: Library,
+    pools: dict[str, list[Concept]],
+    names: list[str],
+    grn: GRN,
     train: ImageSet,
     analyser: Analyser,
     held_out: dict[str, float],
-    report,
-    timings,
+    report: TrainReport,
+    timings: dict[str, float],
     cache: Cache,
     loaded: LoadedModel,
     relaxed: dict[str, float],

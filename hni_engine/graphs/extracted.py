@@ -28,6 +28,7 @@ class Extracted:
 
     def nodes(self, name: str) -> list[NodeConcept]:
         entry = self.library.get(name)
+        assert entry is not None
         return [NodeConcept(cid, self.anchors[cid], self.thresholds[cid]) for cid in entry.graph.nodes]
 
 

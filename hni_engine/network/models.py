@@ -18,7 +18,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torchvision
@@ -52,7 +52,7 @@ class LoadedModel:
     arch: str
     classes: list[str]
     sha256: str
-    extra: dict
+    extra: dict[str, Any]
 
     def __repr__(self) -> str:
         return f"LoadedModel(arch={self.arch!r}, classes={len(self.classes)}, sha256={self.sha256[:12]})"
@@ -68,7 +68,7 @@ def build_model(arch: str, num_classes: int) -> nn.Module:
     if arch not in archs:
         hint = did_you_mean(arch, archs, n=3, quote=repr)
         raise ModelError(f"unknown torchvision classification architecture {arch!r}{hint}")
-    return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+    return cast(nn.Module, torchvision.models.get_model(arch, weights=None, num_classes=num_classes))
 
 
 def file_sha256(path: str | Path) -> str:
@@ -138,7 +138,7 @@ def _torch_load(path: Path) -> Any:
         import functools
 
         try:
-            with torch.serialization.safe_globals(_module_classes() + [collections.OrderedDict, functools.partial]):
+            with torch.serialization.safe_globals([*_module_classes(), collections.OrderedDict, functools.partial]):
                 return torch.load(path, map_location="cpu", weights_only=True)
         except Exception:
             raise ModelError(
@@ -153,7 +153,7 @@ def load_checkpoint(path: str | Path, arch: str, classes: Sequence[str]) -> Load
         raise ModelError(f"{path}: no such checkpoint (train one with `hni train`, or set model.checkpoint)")
     obj = _torch_load(p)
     sha = file_sha256(p)
-    extra: dict = {}
+    extra: dict[str, Any] = {}
     if isinstance(obj, nn.Module):
         model, ckpt_classes, ckpt_arch = obj, None, arch
     elif isinstance(obj, dict) and "state_dict" in obj:
@@ -187,7 +187,7 @@ def load_checkpoint(path: str | Path, arch: str, classes: Sequence[str]) -> Load
     return LoadedModel(model, ckpt_arch, list(classes), sha, extra)
 
 
-def _load_state(model: nn.Module, state: dict, path: str | Path) -> None:
+def _load_state(model: nn.Module, state: dict[str, Any], path: str | Path) -> None:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

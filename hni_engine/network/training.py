@@ -7,7 +7,7 @@ a plain, seeded loop. Evaluation reports per-class accuracy and the confusion ma
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,8 +65,8 @@ def train_classifier(
     model: nn.Module,
     train: ImageSet,
     config: TrainConfig,
-    mean,
-    std,
+    mean: Sequence[float],
+    std: Sequence[float],
     *,
     seed: int = 0,
     device: str = "cpu",
@@ -114,7 +114,13 @@ def train_classifier(
 
 @torch.inference_mode()
 def predict_logits(
-    model: nn.Module, images: np.ndarray, mean, std, *, device: str = "cpu", batch_size: int = 128
+    model: nn.Module,
+    images: np.ndarray,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    device: str = "cpu",
+    batch_size: int = 128,
 ) -> torch.Tensor:
     """Logits (N, C) in eval mode; the model's train/eval mode is restored afterwards."""
     was_training = model.training
@@ -128,7 +134,13 @@ def predict_logits(
 
 
 def evaluate(
-    model: nn.Module, data: ImageSet, mean, std, *, device: str = "cpu", logits: torch.Tensor | None = None
+    model: nn.Module,
+    data: ImageSet,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    device: str = "cpu",
+    logits: torch.Tensor | None = None,
 ) -> Evaluation:
     if logits is None:
         logits = predict_logits(model, data.images, mean, std, device=device)

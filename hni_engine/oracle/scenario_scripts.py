@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 
@@ -36,7 +37,7 @@ __all__ = ["ConceptLabels", "concept_labels", "example_script"]
 CONTEXT, BACKGROUND, MIXED = "<context>", "<background>", "<mixed>"
 
 
-class ConceptLabels(dict):
+class ConceptLabels(dict[str, str]):
     """concept id -> what its member patches show: a part name, CONTEXT, BACKGROUND or MIXED."""
 
 
@@ -81,7 +82,7 @@ def concept_labels(ws: Workspace, majority: float = 0.5) -> ConceptLabels:
     return labels
 
 
-def _spurious(library: Library, labels: ConceptLabels, manifest: dict) -> list[str]:
+def _spurious(library: Library, labels: ConceptLabels, manifest: dict[str, Any]) -> list[str]:
     lines = []
     parts_of = {name: set(c["parts"]) for name, c in manifest["classes"].items()}
     for name in manifest.get("context", {}).get("objects", {}):
@@ -90,7 +91,7 @@ def _spurious(library: Library, labels: ConceptLabels, manifest: dict) -> list[s
             continue
         nodes = list(entry.graph.nodes)
         # The context first (the shortcut), then background, then patches that show nothing in particular.
-        order = {CONTEXT: 0, BACKGROUND: 1, MIXED: 2}
+        order: dict[str | None, int] = {CONTEXT: 0, BACKGROUND: 1, MIXED: 2}
         bad = sorted(
             (i for i, cid in enumerate(nodes, start=1) if labels.get(cid) in order),
             key=lambda i: (order[labels.get(nodes[i - 1])], i),
@@ -114,7 +115,7 @@ def _spurious(library: Library, labels: ConceptLabels, manifest: dict) -> list[s
     return lines
 
 
-def _posebias(library: Library, labels: ConceptLabels, manifest: dict) -> list[str]:
+def _posebias(library: Library, labels: ConceptLabels, manifest: dict[str, Any]) -> list[str]:
     """Drop every edge; where a class has concepts of the part only it has, keep those nodes alone.
 
     The pose turns the whole layout, so a concept of a shared part (the body, the wheel) is that part at
@@ -160,7 +161,7 @@ def _reference(library: Library, labels: ConceptLabels, source: str, part: str) 
     return None
 
 
-def _with_part(manifest: dict, source: str, part: str) -> list[str]:
+def _with_part(manifest: dict[str, Any], source: str, part: str) -> list[str]:
     """``source``, then every other seen class that has ``part`` (it looks the same wherever it sits)."""
     return [
         source,
@@ -173,7 +174,7 @@ def _with_part(manifest: dict, source: str, part: str) -> list[str]:
 
 
 def _part_reference(
-    library: Library, labels: ConceptLabels, source: str, part: str, manifest: dict
+    library: Library, labels: ConceptLabels, source: str, part: str, manifest: dict[str, Any]
 ) -> tuple[str | None, str | None]:
     """A concept showing ``part``: the named class's first, else another seen class's with the same part.
     Returns (reference, the class it came from)."""
@@ -194,7 +195,7 @@ def _pool_reference(library: Library, owner: str, concept_id: str) -> str | None
     return None
 
 
-def _layout_slots(library: Library, labels: ConceptLabels, manifest: dict) -> tuple[list[str], Library]:
+def _layout_slots(library: Library, labels: ConceptLabels, manifest: dict[str, Any]) -> tuple[list[str], Library]:
     """Put each `edges like` class's parts into its first slots, in its layout's order.
 
     A defined class's part i sits where the like class's slot i was matched (DSL.md), so those slots
@@ -215,7 +216,7 @@ def _layout_slots(library: Library, labels: ConceptLabels, manifest: dict) -> tu
         nodes = list(entry.graph.nodes)
         chosen: list[str | None] = []
         for slot, part in enumerate(parts):
-            pools = [c.id for d in _with_part(manifest, like, part) if library.get(d) for c in library.get(d).pool]
+            pools = [c.id for d in _with_part(manifest, like, part) if (e := library.get(d)) for c in e.pool]
             candidates = [nodes[slot], *nodes, *pools]
             chosen.append(next((c for c in candidates if labels.get(c) == part and c not in chosen), None))
         rest = iter(c for c in nodes if c not in chosen)  # a part nothing shows keeps a concept of the class
@@ -242,7 +243,7 @@ def _layout_slots(library: Library, labels: ConceptLabels, manifest: dict) -> tu
     return lines, result.library_after
 
 
-def _zeroshot(library: Library, labels: ConceptLabels, manifest: dict) -> list[str]:
+def _zeroshot(library: Library, labels: ConceptLabels, manifest: dict[str, Any]) -> list[str]:
     lines, library = _layout_slots(library, labels, manifest)
     for name, comp in manifest.get("compositions", {}).items():
         found = [_part_reference(library, labels, p["class"], p["part"], manifest) for p in comp["parts"]]
@@ -255,7 +256,7 @@ def _zeroshot(library: Library, labels: ConceptLabels, manifest: dict) -> list[s
             if owner != p["class"]:
                 lines.append(f"# {name}: no concept of {p['class']} shows {p['part']}; {owner}'s does")
         lines.append(
-            f"define class {format_class_name(name)} from {', '.join(refs)}, "
+            f"define class {format_class_name(name)} from {', '.join(cast(list[str], refs))}, "
             f"edges like {format_class_name(comp['layout_from'])}"
         )
     return lines

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from hni_dsl import load_library
+from hni_dsl.library import ClassEntry
 from hni_engine.data.images import image_digest, load_image
 from hni_engine.discovery.analysis import Analyser, ImagePatches, candidate_patches
 from hni_engine.graphs.extracted import Extracted, load_extracted
@@ -63,9 +64,15 @@ class ImageExplanation:
     batch: ISCGBatch
     run: str | None = None  # the run explained; None: the extraction
 
+    def entry(self, name: str) -> ClassEntry:
+        """The explained library's entry for class ``name``, one of ``names``."""
+        entry = self.extracted.library.get(name)
+        assert entry is not None  # names are the explained library's classes
+        return entry
+
     def slot_offset(self, name: str) -> int:
         """Where class ``name``'s slots start in the batch's concatenated slot axis."""
-        return sum(len(self.extracted.library.get(n).graph.nodes) for n in self.names[: self.names.index(name)])
+        return sum(len(self.entry(n).graph.nodes) for n in self.names[: self.names.index(name)])
 
 
 def explain_image(
@@ -166,7 +173,7 @@ def run_state(
 
 def print_graph(ex: ImageExplanation, name: str, contribution: GraphContribution) -> None:
     offset = ex.slot_offset(name)
-    for slot, concept_id in enumerate(ex.extracted.library.get(name).graph.nodes, start=1):
+    for slot, concept_id in enumerate(ex.entry(name).graph.nodes, start=1):
         present = bool(ex.batch.present[0, offset + slot - 1])
         where = "at ({:.2f}, {:.2f})".format(*ex.batch.pos[0, offset + slot - 1].tolist()) if present else "absent"
         print(f"  concept {slot}  {concept_id:<24} {where:<18} {float(contribution.nodes[slot - 1]):+.3f}")
@@ -191,11 +198,12 @@ def matched_boxes(ex: ImageExplanation, index: int) -> list[tuple[float, float, 
         np.array([n.threshold for n in nodes], dtype=np.float32),
     )
     masks = ex.analyser.masks(ex.image, ex.digest) if (chosen >= 0).any() else None
-    boxes = []
+    boxes: list[tuple[float, float, float, float] | None] = []
     for c in chosen:
         if c < 0:
             boxes.append(None)
             continue
+        assert masks is not None  # read whenever a slot is matched
         mask = masks[candidates[c]]
         ys, xs = np.nonzero(mask)
         h, w = mask.shape
@@ -210,9 +218,7 @@ def explain_panels(ex: ImageExplanation) -> list[ExplainPanel]:
         name = ex.names[index]
         own, offset = result[name], ex.slot_offset(name)
         nodes = []
-        for slot, (concept_id, box) in enumerate(
-            zip(ex.extracted.library.get(name).graph.nodes, matched_boxes(ex, index)), start=1
-        ):
+        for slot, (concept_id, box) in enumerate(zip(ex.entry(name).graph.nodes, matched_boxes(ex, index)), start=1):
             centre = tuple(ex.batch.pos[0, offset + slot - 1].tolist()) if box is not None else None
             nodes.append(ExplainedNode(slot, concept_id, float(own.nodes[slot - 1]), box, centre))
         edges = tuple((s + 1, d + 1, float(v)) for (s, d), v in zip(own.edge_list, own.edges.tolist()))

@@ -12,18 +12,17 @@ zero, red positive; lines also get wider with the magnitude.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from hni_dsl.fileio import InputFileError, atomic_write_bytes
 from hni_dsl.library import ClassEntry, Library
+from hni_engine.present.picture_output import Picture, Placed, check_output, write_png
 
 __all__ = [
     "ExplainPanel",
@@ -47,60 +46,16 @@ WHITE, INK, FAINT = (255, 255, 255), (30, 30, 30), (120, 120, 120)
 MISSING = (200, 200, 200)  # a concept with no exemplar files (hand-made library)
 HIGHLIGHT = (255, 244, 204)  # pool rows that are c-SCG nodes
 _NEGATIVE, _ZERO, _POSITIVE = (33, 102, 172), (190, 190, 190), (178, 24, 43)
-
-
-@dataclass(frozen=True)
-class Placed:
-    """Where one numbered concept was drawn: slot (or pool rank), concept id, pixel box (x0, y0, x1, y1)."""
-
-    number: int
-    concept_id: str
-    box: tuple[int, int, int, int]
-    panel: int = 0
-
-
-@dataclass
-class Picture:
-    """A drawn image and its layout: what a test checks against the library and the text output."""
-
-    image: Image.Image
-    layout: list[Placed]
-    edges: list[tuple[int, int, float | None]] = field(default_factory=list)  # (src, dst, value) drawn
-    frames: list[tuple[int, int, int, int]] = field(default_factory=list)  # where each explain panel's image is
-
-    def png_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        self.image.save(buffer, format="PNG")
-        return buffer.getvalue()
-
-    def __repr__(self) -> str:
-        return f"Picture({self.image.width}x{self.image.height}, {len(self.layout)} placed, {len(self.edges)} edges)"
-
-
-# -- output -----------------------------------------------------------------------------------------
-
-
-def check_output(path: str | Path) -> Path:
-    """Refuse an output path before any work is done, so a failed command writes nothing."""
-    target = Path(path)
-    if target.is_dir():
-        raise InputFileError(f"{path}: is a folder; give the picture's file name (e.g. {target / 'picture.png'})")
-    folder = target.parent
-    if not folder.is_dir():
-        raise InputFileError(f"{path}: cannot write the picture: folder {folder} does not exist")
-    return target
-
-
-def write_png(picture: Picture, path: str | Path) -> None:
-    """Encode first, then write atomically: readers see no file or the whole picture, never half of one."""
-    atomic_write_bytes(check_output(path), picture.png_bytes())
+Point = tuple[float, float]  # (x, y) in pixels
+RGB = tuple[int, int, int]
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in pixels
 
 
 # -- drawing helpers --------------------------------------------------------------------------------
 
 
 @cache
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
@@ -124,7 +79,13 @@ def _scale(values: Sequence[float | None]) -> float:
 
 
 def _text(
-    draw: ImageDraw.ImageDraw, xy, text: str, size: int = 12, fill=INK, anchor: str = "la", backdrop: bool = False
+    draw: ImageDraw.ImageDraw,
+    xy: Point,
+    text: str,
+    size: int = 12,
+    fill: RGB = INK,
+    anchor: str = "la",
+    backdrop: bool = False,
 ) -> None:
     """Text at ``xy``; ``backdrop`` clears a white box under it first, so lines crossing it do not hide it."""
     if backdrop:
@@ -133,7 +94,7 @@ def _text(
     draw.text(xy, text, font=_font(size), fill=fill, anchor=anchor)
 
 
-def _badge(draw: ImageDraw.ImageDraw, centre: tuple[float, float], number: int, outline=INK) -> None:
+def _badge(draw: ImageDraw.ImageDraw, centre: Point, number: int, outline: RGB = INK) -> None:
     """A slot or rank number in a white disc: readable on any patch."""
     x, y = centre
     r = 11 if number < 10 else 13
@@ -141,7 +102,7 @@ def _badge(draw: ImageDraw.ImageDraw, centre: tuple[float, float], number: int, 
     _text(draw, (x, y), str(number), size=13, anchor="mm")
 
 
-def _dashed(draw: ImageDraw.ImageDraw, p, q, fill, width: int = 1, dash: float = 6.0) -> None:
+def _dashed(draw: ImageDraw.ImageDraw, p: Point, q: Point, fill: RGB, width: int = 1, dash: float = 6.0) -> None:
     """A dashed line (ImageDraw has none): an edge added by a script, whose weight is not learnt yet."""
     length = math.dist(p, q)
     steps = max(1, int(length // (2 * dash)))
@@ -157,7 +118,7 @@ def _dashed(draw: ImageDraw.ImageDraw, p, q, fill, width: int = 1, dash: float =
         )
 
 
-def _arrow(draw: ImageDraw.ImageDraw, p, q, fill, width: int, dashed: bool = False) -> None:
+def _arrow(draw: ImageDraw.ImageDraw, p: Point, q: Point, fill: RGB, width: int, dashed: bool = False) -> None:
     """A line from p to q with a filled head at q, sized to the line's width."""
     length = math.dist(p, q)
     if length < 1:
@@ -346,7 +307,7 @@ def pool_picture(
     return Picture(image, layout)
 
 
-def _free_corner(box, taken: list[tuple[float, float]], bounds) -> tuple[float, float]:
+def _free_corner(box: Box, taken: list[Point], bounds: Box) -> Point:
     """A corner of ``box`` for its number, away from numbers already drawn (segments often share corners)."""
     x0, y0, x1, y1 = box
     inset = 12
@@ -412,7 +373,9 @@ def explain_picture(
         size=11,
         fill=FAINT,
     )
-    layout, drawn, frames = [], [], []
+    layout: list[Placed] = []
+    drawn: list[tuple[int, int, float | None]] = []
+    frames: list[tuple[int, int, int, int]] = []
     for k, panel in enumerate(panels):
         x0 = margin + k * (size + margin)
         out.paste(base, (x0, top))
@@ -420,13 +383,16 @@ def explain_picture(
         px = {n.slot: n for n in panel.nodes if n.box is not None}
         for src, dst, value in sorted(panel.edges, key=lambda e: abs(e[2])):
             if src in px and dst in px:
-                p = (x0 + px[src].centre[0] * size, top + px[src].centre[1] * size)
-                q = (x0 + px[dst].centre[0] * size, top + px[dst].centre[1] * size)
+                src_centre, dst_centre = px[src].centre, px[dst].centre
+                assert src_centre is not None and dst_centre is not None  # a matched node (with a box) has a centre
+                p = (x0 + src_centre[0] * size, top + src_centre[1] * size)
+                q = (x0 + dst_centre[0] * size, top + dst_centre[1] * size)
                 _arrow(draw, p, q, diverging(value, scale), 2 + round(3 * abs(value) / scale))
                 drawn.append((src, dst, value))
         badges: list[tuple[float, float]] = []
         for node in sorted(px.values(), key=lambda n: abs(n.value)):
             b = node.box
+            assert b is not None  # px holds the matched nodes only
             box = (
                 round(x0 + b[0] * size),
                 round(top + b[1] * size),
@@ -445,9 +411,9 @@ def explain_picture(
         _text(draw, (x0, y), panel.title, size=13)
         for node in panel.nodes:
             y += line
-            where = f"{node.value:+.3f}" if node.box is not None else f"{node.value:+.3f} (absent)"
+            shown = f"{node.value:+.3f}" if node.box is not None else f"{node.value:+.3f} (absent)"
             draw.rectangle((x0, y + 2, x0 + 10, y + 12), fill=diverging(node.value, scale))
-            _text(draw, (x0 + 16, y), f"concept {node.slot}  {node.concept_id}  {where}", size=11)
+            _text(draw, (x0 + 16, y), f"concept {node.slot}  {node.concept_id}  {shown}", size=11)
     layout.sort(key=lambda p: (p.panel, p.number))
     _colour_bar(draw, margin, out.height - 32, 160, scale, "contribution to the class score (VRX eq. 5-6)")
     return Picture(out, layout, drawn, frames)

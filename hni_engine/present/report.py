@@ -4,147 +4,34 @@ Everything is inside the file: pictures (from :mod:`hni_engine.present.pictures`
 inline CSS, no scripts, fonts or links to anything outside it, so it can be mailed or attached to a review.
 The same inputs give the same bytes (no dates, no absolute times), so a report can be committed and diffed.
 
-Torch-free: it reads the library, extract.json and the run folder's JSON and text files only.
+Torch-free: it reads the library, extract.json and the run folder's JSON and text files only (gathered and
+checked in :mod:`hni_engine.present.report_inputs`).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from hni_dsl import load_library
 from hni_dsl.checker import concept_origin
-from hni_dsl.errors import HniError
-from hni_dsl.fileio import InputFileError, atomic_write_text, read_text
+from hni_dsl.fileio import InputFileError, atomic_write_text
 from hni_dsl.library import ClassEntry, Library
-from hni_dsl.suggest import did_you_mean
 from hni_engine.present import pictures
-from hni_engine.store.runs import resolve_run
-from hni_engine.store.workspace import Workspace, WorkspaceError
+from hni_engine.present.report_inputs import ReportInputs, RunView, check_report_output, gather, parse_classes
+from hni_engine.store.workspace import Workspace
 
-__all__ = ["ReportInputs", "RunView", "check_report_output", "gather", "render", "write_report"]
+__all__ = ["ReportInputs", "RunView", "check_report_output", "gather", "parse_classes", "render", "write_report"]
 
 MAX_WIDTH = 1100  # px; pictures wider than the page are scaled down by CSS
-
-
-@dataclass
-class RunView:
-    """What a report shows of one run folder."""
-
-    run_id: str
-    folder: Path
-    metrics: dict
-    provenance: dict
-    plan_text: str
-    scripts: list[tuple[str, str]]  # (file name, text) in application order
-
-
-@dataclass
-class ReportInputs:
-    """Everything the HTML is made from; gathered (and checked) before anything is rendered or written."""
-
-    ws: Workspace
-    library: Library
-    library_path: Path
-    entries: list[ClassEntry]
-    extract: dict
-    run: RunView | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-# -- gathering and checking the inputs ------------------------------------------------------------
-
-
-def check_report_output(path: str | Path) -> Path:
-    """Refuse a bad output path before any work, so a failed command writes nothing."""
-    target = Path(path)
-    if target.is_dir():
-        raise InputFileError(f"{path}: is a folder; give the report's file name (e.g. {target / 'report.html'})")
-    if not target.parent.is_dir():
-        raise InputFileError(f"{path}: cannot write the report: folder {target.parent} does not exist")
-    return target
-
-
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        return json.loads(read_text(path, what))
-    except json.JSONDecodeError as exc:
-        raise InputFileError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-
-
-def _load_run(ws: Workspace, run_id: str) -> RunView:
-    folder = ws.runs_dir / run_id
-    for name in ("library.json", "metrics.json", "plan.txt"):
-        if not (folder / name).is_file():
-            raise WorkspaceError(f"{folder}: incomplete run ({name} is missing)")
-    provenance = (
-        _read_json(folder / "provenance.json", "run provenance") if (folder / "provenance.json").is_file() else {}
-    )
-    scripts_dir = folder / "scripts"
-    scripts = (
-        [(p.name, read_text(p, "script")) for p in sorted(scripts_dir.iterdir()) if p.is_file()]
-        if scripts_dir.is_dir()
-        else []
-    )
-    return RunView(
-        run_id,
-        folder,
-        _read_json(folder / "metrics.json", "run metrics"),
-        provenance,
-        read_text(folder / "plan.txt", "plan"),
-        scripts,
-    )
-
-
-def _select(library: Library, wanted: Sequence[str] | None) -> list[ClassEntry]:
-    if not wanted:
-        return list(library.classes)
-    out = []
-    for name in wanted:
-        entry = library.get(name)
-        if entry is None:
-            hint = did_you_mean(name, library.class_names, quote=repr) or f"; classes: {', '.join(library.class_names)}"
-            raise HniError(f"--classes: unknown class {name!r}{hint}")
-        if entry not in out:
-            out.append(entry)
-    return out
-
-
-def parse_classes(text: str | None) -> list[str] | None:
-    """``A,B,C`` -> ["A", "B", "C"]; an empty list is a usage mistake, not "every class"."""
-    if text is None:
-        return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise HniError(f"--classes {text!r}: name at least one class (A,B,...)")
-    return names
-
-
-def gather(ws: Workspace, run: str | None = None, classes: Sequence[str] | None = None) -> ReportInputs:
-    """Read and check every input: extraction, the run (--run, else runs/HEAD), the classes asked for."""
-    if not ws.library_path.is_file():
-        raise WorkspaceError(f"{ws.library_path}: no concepts extracted yet (run `hni -w {ws.root} extract`)")
-    notes = []
-    extract = {}
-    if ws.extract_report_path.is_file():
-        extract = _read_json(ws.extract_report_path, "extraction report")
-    else:
-        notes.append(f"{ws.extract_report_path} is missing: GRN fidelity unknown")
-    run_id = resolve_run(ws, run)
-    view = _load_run(ws, run_id) if run_id is not None else None
-    library_path = view.folder / "library.json" if view is not None else ws.library_path
-    library = load_library(library_path)
-    return ReportInputs(ws, library, library_path, _select(library, classes), extract, view, notes)
 
 
 # -- HTML pieces ----------------------------------------------------------------------------------
 
 
-def esc(value) -> str:
+def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
@@ -236,7 +123,7 @@ def _contents(inputs: ReportInputs) -> str:
 # -- the run --------------------------------------------------------------------------------------
 
 
-def _accuracy_table(metrics: dict) -> str:
+def _accuracy_table(metrics: dict[str, Any]) -> str:
     before, after = metrics["before"]["per_class"], metrics["after"]["per_class"]
     edited, defined = set(metrics.get("edited_classes", [])), set(metrics.get("defined_classes", []))
     names = metrics.get("evaluated_classes") or list(after)
@@ -272,7 +159,7 @@ def _accuracy_table(metrics: dict) -> str:
     return f'<table id="accuracy">\n{head}\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
 
 
-def _mean_change(metrics: dict) -> str:
+def _mean_change(metrics: dict[str, Any]) -> str:
     rows = []
     for key, label in (("edited", "edited classes"), ("unedited", "unedited classes")):
         summary = (metrics.get("mean_change") or {}).get(key)

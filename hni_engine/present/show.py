@@ -45,8 +45,8 @@ def show_text(library: Library, entry: ClassEntry, pool: bool) -> None:
             if concept.images is not None:
                 extra.append(f"in {concept.images} images")
             label = f" {json.dumps(concept.label)}" if concept.label else ""
-            slot = f"  = concept {slots[concept.id]}" if concept.id in slots else ""
-            print(f"  pool[{rank}]".ljust(11) + f"{concept.id}{label}  " + ", ".join(extra) + slot)
+            node_note = f"  = concept {slots[concept.id]}" if concept.id in slots else ""
+            print(f"  pool[{rank}]".ljust(11) + f"{concept.id}{label}  " + ", ".join(extra) + node_note)
         return
     print(
         f"{entry.name}: c-SCG with {len(entry.graph.nodes)} concepts and {len(entry.graph.edges)} edges"
@@ -54,8 +54,8 @@ def show_text(library: Library, entry: ClassEntry, pool: bool) -> None:
     )
     for slot, concept_id in enumerate(entry.graph.nodes, start=1):
         where = concept_origin(library, entry, concept_id)
-        concept = library.concept(concept_id)
-        label = f" {json.dumps(concept.label)}" if concept and concept.label else ""
+        known = library.concept(concept_id)
+        label = f" {json.dumps(known.label)}" if known and known.label else ""
         print(f"  concept {slot}  {concept_id}{label}  ({where})")
     if entry.graph.edges:
         print("  edges (learnt weight e_ji):")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import cast
 
 import numpy as np
 
@@ -35,7 +36,7 @@ _RGB: Mapping[Colour, tuple[int, int, int]] = MappingProxyType(
 
 def _star(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     rho, phi = np.hypot(u, v), np.arctan2(u, -v)
-    return rho <= 0.45 + 0.55 * (0.5 + 0.5 * np.cos(5 * phi)) ** 2
+    return cast(np.ndarray, rho <= 0.45 + 0.55 * (0.5 + 0.5 * np.cos(5 * phi)) ** 2)
 
 
 _SHAPES: Mapping[Shape, Callable[[np.ndarray, np.ndarray], np.ndarray]] = MappingProxyType(
@@ -119,4 +120,4 @@ def paint_background(rng: np.random.Generator, size: int) -> np.ndarray:
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size - 0.5
     t = np.clip(0.5 + math.cos(theta) * coords[None, :] + math.sin(theta) * coords[:, None], 0.0, 1.0)
     canvas = c0 * (1.0 - t[..., None]) + c1 * t[..., None]
-    return canvas + _smooth_noise(rng, size, 5, 0.05)
+    return cast(np.ndarray, canvas + _smooth_noise(rng, size, 5, 0.05))

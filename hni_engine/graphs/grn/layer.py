@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -15,7 +16,7 @@ from torch_geometric.nn import MessagePassing  # noqa: E402
 __all__ = ["SCGConv"]
 
 
-class SCGConv(MessagePassing):
+class SCGConv(MessagePassing):  # type: ignore[misc]  # torch_geometric has no type information
     r"""The structural concept graph convolution of VRX (eq. 3), with class-specific edge weights.
 
     .. math::
@@ -104,7 +105,7 @@ class SCGConv(MessagePassing):
         scaled = self.edge_scale[edge_type].unsqueeze(1) * x_j  # (E, F_out): e * W2 f_j
         if edge_attr is not None:
             scaled = torch.cat([scaled, edge_attr], dim=1)  # (E, F_out + D_in)
-        return self.lin_msg(scaled)
+        return cast(Tensor, self.lin_msg(scaled))
 
     def __repr__(self) -> str:
         return (

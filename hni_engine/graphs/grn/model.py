@@ -156,7 +156,7 @@ class GRN(nn.Module):
     def readout(self, nodes: Tensor, edges: Tensor) -> Tensor:
         """Class scores (N, n_classes) from the final node (N, T, F) and edge (N, M, F_e) features."""
         flat = torch.cat([nodes.flatten(1), edges.flatten(1)], dim=1)  # (N, T*F + M*F_e)
-        return self.mlp(flat.index_select(1, self.readout_index))
+        return cast(Tensor, self.mlp(flat.index_select(1, self.readout_index)))
 
     def forward(self, batch: ISCGBatch) -> Tensor:
         return self.readout(*self.embed(batch))

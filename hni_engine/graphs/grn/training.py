@@ -211,7 +211,7 @@ def train_grn(
                     step = ISCGBatch(step.x, _mask_one_concept(step.present, generator), step.pos)
                 loss = _loss(model(step), train_targets[idx], mode, temperature)
                 optimiser.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward has no annotations
                 # A bounded step: the first updates on fresh LayerNorm'd graphs can be large.
                 torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
                 optimiser.step()

@@ -1,0 +1,134 @@
+"""`hni report`'s inputs: the extraction, the run and the classes asked for, read and checked before anything is
+rendered or written (a bad input fails the command with nothing written).
+
+Torch-free: it reads the library, extract.json and the run folder's JSON and text files only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hni_dsl import load_library
+from hni_dsl.errors import HniError
+from hni_dsl.fileio import InputFileError, read_text
+from hni_dsl.library import ClassEntry, Library
+from hni_dsl.suggest import did_you_mean
+from hni_engine.store.runs import resolve_run
+from hni_engine.store.workspace import Workspace, WorkspaceError
+
+__all__ = ["ReportInputs", "RunView", "check_report_output", "gather", "parse_classes"]
+
+
+@dataclass
+class RunView:
+    """What a report shows of one run folder."""
+
+    run_id: str
+    folder: Path
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+    plan_text: str
+    scripts: list[tuple[str, str]]  # (file name, text) in application order
+
+
+@dataclass
+class ReportInputs:
+    """Everything the HTML is made from; gathered (and checked) before anything is rendered or written."""
+
+    ws: Workspace
+    library: Library
+    library_path: Path
+    entries: list[ClassEntry]
+    extract: dict[str, Any]
+    run: RunView | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# -- gathering and checking the inputs ------------------------------------------------------------
+
+
+def check_report_output(path: str | Path) -> Path:
+    """Refuse a bad output path before any work, so a failed command writes nothing."""
+    target = Path(path)
+    if target.is_dir():
+        raise InputFileError(f"{path}: is a folder; give the report's file name (e.g. {target / 'report.html'})")
+    if not target.parent.is_dir():
+        raise InputFileError(f"{path}: cannot write the report: folder {target.parent} does not exist")
+    return target
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(read_text(path, what))
+        return data
+    except json.JSONDecodeError as exc:
+        raise InputFileError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def _load_run(ws: Workspace, run_id: str) -> RunView:
+    folder = ws.runs_dir / run_id
+    for name in ("library.json", "metrics.json", "plan.txt"):
+        if not (folder / name).is_file():
+            raise WorkspaceError(f"{folder}: incomplete run ({name} is missing)")
+    provenance = (
+        _read_json(folder / "provenance.json", "run provenance") if (folder / "provenance.json").is_file() else {}
+    )
+    scripts_dir = folder / "scripts"
+    scripts = (
+        [(p.name, read_text(p, "script")) for p in sorted(scripts_dir.iterdir()) if p.is_file()]
+        if scripts_dir.is_dir()
+        else []
+    )
+    return RunView(
+        run_id,
+        folder,
+        _read_json(folder / "metrics.json", "run metrics"),
+        provenance,
+        read_text(folder / "plan.txt", "plan"),
+        scripts,
+    )
+
+
+def _select(library: Library, wanted: Sequence[str] | None) -> list[ClassEntry]:
+    if not wanted:
+        return list(library.classes)
+    out = []
+    for name in wanted:
+        entry = library.get(name)
+        if entry is None:
+            hint = did_you_mean(name, library.class_names, quote=repr) or f"; classes: {', '.join(library.class_names)}"
+            raise HniError(f"--classes: unknown class {name!r}{hint}")
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
+def parse_classes(text: str | None) -> list[str] | None:
+    """``A,B,C`` -> ["A", "B", "C"]; an empty list is a usage mistake, not "every class"."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise HniError(f"--classes {text!r}: name at least one class (A,B,...)")
+    return names
+
+
+def gather(ws: Workspace, run: str | None = None, classes: Sequence[str] | None = None) -> ReportInputs:
+    """Read and check every input: extraction, the run (--run, else runs/HEAD), the classes asked for."""
+    if not ws.library_path.is_file():
+        raise WorkspaceError(f"{ws.library_path}: no concepts extracted yet (run `hni -w {ws.root} extract`)")
+    notes = []
+    extract = {}
+    if ws.extract_report_path.is_file():
+        extract = _read_json(ws.extract_report_path, "extraction report")
+    else:
+        notes.append(f"{ws.extract_report_path} is missing: GRN fidelity unknown")
+    run_id = resolve_run(ws, run)
+    view = _load_run(ws, run_id) if run_id is not None else None
+    library_path = view.folder / "library.json" if view is not None else ws.library_path
+    library = load_library(library_path)
+    return ReportInputs(ws, library, library_path, _select(library, classes), extract, view, notes)
