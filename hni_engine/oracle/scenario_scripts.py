@@ -1,4 +1,6 @@
-"""The example edit script of each built-in scenario, written the way its reviewer would write it.
+"""ORACLE: the example edit script of each built-in scenario, written from the generator's ground truth.
+
+No command a user runs on their own data calls this; the demos and benchmarks do, and say so.
 
 Slot and pool numbers exist only after extraction, so a fixed script cannot fit every seed. A reviewer
 looks at each concept's exemplar patches and decides what it shows; here the scenario's ground truth
