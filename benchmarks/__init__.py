@@ -6,6 +6,8 @@ lists its options); each writes JSON with the machine, the commit and the seeds 
 
 - ``p5_dsl_speed`` -- **P5**: ``hni check`` + ``hni plan`` of a generated 1,000-statement script on a
   100-class library, in process and as commands (target < 1 s). A few seconds.
+- ``check_speed`` -- ``hni check`` of a 100,000-line script with an error on every line, and of half of it:
+  the cost must grow in proportion to the script and its errors (target < 5 s). A minute at most.
 - ``p4_grn_throughput`` -- **P4**: GRN training throughput, the torch-geometric layer against a dense
   batched reference of the same math (target >= 0.5x). About a minute.
 - ``p1_p2_features`` -- **P1** (speed half): ``pool`` against ``crop`` patch features on the same images

@@ -17,7 +17,7 @@ from .errors import Diagnostic, HniError, HniSemanticError, HniSyntaxError, Libr
 from .formatter import format_script as format
 from .library import Library, dump_library, library_sha256, load_library, parse_library, write_library
 from .parser import parse
-from .plan import Plan, PlanOutcome, StalePlanError, apply_plan, make_plan
+from .plan import Plan, PlanMismatchError, PlanOutcome, StalePlanError, apply_plan, make_plan
 from .transforms import Transform, TransformError, apply_transforms
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Library",
     "LibraryError",
     "Plan",
+    "PlanMismatchError",
     "PlanOutcome",
     "Script",
     "StalePlanError",

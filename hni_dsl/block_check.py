@@ -8,6 +8,7 @@ its rule.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -94,6 +95,7 @@ class BlockCheck:
             if slot not in self.removed_slots
         ]
         final = base + [concept for concept, _, _, own_slot in self.new_concepts if own_slot is None]
+        copies = Counter(final)  # counted once: a block may hold any number of statements
         for concept, span, origin, own_slot in self.new_concepts:
             if concept in self.forbidden_here:
                 c.error(
@@ -103,7 +105,7 @@ class BlockCheck:
                     f"cannot both forbid a concept and put it in the c-SCG",
                     span,
                 )
-            elif final.count(concept) > 1:
+            elif copies[concept] > 1:
                 others = [
                     slot
                     for slot, node in enumerate(entry.graph.nodes, start=1)

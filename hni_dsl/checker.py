@@ -19,6 +19,7 @@ from . import ast
 from . import transforms as tf
 from .block_check import BlockCheck
 from .codes import Code
+from .collector import collector_paused
 from .errors import Diagnostic, HniSemanticError
 from .formatter import format_class_name, format_forbid
 from .library import Library
@@ -124,9 +125,9 @@ class _Checker(Resolver):
                 if target is not None and not isinstance(target, (ast.OwnPoolRef, ast.Slot)):
                     self.resolve(target, None)
             return
-        errors_before = sum(d.is_error for d in self.diagnostics)
+        errors_before = self.error_count
         block_transforms = BlockCheck(self, entry, block, st.edits).run(st)
-        if sum(d.is_error for d in self.diagnostics) == errors_before:
+        if self.error_count == errors_before:
             self.commit(block_transforms)
 
     def commit(self, transforms: list[tf.Transform]) -> None:
@@ -152,7 +153,8 @@ def check(script: ast.Script, library: Library, file: str = "<script>", block_ba
     scripts, so the blocks of several scripts stay distinct in one plan.
     """
     checker = _Checker(file=file, library=library, block_base=block_base)
-    checker.run(script)
+    with collector_paused():
+        checker.run(script)
     diagnostics = tuple(sorted(checker.diagnostics, key=Diagnostic.sort_key))
     return CheckResult(script, file, diagnostics, tuple(checker.transforms), checker.library)
 

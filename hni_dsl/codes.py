@@ -93,6 +93,17 @@ class Code(StrEnum):
         example="class ambulance:\n    drop edge 1->3\n  add edge 1->2",
         fix="indent every line of a block by the same amount (the message names the columns that fit).",
     )
+    E006 = _doc(
+        "E006",
+        meaning="syntax: a quoted class name that cannot be a class name",
+        explanation=(
+            'A quoted class name is empty (`""`), only spaces, or holds a control character (an escape, a '
+            "carriage return, a tab, a bidirectional override): no class can be called that, and such a "
+            "name would print as something other than what it is."
+        ),
+        example='define class "" from fire_engine.pool[1], edges like fire_engine',
+        fix="write the class's name: letters, digits, spaces and punctuation, at least one of them not a space.",
+    )
     E010 = _doc(
         "E010",
         meaning="`forbid` outside a class block",

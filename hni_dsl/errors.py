@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
+
+from .escape import ELLIPSIS, clip, escape
 
 __all__ = [
     "Diagnostic",
@@ -29,6 +31,40 @@ __all__ = [
 ]
 
 Severity = Literal["error", "warning"]
+
+# A diagnostic echoes at most this many characters of its source line, around the column; a message
+# quotes names from the input, so it is cut too. Output stays small whatever one line of input holds.
+EXCERPT_WIDTH: Final = 120
+MESSAGE_LIMIT: Final = 1000
+
+
+def _source_lines(source: str) -> list[str]:
+    """The source's lines as the parser numbers them (at ``\\n`` only)."""
+    lines = source.split("\n")
+    if source.endswith("\n"):
+        lines.pop()
+    return lines
+
+
+def _excerpt(line: str, column: int, length: int) -> list[str]:
+    """The source line (a window of it around ``column`` when long) and a caret line under the span."""
+    start = len(line) - len(line.lstrip(" \t\f")) if line[:1] in (" ", "\t", "\f") else 0
+    end = len(line)
+    while end > start and line[end - 1] in " \t\f\v\r":
+        end -= 1
+    col = max(column - 1, start)
+    lo, hi = start, end
+    if hi - lo > EXCERPT_WIDTH:
+        lo = max(start, min(col - EXCERPT_WIDTH // 3, end - EXCERPT_WIDTH))
+        hi = lo + EXCERPT_WIDTH
+    col = min(col, hi)
+    width = max(1, min(length, hi - col))
+    window = line[lo:hi].replace("\t", " ")
+    before = ELLIPSIS if lo > start else ""
+    after = ELLIPSIS if hi < end else ""
+    offset = len(before) + len(escape(window[: col - lo]))
+    marks = max(1, len(escape(window[col - lo : col - lo + width])))
+    return ["  " + before + escape(window) + after, "  " + " " * offset + "^" * marks]
 
 
 @dataclass(frozen=True)
@@ -48,21 +84,19 @@ class Diagnostic:
         return self.severity == "error"
 
     def headline(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+        text = (
+            f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}]: {clip(self.message, MESSAGE_LIMIT)}"
+        )
+        return escape(text)
 
     def render(self, source: str | None = None) -> str:
         """The headline, plus the offending source line and a caret when the source is known."""
+        return self._render(_source_lines(source) if source is not None else None)
+
+    def _render(self, lines: list[str] | None) -> str:
         out = [self.headline()]
-        if source is not None:
-            lines = source.splitlines()
-            if 1 <= self.line <= len(lines):
-                raw = lines[self.line - 1].expandtabs(1)
-                text = raw.lstrip()
-                shift = len(raw) - len(text)
-                col = max(self.column - 1 - shift, 0)
-                width = max(1, min(self.length, max(len(text) - col, 1)))
-                out.append("  " + text.rstrip())
-                out.append("  " + " " * col + "^" * width)
+        if lines is not None and 1 <= self.line <= len(lines):
+            out.extend(_excerpt(lines[self.line - 1], self.column, self.length))
         return "\n".join(out)
 
     def sort_key(self) -> tuple[str, int, int, str]:
@@ -75,7 +109,13 @@ def render_diagnostics(
     """Render diagnostics in source order, capped at ``limit`` with an "... and N more" line."""
     items = sorted(diagnostics, key=Diagnostic.sort_key)
     sources = sources or {}
-    shown = [d.render(sources.get(d.file)) for d in items[:limit]]
+    split: dict[str, list[str] | None] = {}  # each source split once, however many diagnostics it has
+    shown = []
+    for d in items[:limit]:
+        if d.file not in split:
+            source = sources.get(d.file)
+            split[d.file] = _source_lines(source) if source is not None else None
+        shown.append(d._render(split[d.file]))
     if len(items) > limit:
         shown.append(f"... and {len(items) - limit} more")
     return "\n".join(shown)
@@ -92,8 +132,8 @@ class LibraryError(HniError):
         self.path = path
         self.field = field
         self.detail = message
-        where = f"{path}: field {field!r}: " if field else f"{path}: "
-        super().__init__(where + message)
+        where = f"{path}: field {clip(field, 200)!r}: " if field else f"{path}: "
+        super().__init__(escape(where + clip(message, MESSAGE_LIMIT)))
 
 
 class HniDiagnosticError(HniError):

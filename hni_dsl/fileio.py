@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import HniError
+from .escape import escape
 
 __all__ = ["InputFileError", "atomic_write_bytes", "atomic_write_text", "read_text", "staged_folder"]
 
@@ -19,18 +20,20 @@ class InputFileError(HniError):
     """An input file is missing, unreadable or not UTF-8 text."""
 
 
-def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
-    p = Path(path)
+def read_text(path: str | os.PathLike[str], what: str = "file", *, newline: str | None = None) -> str:
+    """UTF-8 text; ``newline=""`` keeps line endings as they are (``\\r\\n`` stays), as :func:`open` does."""
+    name = escape(str(path))  # messages name the file: print it safely, whatever its name holds
     try:
-        return p.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline=newline) as handle:
+            return handle.read()
     except FileNotFoundError:
-        raise InputFileError(f"{path}: no such {what}") from None
+        raise InputFileError(f"{name}: no such {what}") from None
     except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, not a {what}") from None
+        raise InputFileError(f"{name}: is a directory, not a {what}") from None
     except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise InputFileError(f"{name}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot be read: {exc.strerror}") from None
+        raise InputFileError(f"{name}: cannot be read: {exc.strerror}") from None
 
 
 def _umask() -> int:

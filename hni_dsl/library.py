@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -17,6 +18,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import LibraryError
+from .escape import clip
 from .fileio import atomic_write_text
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 FORMAT: Final = "hni-library/1"
+_META_DEPTH: Final = 32  # provenance is shallow; the JSON writer stops far deeper than this
 
 
 class _Model(BaseModel):
@@ -47,27 +50,41 @@ class PoolConcept(_Model):
     """One discovered concept of a class's pool. ``id`` is ``<class>/<key>`` and never changes meaning."""
 
     id: str = Field(min_length=3, pattern=r"^[^/\s]+(/[^/\s]+)+$", description="stable concept id, <class>/<key>")
-    importance: float = Field(description="TCAV importance for its class; the pool is ranked by it")
+    importance: float = Field(
+        ge=0,
+        le=1,
+        strict=True,
+        allow_inf_nan=False,
+        description="TCAV importance for its class; the pool is ranked by it",
+    )
     label: str | None = Field(default=None, description="optional human label, e.g. 'ladder'")
     exemplars: tuple[str, ...] = Field(default=(), description="exemplar patch images, relative to the library")
-    images: int | None = Field(default=None, ge=0, description="distinct images the concept was found in")
+    images: int | None = Field(default=None, ge=0, strict=True, description="distinct images the concept was found in")
     # Written only when known, so hand-made libraries stay short.
     directional: float | None = Field(
-        default=None, description="TCAV mean directional derivative", exclude_if=lambda v: v is None
+        default=None,
+        strict=True,
+        allow_inf_nan=False,
+        description="TCAV mean directional derivative",
+        exclude_if=lambda v: v is None,
     )
     p_value: float | None = Field(
         default=None,
         ge=0,
         le=1,
+        strict=True,
+        allow_inf_nan=False,
         exclude_if=lambda v: v is None,
         description="TCAV significance: one-sided p-value of scores above random CAVs",
     )
 
 
 class GraphEdge(_Model):
-    src: int = Field(ge=1, description="source slot (1-based)")
-    dst: int = Field(ge=1, description="destination slot (1-based)")
-    weight: float | None = Field(default=None, description="learnt class-specific edge weight e_ji, if any")
+    src: int = Field(ge=1, strict=True, description="source slot (1-based)")
+    dst: int = Field(ge=1, strict=True, description="destination slot (1-based)")
+    weight: float | None = Field(
+        default=None, strict=True, allow_inf_nan=False, description="learnt class-specific edge weight e_ji, if any"
+    )
 
 
 class Graph(_Model):
@@ -123,7 +140,9 @@ class AppliedScript(_Model):
 
 class ClassEntry(_Model):
     name: str = Field(min_length=1)
-    output_index: int | None = Field(ge=0, description="the network's output unit; null for a class it lacks")
+    output_index: int | None = Field(
+        ge=0, strict=True, description="the network's output unit; null for a class it lacks"
+    )
     pool: tuple[PoolConcept, ...] = ()
     graph: Graph
     defined: Defined | None = None
@@ -134,6 +153,16 @@ class ClassEntry(_Model):
         json_schema_extra={"uniqueItems": True},
         description="concept ids the class must not rely on at all (`forbid`), in the order they were forbidden",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, name: str) -> str:
+        # The same rule as a quoted class name in a script: a script could not name it otherwise.
+        if not name.strip():
+            raise ValueError("a class name cannot be only spaces")
+        if not name.isprintable():
+            raise ValueError("a class name cannot hold control characters")
+        return name
 
     @field_validator("pool")
     @classmethod
@@ -173,6 +202,25 @@ class Library(_Model):
     meta: dict[str, Any] = Field(default_factory=dict, description="free-form provenance (model, config, ...)")
 
     _by_name: dict[str, ClassEntry] = PrivateAttr(default_factory=dict)
+
+    @field_validator("meta")
+    @classmethod
+    def _finite_meta(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        # JSON has no NaN or Infinity: written out they would come back as null, and the sha256 would lie.
+        # Deep nesting is refused too: the file could be read but never written back.
+        stack: list[tuple[str, Any, int]] = [("meta", meta, 0)]
+        while stack:
+            where, value, depth = stack.pop()
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{where} is not a finite number (got {value!r})")
+            if depth > _META_DEPTH:
+                raise ValueError(f"meta is nested more than {_META_DEPTH} levels deep")
+            if isinstance(value, dict):
+                stack.extend((f"{where}.{key}", item, depth + 1) for key, item in value.items())
+            elif isinstance(value, (list, tuple)):
+                stack.extend((f"{where}[{i}]", item, depth + 1) for i, item in enumerate(value))
+        return meta
+
     _concepts: dict[str, PoolConcept] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -246,7 +294,7 @@ def _field_path(loc: tuple[int | str, ...], data: Any) -> str:
             if isinstance(node, list) and 0 <= item < len(node):
                 node = node[item]
                 if isinstance(node, dict) and isinstance(node.get("name"), str) and parts[-1].startswith("classes["):
-                    parts[-1] += f" ({node['name']})"
+                    parts[-1] += f" ({clip(node['name'], 60)})"
             else:
                 node = None
         else:
@@ -261,6 +309,10 @@ def parse_library(text: str, path: str = "<library>") -> Library:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LibraryError(path, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise LibraryError(path, "not a library: its JSON is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise LibraryError(path, f"not valid JSON: {str(exc).split(';')[0]}") from None
     if not isinstance(data, dict):
         raise LibraryError(path, f"the top level must be a JSON object (got {type(data).__name__})")
     fmt = data.get("format")

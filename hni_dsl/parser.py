@@ -1,34 +1,34 @@
 """Text -> :class:`~hni_dsl.ast.Script`.
 
-Lark's LALR parser with an indentation post-lexer builds the tree; a transformer turns it into the typed
-AST. Every Lark failure is translated into :class:`~hni_dsl.errors.HniSyntaxError` with a position and a
-message in words ("expected `with`, found `pool`"), never a raw Lark exception.
+Lark's LALR parser with an indentation post-lexer builds the typed AST as it parses
+(:class:`~hni_dsl.ast_builder.AstBuilder`), with no parse tree in between. Every Lark failure is translated
+into :class:`~hni_dsl.errors.HniSyntaxError` with a position and a message in words ("expected `with`, found
+`pool`"), never a raw Lark exception.
 """
 
 from __future__ import annotations
 
 import re
-import typing
 from collections.abc import Iterator
 from contextvars import ContextVar
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
-    VisitError,
 )
 from lark.indenter import Indenter
-from lark.tree import Meta
 
 from . import ast
+from .ast_builder import AstBuilder, BadClassName, bad_names
 from .codes import Code
+from .collector import collector_paused
 from .errors import Diagnostic, HniSyntaxError
 from .suggest import did_you_mean
 
@@ -140,96 +140,11 @@ def _lark() -> Lark:
         parser="lalr",
         lexer="contextual",
         postlex=_HniIndenter(),
-        propagate_positions=True,
         maybe_placeholders=False,
+        keep_all_tokens=True,
+        transformer=AstBuilder(),
         lexer_callbacks={"_NL": _collect_comment_tokens, **{word.upper(): _whole_keyword for word in KEYWORDS}},
     )
-
-
-def _span(meta_or_token: Meta | Token) -> ast.Span:
-    # A token's position is optional in Lark's types; every token the lexer makes has one.
-    return ast.Span(
-        line=meta_or_token.line or 0,
-        column=meta_or_token.column or 0,
-        end_line=meta_or_token.end_line or 0,
-        end_column=meta_or_token.end_column or 0,
-    )
-
-
-def _unquote(token: Token) -> str:
-    text = str(token)
-    if token.type != "STRING":
-        return text
-    return re.sub(r"\\(.)", r"\1", text[1:-1])
-
-
-# Each edit node by its kind, which is also the name of its grammar rule.
-_EDIT_NODES: dict[str, type[ast.Node]] = {
-    node.model_fields["kind"].default: node for node in typing.get_args(typing.get_args(ast.Edit)[0])
-}
-
-
-@v_args(meta=True)
-class _ToAst(Transformer[Token, Any]):
-    def start(self, meta: Meta, statements: list[ast.Statement]) -> tuple[ast.Statement, ...]:
-        return tuple(statements)
-
-    def class_name(self, meta: Meta, children: list[Token]) -> ast.ClassRef:
-        (token,) = children
-        return ast.ClassRef(name=_unquote(token), span=_span(token))
-
-    def slot(self, meta: Meta, children: list[Token]) -> ast.Slot:
-        (token,) = children
-        return ast.Slot(index=int(token), span=_span(token))
-
-    def edge(self, meta: Meta, children: list[Any]) -> ast.EdgeSpec:
-        src, arrow, dst = children
-        return ast.EdgeSpec(src=src, dst=dst, both=str(arrow) == "<->", span=_span(meta))
-
-    def own_pool_ref(self, meta: Meta, children: list[Token]) -> ast.OwnPoolRef:
-        (index,) = children
-        return ast.OwnPoolRef(index=int(index), span=_span(meta))
-
-    def class_pool_ref(self, meta: Meta, children: list[Any]) -> ast.ClassPoolRef:
-        owner, index = children
-        return ast.ClassPoolRef(owner=owner, index=int(index), span=_span(meta))
-
-    def class_slot_ref(self, meta: Meta, children: list[Any]) -> ast.ClassSlotRef:
-        owner, slot = children
-        return ast.ClassSlotRef(owner=owner, slot=int(str(slot)[1:]), span=_span(meta))
-
-    def __default__(self, data: str, children: list[Any], meta: Meta) -> Any:
-        # An edit rule is aliased to its node's kind (`-> drop_edge`) and its children come in the node's field
-        # order, so one builder makes every edit: a new edit kind needs nothing here.
-        node = _EDIT_NODES.get(str(data))
-        if node is None:
-            return Tree(data, children, meta)  # Lark's default
-        names = [name for name in node.model_fields if name not in ("kind", "span")]
-        return node(**dict(zip(names, children, strict=True)), span=_span(meta))
-
-    def edit_line(self, meta: Meta, edits: list[ast.Edit]) -> list[ast.Edit]:
-        return list(edits)
-
-    def class_inline(self, meta: Meta, children: list[Any]) -> ast.ClassBlock:
-        cls, edits = children
-        return ast.ClassBlock(cls=cls, edits=tuple(edits), layout=ast.Layout(inline=True), span=_span(meta))
-
-    def class_block(self, meta: Meta, children: list[Any]) -> ast.ClassBlock:
-        cls, *lines = children
-        edits = tuple(edit for line in lines for edit in line)
-        return ast.ClassBlock(cls=cls, edits=edits, layout=ast.Layout(inline=False), span=_span(meta))
-
-    def define(self, meta: Meta, children: list[Any]) -> ast.DefineClass:
-        cls, *parts, like = children
-        return ast.DefineClass(cls=cls, parts=tuple(parts), edges_like=like, span=_span(meta))
-
-    def forbid_statement(self, meta: Meta, children: list[Any]) -> ast.ForbidStatement:
-        (target,) = children
-        # From `forbid` to the end of its target: the rule's own span runs on over the newline.
-        span = ast.Span(
-            line=meta.line, column=meta.column, end_line=target.span.end_line, end_column=target.span.end_column
-        )
-        return ast.ForbidStatement(target=target, span=span)
 
 
 def _describe_expected(expected: set[str]) -> str:
@@ -290,6 +205,8 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
     """One diagnostic for one Lark failure, in words."""
     if isinstance(exc, _IndentError):
         return Diagnostic(Code.E005, exc.message, exc.line, exc.column, file=file)
+    if isinstance(exc, BadClassName):
+        return Diagnostic(Code.E006, exc.message, exc.line, exc.column, length=exc.length, file=file)
     if isinstance(exc, UnexpectedCharacters):
         line, column = exc.line, exc.column
         char = exc.char
@@ -415,15 +332,12 @@ def parse(text: str, file: str = "<script>") -> ast.Script:
     reset = _comments.set(sink)
     reset_source = _source.set(source)
     try:
-        tree = _lark().parse(source)
-        statements = _ToAst().transform(tree)
-    except (UnexpectedInput, _IndentError) as exc:
+        with collector_paused(), bad_names() as names:
+            statements: tuple[ast.Statement, ...] = _lark().parse(source)  # type: ignore[assignment]
+        if names:
+            raise names[0]
+    except (UnexpectedInput, _IndentError, BadClassName) as exc:
         raise HniSyntaxError([_translate(exc, source, file)], source=text) from None
-    except VisitError as exc:  # a transformer failure wraps the original exception
-        inner = exc.orig_exc
-        if isinstance(inner, (UnexpectedInput, _IndentError)):
-            raise HniSyntaxError([_translate(inner, source, file)], source=text) from None
-        raise inner from None
     finally:
         _comments.reset(reset)
         _source.reset(reset_source)

@@ -9,6 +9,7 @@ same script twice is a no-op the second time.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Final, Literal
@@ -18,12 +19,14 @@ from pydantic import BaseModel, ConfigDict
 from . import transforms as tf
 from .checker import check
 from .errors import Diagnostic, HniError, HniSyntaxError
+from .escape import escape
 from .formatter import format_class_name
 from .library import AppliedScript, Library, library_sha256
 from .parser import parse
 
 __all__ = [
     "Plan",
+    "PlanMismatchError",
     "PlanOutcome",
     "ScriptRef",
     "StalePlanError",
@@ -38,6 +41,10 @@ PLAN_FORMAT: Final = "hni-plan/1"
 
 class StalePlanError(HniError):
     """A saved plan no longer matches the library or scripts it was made from."""
+
+
+class PlanMismatchError(HniError):
+    """A saved plan's transforms, text or hashes are not what its own scripts compile to."""
 
 
 def text_sha256(text: str) -> str:
@@ -130,8 +137,15 @@ def make_plan(library: Library, scripts: list[tuple[str, str]], library_path: st
     return PlanOutcome(plan, tuple(diagnostics), sources, after)
 
 
-def apply_plan(library: Library, plan: Plan, scripts: dict[str, str] | None = None) -> Library:
-    """Apply a saved plan; refuse it if the library or (when given) the scripts changed since planning."""
+def apply_plan(library: Library, plan: Plan, scripts: Mapping[str, str]) -> Library:
+    """Apply a saved plan: exactly what its scripts say, and only if that is what the plan shows.
+
+    The plan's stored transforms are never trusted. The transforms, text and hashes are compiled again
+    from ``scripts`` (path -> text, the scripts the plan names) against ``library``, and the plan is
+    refused unless every field agrees: a plan whose text shows one edit and whose transforms hold
+    another applies neither. Raises :class:`StalePlanError` when the library or a script changed since
+    planning, :class:`PlanMismatchError` when the plan disagrees with its own scripts.
+    """
     actual = library_sha256(library)
     if actual != plan.library_sha256:
         raise StalePlanError(
@@ -139,14 +153,24 @@ def apply_plan(library: Library, plan: Plan, scripts: dict[str, str] | None = No
             f"{actual[:12]}; make the plan again (hni plan)"
         )
     for ref in plan.scripts:
-        if scripts is not None and ref.path in scripts and text_sha256(scripts[ref.path]) != ref.sha256:
+        if ref.path not in scripts:
+            raise StalePlanError(f"{ref.path}: the plan's script is missing, so the plan cannot be checked")
+        if text_sha256(scripts[ref.path]) != ref.sha256:
             raise StalePlanError(f"{ref.path} changed since the plan was made; make the plan again (hni plan)")
-    after = tf.apply_transforms(library, plan.transforms)
-    recorded = tuple(AppliedScript(script=r.path, sha256=r.sha256) for r in plan.scripts if r.status == "planned")
-    after = after.with_applied(recorded) if recorded else after
-    if library_sha256(after) != plan.library_after_sha256:
-        raise StalePlanError("applying the plan did not give the library it promised; make the plan again")
-    return after
+    outcome = make_plan(library, [(ref.path, scripts[ref.path]) for ref in plan.scripts], plan.library)
+    if outcome.plan is None or outcome.library_after is None:
+        first = next((d for d in outcome.diagnostics if d.is_error), None)
+        why = f" ({first.code}: {first.message})" if first is not None else ""
+        raise PlanMismatchError(f"the plan's scripts no longer compile against the library{why}; nothing applied")
+    expected = outcome.plan.model_dump(mode="json")
+    given = plan.model_dump(mode="json")
+    differ = [key for key in expected if key != "library" and expected[key] != given.get(key)]
+    if differ:
+        raise PlanMismatchError(
+            f"the plan's {', '.join(differ)} disagree{'s' if len(differ) == 1 else ''} with what its scripts "
+            "compile to; it was edited after `hni plan` made it, so nothing was applied (make the plan again)"
+        )
+    return outcome.library_after
 
 
 # -- text ---------------------------------------------------------------------------------------------
@@ -215,7 +239,7 @@ def render_plan(
     counts["classes_defined"] = len(defined)
     if not transforms:
         lines.append("No changes.")
-        return "\n".join(lines) + "\n", counts
+        return "\n".join(escape(line) for line in lines) + "\n", counts
     head = []
     if counts["classes_changed"]:
         head.append(_count(counts["classes_changed"], "class changed", "classes changed"))
@@ -227,4 +251,4 @@ def render_plan(
             detail.append(_count(counts[key], one, many))
     summary_line = ", ".join(head) + ("; " + ", ".join(detail) if detail else "")
     lines.append(summary_line)
-    return "\n".join(lines) + "\n", counts
+    return "\n".join(escape(line) for line in lines) + "\n", counts  # names and paths from input, shown safely

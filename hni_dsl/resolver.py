@@ -40,9 +40,12 @@ class Resolver:
     file: str
     library: Library
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Kept as a count, so asking "did this block add an error?" costs nothing however many came before.
+    error_count: int = 0
 
     # -- reporting -------------------------------------------------------------------------------
     def error(self, code: Code, message: str, span: ast.Span) -> None:
+        self.error_count += 1
         self.diagnostics.append(Diagnostic(code, message, span.line, span.column, span.length, "error", self.file))
 
     def warning(self, code: Code, message: str, span: ast.Span) -> None:

@@ -34,5 +34,10 @@ def did_you_mean(
     >>> did_you_mean("Fire-Engine", ["fire_engine"], cutoff=0)
     '; did you mean `fire_engine`?'
     """
-    close = difflib.get_close_matches(word, list(choices), n=n, cutoff=cutoff)
+    # difflib indexes every character of ``word`` first; a choice whose length alone keeps it under the cutoff
+    # cannot match, and leaving those out spares a huge word (a hostile script's) that cost entirely.
+    candidates = [c for c in choices if 2 * min(len(c), len(word)) >= cutoff * (len(c) + len(word))]
+    if not candidates:
+        return ""
+    close = difflib.get_close_matches(word, candidates, n=n, cutoff=cutoff)
     return f"; did you mean {', '.join(quote(choice) for choice in close)}?" if close else ""

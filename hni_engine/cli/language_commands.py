@@ -14,8 +14,11 @@ import sys
 from collections.abc import Sequence
 
 from hni_dsl.codes import UnknownCodeError, explain, list_codes
+from hni_dsl.collector import collector_paused
 from hni_dsl.errors import Diagnostic, HniError, HniSyntaxError, render_diagnostics
+from hni_dsl.escape import escape
 from hni_dsl.fileio import atomic_write_text, read_text
+from hni_engine.store.datahash import warn_stale
 from hni_engine.store.layout import Layout
 from hni_engine.store.runs import current_library_path
 
@@ -24,6 +27,7 @@ __all__ = [
     "EXIT_ERRORS",
     "EXIT_OK",
     "EXIT_USAGE",
+    "OutputFileError",
     "UsageError",
     "cmd_check",
     "cmd_fmt",
@@ -32,6 +36,7 @@ __all__ = [
     "print_diagnostics",
     "read_scripts",
     "tally",
+    "write_output",
 ]
 
 EXIT_OK, EXIT_ERRORS, EXIT_CHANGES, EXIT_USAGE = 0, 1, 2, 3
@@ -47,12 +52,14 @@ def read_scripts(args: argparse.Namespace) -> list[tuple[str, str]]:
     if not paths:
         paths = sorted(glob.glob(os.path.join(args.workspace, "edits", "*.hni")))
         if not paths:
-            raise UsageError(f"no scripts given and no {os.path.join(args.workspace, 'edits', '*.hni')} found")
+            raise UsageError(f"no scripts given and no {escape(os.path.join(args.workspace, 'edits', '*.hni'))} found")
     return [(path, read_text(path, "script")) for path in paths]
 
 
 def library_path(args: argparse.Namespace) -> str:
     """--library, else the workspace's current library: the HEAD run's, or the extraction's."""
+    if not args.library:
+        warn_stale(Layout(args.workspace))  # the library came from data that has changed since
     return args.library or str(current_library_path(Layout(args.workspace)))
 
 
@@ -67,6 +74,18 @@ def tally(diagnostics: Sequence[Diagnostic]) -> str:
     return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
 
 
+class OutputFileError(HniError):
+    """An output file cannot be written (exit status 1); the file is left as it was."""
+
+
+def write_output(path: str, text: str) -> None:
+    """Write atomically; a failure is one line naming the file, and the file keeps its old content."""
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise OutputFileError(f"{escape(path)}: cannot be written: {exc.strerror or exc}") from None
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from hni_dsl import load_library, make_plan
 
@@ -79,10 +98,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     path = library_path(args)
     library = load_library(path)
     scripts = read_scripts(args)
-    outcome = make_plan(library, scripts, path)
-    print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
+    with collector_paused():  # a one-shot command over objects that all live until it ends
+        outcome = make_plan(library, scripts, path)
+        print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
     failed = any(d.is_error for d in outcome.diagnostics)
-    names = ", ".join(path for path, _ in scripts)
+    names = escape(", ".join(path for path, _ in scripts))
     print(f"{'error' if failed else 'ok'}: {names}: {tally(outcome.diagnostics)}")
     return EXIT_ERRORS if failed else EXIT_OK
 
@@ -94,7 +114,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
         raise UsageError("hni fmt needs at least one script")
     status = EXIT_OK
     for path in args.scripts:
-        text = read_text(path, "script")
+        # Line endings as they are on disk: a CRLF file is not in canonical form.
+        text = read_text(path, "script", newline="")
         try:
             formatted = format_text(text, path)
         except HniSyntaxError as exc:
@@ -103,12 +124,13 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             continue
         if args.check:
             if formatted != text:
-                print(f"would reformat {path}", file=sys.stderr)
+                print(f"would reformat {escape(path)}", file=sys.stderr)
                 status = EXIT_ERRORS
         elif args.write:
             if formatted != text:
-                atomic_write_text(path, formatted)
-                print(f"reformatted {path}", file=sys.stderr)
+                # Through a symlink to the file it names: replacing the link itself would cut it.
+                write_output(os.path.realpath(path), formatted)
+                print(f"reformatted {escape(path)}", file=sys.stderr)
         else:
             sys.stdout.write(formatted)
     return status
@@ -119,15 +141,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     path = library_path(args)
     library = load_library(path)
-    outcome = make_plan(library, read_scripts(args), path)
-    print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
+    scripts = read_scripts(args)
+    with collector_paused():
+        outcome = make_plan(library, scripts, path)
+        print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
     if outcome.plan is None:
         print(f"error: no plan: {tally(outcome.diagnostics)}", file=sys.stderr)
         return EXIT_ERRORS
     plan_json = outcome.plan.model_dump_json(indent=2) + "\n"
     if args.output:
-        atomic_write_text(args.output, plan_json)
+        write_output(args.output, plan_json)
     sys.stdout.write(plan_json if args.json else outcome.plan.text)
     if args.output:
-        print(f"plan written to {args.output}", file=sys.stderr)
+        print(f"plan written to {escape(args.output)}", file=sys.stderr)
     return EXIT_CHANGES if outcome.plan.has_changes else EXIT_OK

@@ -53,6 +53,28 @@ def test_positions_are_one_based_and_point_at_tokens():
     assert script.statements[0].cls.span.column == 7
 
 
+def test_statement_spans_run_from_the_first_keyword_over_the_newline():
+    # The AST is built while Lark parses, so each rule's span comes from its first and last token, as Lark's
+    # propagate_positions gave it: a statement's span includes its closing newline (and the next indent).
+    inline, block, define, forbid = parse(
+        "class a: drop edge 1->2\nclass b:\n  drop edges *\ndefine class c from a.c1, edges like b\nforbid pool[3]\n"
+    ).statements
+    assert (inline.span.line, inline.span.column, inline.span.end_line, inline.span.end_column) == (1, 1, 2, 1)
+    assert (inline.edits[0].span.column, inline.edits[0].span.end_column) == (10, 24)
+    assert (block.span.line, block.span.column, block.span.end_line, block.span.end_column) == (2, 1, 4, 1)
+    assert (define.span.line, define.span.end_line, define.span.end_column) == (4, 5, 1)
+    assert (forbid.span.line, forbid.span.column, forbid.span.end_line, forbid.span.end_column) == (5, 1, 5, 15)
+
+
+def test_a_syntax_error_anywhere_wins_over_an_earlier_bad_class_name():
+    with pytest.raises(HniSyntaxError) as info:
+        parse('class " ": drop edges *\nclass x: frobnicate\n')
+    assert (info.value.code, info.value.line) == ("E001", 2)
+    with pytest.raises(HniSyntaxError) as info:
+        parse('class " ": drop edges *\nclass "": drop edges *\n')
+    assert (info.value.code, info.value.line, info.value.column) == ("E006", 1, 7)
+
+
 def test_positions_and_layout_do_not_change_equality():
     one_line = parse("class tank: drop edge 1->2; add edge 2->1  # c")
     block = parse("\n\n# comment\nclass tank:\n        drop edge 1->2\n        add edge 2->1\n")

@@ -39,7 +39,7 @@ def test_stale_plan_is_refused(example_library):
     plan = make_plan(example_library, [("edit.hni", NODE_EDIT)]).plan
     other = make_plan(example_library, [("o.hni", "class tank: drop edges *")]).library_after
     with pytest.raises(StalePlanError, match="library"):
-        apply_plan(other, plan)
+        apply_plan(other, plan, {"edit.hni": NODE_EDIT})
     with pytest.raises(StalePlanError, match=r"edit\.hni changed"):
         apply_plan(example_library, plan, {"edit.hni": NODE_EDIT + "# edited\n"})
 

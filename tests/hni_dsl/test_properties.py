@@ -84,9 +84,10 @@ number = st.integers(min_value=0, max_value=40)
 class_name = st.one_of(
     st.sampled_from(["fire_engine", "ambulance", "school_bus", "tank", "zebra", "jeep"] + list("ABCDEFGH")),
     st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True),
-    st.text(st.characters(blacklist_characters='\n\r"\\', blacklist_categories=["Cs"]), min_size=1, max_size=8).map(
-        lambda s: '"' + s + '"'
-    ),
+    # A quoted name is any printable text but spaces alone (E006 refuses the rest).
+    st.text(st.characters(blacklist_characters='\n\r"\\', blacklist_categories=["Cs"]), min_size=1, max_size=8)
+    .filter(lambda s: s.isprintable() and s.strip())
+    .map(lambda s: '"' + s + '"'),
 )
 
 
