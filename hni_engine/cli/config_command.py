@@ -11,7 +11,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from hni_engine.store.config import Setting, effective_settings
+from hni_engine.store.config import Setting, effective_settings, load_config
+from hni_engine.store.layout import Layout
+from hni_engine.store.recorded import config_mismatches, read_recorded
 
 __all__ = ["add_config_parser", "cmd_config", "render_table"]
 
@@ -56,4 +58,29 @@ def cmd_config(args: argparse.Namespace) -> int:
     set_here = sum(s.source == "file" for s in settings)
     print(f"{path}: {set_here} of {len(settings)} keys set by the file, the others are defaults\n")
     print(render_table(settings), end="")
+    differences = recorded_differences(args.workspace)
+    if differences:
+        print()
+        print("\n".join(differences))
     return 0
+
+
+def recorded_differences(workspace: str) -> list[str]:
+    """A line per earlier stage (`hni train`, `hni extract`) whose recorded configuration differs from
+    hni.toml in keys its output depends on: the keys, their values now and then, and what that means."""
+    layout = Layout(workspace)
+    config = load_config(layout.config_path)
+    network = layout.resolve(config.model.checkpoint)
+    reports = {"train": (network.with_suffix(".json"), network), "extract": (layout.extract_report_path, None)}
+    lines = []
+    for stage, (report, described) in reports.items():
+        recorded = read_recorded(report, described)
+        mismatches = config_mismatches(recorded, config, stage) if recorded is not None else []
+        for severity, meaning in (
+            ("error", "commands that read its output refuse to run"),
+            ("warning", "commands warn and go on"),
+        ):
+            keys = [str(m) for m in mismatches if m.severity == severity]
+            if keys:
+                lines.append(f"differs from `hni {stage}` ({report}): {'; '.join(keys)}: {meaning}")
+    return lines

@@ -5,14 +5,20 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
+
+from hni_dsl.fileio import atomic_write_bytes
 from hni_engine.data import synthetic
-from hni_engine.data.images import DataError, scan_image_folder
-from hni_engine.network.models import load_checkpoint
+from hni_engine.data.images import DataError, require_classes, scan_image_folder
+from hni_engine.network.models import ModelError, load_checkpoint
 from hni_engine.store.config import DataConfig, DistillConfig, ExtractConfig, HniConfig, ModelConfig, write_config
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
 __all__ = ["init_scenario", "init_user", "scenario_config"]
+
+WORKSPACE_MODEL = "model/base.pt"  # a user's checkpoint is copied here (hni.toml's model.checkpoint)
 
 
 def _fresh_target(path: Path) -> None:
@@ -107,7 +113,8 @@ def init_user(
     feature_layer: str = "layer4",
     gradcam_layer: str = "layer4",
 ) -> Workspace:
-    """A workspace for a user's own data (DATA/train, DATA/test) and checkpoint; both are checked now."""
+    """A workspace for a user's own data (DATA/train, DATA/test) and a copy of their checkpoint; both are
+    checked now."""
     target = Path(root)
     _fresh_target(target)
     data_root = Path(data).resolve()
@@ -115,13 +122,16 @@ def init_user(
         if not (data_root / split).is_dir():
             raise DataError(f"{data_root}: expected ImageFolder splits {data_root / 'train'} and {data_root / 'test'}")
     classes, _ = scan_image_folder(data_root / "train")
+    require_classes(data_root / "train", classes)
     scan_image_folder(data_root / "test")
     model_path = Path(model).resolve()
-    load_checkpoint(model_path, arch, classes)  # fails early, naming the problem
+    loaded = load_checkpoint(model_path, arch, classes)  # fails early, naming the problem
     config = HniConfig(
-        model=ModelConfig(
+        model=_model_config(
+            model_path,
+            loaded.extra,
             arch=arch,
-            checkpoint=str(model_path),
+            checkpoint=WORKSPACE_MODEL,
             input_size=input_size,
             feature_layer=feature_layer,
             gradcam_layer=gradcam_layer,
@@ -129,6 +139,28 @@ def init_user(
         data=DataConfig(train=str(data_root / "train"), test=str(data_root / "test")),
     )
     target.mkdir(parents=True, exist_ok=True)
+    # The workspace keeps its own copy: `hni train --force` replaces that one, never the user's file.
+    atomic_write_bytes(target / WORKSPACE_MODEL, model_path.read_bytes())
     write_config(config, target / "hni.toml")
     (target / "edits").mkdir(exist_ok=True)
     return Workspace(target)
+
+
+def _model_config(path: Path, recorded: dict[str, Any], **given: Any) -> ModelConfig:
+    """The model section for a user's checkpoint: what the user gave, and the normalisation an hni
+    checkpoint records (its `mean` and `std`); an input size other than the one it records is refused."""
+    trained_at = recorded.get("input_size")
+    if type(trained_at) is int and trained_at != given["input_size"]:
+        raise ModelError(
+            f"{path}: the network was trained on {trained_at} px images (its input_size), "
+            f"but --input-size is {given['input_size']}; give --input-size {trained_at}"
+        )
+    normalisation: dict[str, Any] = {
+        k: tuple(v) for k, v in recorded.items() if k in ("mean", "std") and isinstance(v, list)
+    }
+    try:
+        return ModelConfig(**given, **normalisation)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ModelError(f"{path}: field {key!r}: {first['msg']} (got {first.get('input')!r})") from None

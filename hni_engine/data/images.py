@@ -8,6 +8,10 @@ tool works on (a few thousand small images per run) fits in memory many times ov
 from __future__ import annotations
 
 import hashlib
+import re
+import struct
+import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +29,26 @@ __all__ = [
     "image_digest",
     "load_image",
     "load_image_folder",
+    "require_classes",
     "scan_image_folder",
     "to_tensor",
     "turned_copies",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
+# What decoding a damaged or hostile file raises, besides OSError (truncated data) and PIL's own errors.
+_DECODE_ERRORS = (
+    UnidentifiedImageError,
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    IndexError,
+    TypeError,
+    struct.error,
+    zlib.error,
+    MemoryError,
+)
 
 
 class DataError(HniError):
@@ -109,25 +127,53 @@ def scan_image_folder(root: str | Path) -> tuple[list[str], list[tuple[str, int]
         raise DataError(f"{root}: no class folders (expected {root}/<class>/<image>)")
     items: list[tuple[str, int]] = []
     for label, name in enumerate(classes):
-        files = sorted(p for p in (base / name).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        listed = sorted(p for p in (base / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        dangling = [p for p in listed if p.is_symlink() and not p.exists()]
+        if dangling:
+            more = f" (and {len(dangling) - 1} more)" if len(dangling) > 1 else ""
+            raise DataError(f"{dangling[0]}: a symbolic link to a file that does not exist{more}")
+        files = [p for p in listed if p.is_file()]
         if not files:
             raise DataError(f"{base / name}: class {name!r} has no images ({', '.join(IMAGE_EXTENSIONS)})")
         items.extend((str(f), label) for f in files)
     return classes, items
 
 
+def require_classes(root: str | Path, classes: Sequence[str]) -> None:
+    """A classifier tells classes apart: an ImageFolder root with fewer than two is a DataError naming it."""
+    if len(classes) < 2:
+        raise DataError(
+            f"{root}: only one class folder ({', '.join(map(repr, classes))}); "
+            f"a classifier needs at least two (expected {root}/<class>/<image>)"
+        )
+
+
 def load_image(path: str | Path, size: int) -> np.ndarray:
-    """RGB uint8 (size, size, 3); an unreadable file raises DataError naming it."""
+    """RGB uint8 (size, size, 3); an unreadable, damaged or oversized file raises DataError naming it.
+
+    PIL checks the size its header claims before decoding any pixel; past `Image.MAX_IMAGE_PIXELS` (89M) it
+    only warns, and would decode: that warning is an error here (a decompression bomb claims billions)."""
     try:
-        with Image.open(path) as opened:
-            img = opened.convert("RGB")
-            if img.size != (size, size):
-                img = img.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8).copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                img = opened.convert("RGB")
+                if img.size != (size, size):
+                    img = img.resize((size, size), Image.Resampling.BILINEAR)
+                return np.asarray(img, dtype=np.uint8).copy()
     except FileNotFoundError:
-        raise DataError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+        kind = "a symbolic link to a file that does not exist" if Path(path).is_symlink() else "no such image file"
+        raise DataError(f"{path}: {kind}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        claimed = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
+        raise DataError(
+            f"{path}: its header claims {claimed}, more than the {Image.MAX_IMAGE_PIXELS:,} an image may have "
+            f"(a decompression bomb?)"
+        ) from None
+    except _DECODE_ERRORS as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {detail})") from None
 
 
 def load_image_folder(

@@ -147,47 +147,119 @@ def _torch_load(path: Path) -> Any:
 
 
 def load_checkpoint(path: str | Path, arch: str, classes: Sequence[str]) -> LoadedModel:
-    """Load a checkpoint and check it against the data's class list. Errors name the file and the problem."""
+    """Load a checkpoint and check it against the data's class list. Errors name the file and what differs."""
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"{path}: no such checkpoint (train one with `hni train`, or set model.checkpoint)")
     obj = _torch_load(p)
     sha = file_sha256(p)
     extra: dict[str, Any] = {}
+    wanted = f"the data has {len(classes)} classes"
     if isinstance(obj, nn.Module):
         model, ckpt_classes, ckpt_arch = obj, None, arch
+        reference = build_model(arch, len(classes)).state_dict()
+        what = f"a {arch} (the model in the file is a {type(obj).__name__})"
+        _check_weights(model.state_dict(), reference, path, what, wanted)
     elif isinstance(obj, dict) and "state_dict" in obj:
-        ckpt_classes = obj.get("classes")
+        ckpt_classes = _class_list(obj.get("classes"), path)
         ckpt_arch = obj.get("arch", arch)
+        if not isinstance(ckpt_arch, str):
+            raise ModelError(f"{path}: field 'arch' is not an architecture name (got {_shown(ckpt_arch)})")
         if ckpt_arch != arch:
             raise ModelError(f"{path}: the checkpoint is a {ckpt_arch!r}, but hni.toml names {arch!r}")
-        model = build_model(arch, len(ckpt_classes) if ckpt_classes else len(classes))
-        _load_state(model, obj["state_dict"], path)
+        if ckpt_classes is not None:
+            _check_classes(ckpt_classes, classes, path)
+        model = build_model(arch, len(classes))
+        _load_state(model, obj["state_dict"], path, arch, wanted)
         extra = {k: v for k, v in obj.items() if k not in ("state_dict", "classes", "arch")}
     elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         model, ckpt_classes, ckpt_arch = build_model(arch, len(classes)), None, arch
-        _load_state(model, obj, path)
+        _load_state(model, obj, path, arch, wanted)
     else:
         raise ModelError(
             f"{path}: expected a state dict, an hni checkpoint or a whole model (got {type(obj).__name__})"
         )
-    if ckpt_classes is not None and list(ckpt_classes) != list(classes):
-        missing = sorted(set(classes) - set(ckpt_classes))
-        extra_names = sorted(set(ckpt_classes) - set(classes))
-        raise ModelError(
-            f"{path}: the checkpoint's classes do not match the data's"
-            + (f" (unknown to the model: {', '.join(missing)})" if missing else "")
-            + (f" (missing in the data: {', '.join(extra_names)})" if extra_names else "")
-            + ("" if missing or extra_names else " (same names in a different order)")
-        )
     outputs = _num_outputs(model, p)
     if outputs != len(classes):
-        raise ModelError(f"{path}: the model has {outputs} outputs but the data has {len(classes)} classes")
+        raise ModelError(f"{path}: the model has {outputs} outputs but {wanted} ({', '.join(classes)})")
     model.eval()
     return LoadedModel(model, ckpt_arch, list(classes), sha, extra)
 
 
-def _load_state(model: nn.Module, state: dict[str, Any], path: str | Path) -> None:
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _class_list(value: Any, path: str | Path) -> list[str] | None:
+    """A checkpoint's `classes`: absent, or a list of distinct non-empty names."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(c, str) and c for c in value):
+        raise ModelError(f"{path}: field 'classes' is not a list of class names (got {_shown(value)})")
+    if len(set(value)) != len(value):
+        repeated = sorted({c for c in value if value.count(c) > 1})
+        raise ModelError(f"{path}: field 'classes' names {', '.join(map(repr, repeated))} more than once")
+    return list(value)
+
+
+def _check_classes(found: Sequence[str], classes: Sequence[str], path: str | Path) -> None:
+    if list(found) == list(classes):
+        return
+    only_data = [c for c in classes if c not in found]
+    only_ckpt = [c for c in found if c not in classes]
+    detail = []
+    if only_data:
+        detail.append(f"only in the data: {', '.join(map(repr, only_data))}")
+    if only_ckpt:
+        detail.append(f"only in the checkpoint: {', '.join(map(repr, only_ckpt))}")
+    if not detail:
+        detail.append("same names in a different order")
+    raise ModelError(
+        f"{path}: the checkpoint's {len(found)} classes are not the data's {len(classes)} ({'; '.join(detail)})"
+    )
+
+
+def _some(keys: Sequence[str], shown: int = 3) -> str:
+    more = f", ... {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
+
+
+def _check_weights(state: Any, expected: dict[str, Any], path: str | Path, what: str, wanted: str) -> None:
+    """Refuse weights whose names or shapes are not those of ``expected`` (a model's own state dict),
+    summarising the keys that differ; an output layer of another size is said as such."""
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise ModelError(f"{path}: field 'state_dict' is not a dict of named tensors (got {type(state).__name__})")
+    not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise ModelError(f"{path}: field 'state_dict' holds values that are not tensors ({_some(not_tensors)})")
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = ([f"{len(missing)} missing ({_some(missing)})"] if missing else []) + (
+            [f"{len(unexpected)} unexpected ({_some(unexpected)})"] if unexpected else []
+        )
+        raise ModelError(
+            f"{path}: the weights are not those of {what}: keys {'; '.join(parts)}; "
+            f"another architecture? (model.arch in hni.toml, --arch of `hni init`)"
+        )
+    reshaped = [k for k in expected if tuple(state[k].shape) != tuple(expected[k].shape)]
+    if not reshaped:
+        return
+    if set(reshaped) <= set(list(expected)[-2:]):  # only the last layer's weight and bias: another output count
+        layer = reshaped[0].rpartition(".")[0]
+        raise ModelError(
+            f"{path}: the checkpoint's output layer {layer} has {state[reshaped[0]].shape[0]} outputs, but {wanted}"
+        )
+    k = reshaped[0]
+    raise ModelError(
+        f"{path}: the weights are not those of {what}: {len(reshaped)} of other shapes "
+        f"({k}: {list(state[k].shape)} in the file, {list(expected[k].shape)} expected)"
+    )
+
+
+def _load_state(model: nn.Module, state: Any, path: str | Path, arch: str, wanted: str) -> None:
+    _check_weights(state, model.state_dict(), path, f"a {arch}", wanted)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
@@ -196,10 +268,15 @@ def _load_state(model: nn.Module, state: dict[str, Any], path: str | Path) -> No
 
 
 def _num_outputs(model: nn.Module, path: Path) -> int:
-    last: nn.Linear | None = None
+    """Outputs of the last nn.Linear, or of the last nn.Conv2d in a network without one (SqueezeNet)."""
+    last: nn.Linear | nn.Conv2d | None = None
     for module in model.modules():
         if isinstance(module, nn.Linear):
             last = module
     if last is None:
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                last = module
+    if last is None:
         raise ModelError(f"{path}: cannot find the model's output layer (no nn.Linear)")
-    return last.out_features
+    return last.out_features if isinstance(last, nn.Linear) else last.out_channels

@@ -13,9 +13,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
@@ -38,6 +38,7 @@ __all__ = [
     "load_config",
     "settings",
     "write_config",
+    "written",
 ]
 
 CONFIG_FORMAT = formats.WORKSPACE
@@ -51,8 +52,15 @@ class ConfigError(HniError):
         super().__init__(f"{path}: " + (f"field {field!r}: " if field else "") + message)
 
 
+# Numbers are strict (a bool or a string is not a number: `true` is not 1, "3" is not 3) and finite.
+# Lists are read as tuples, so their own fields are not strict; their items are.
+SEED_LIMIT = 2**32
+SegmentCounts = Annotated[tuple[Annotated[int, Field(ge=1, le=10_000)], ...], Field(strict=False, min_length=1)]
+Unit = Annotated[float, Field(ge=0, le=1)]
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     def key(self) -> str:
         """A short stable digest of this section, for cache keys."""
@@ -72,12 +80,14 @@ class ModelConfig(_Section):
     feature_layer: str = Field(default="layer4", description="module whose output gives patch features (e.g. layer4)")
     gradcam_layer: str = Field(default="layer4", description="module where Grad-CAM takes the class logit's gradient")
     input_size: int = Field(default=64, ge=16, le=1024, description="images are resized to this square size, in pixels")
-    mean: tuple[float, float, float] = Field(
+    mean: tuple[Unit, Unit, Unit] = Field(
         default=IMAGENET_MEAN,
+        strict=False,
         description="per-channel RGB mean (0-1 scale) subtracted from the input, as in the network's training",
     )
     std: tuple[float, float, float] = Field(
         default=IMAGENET_STD,
+        strict=False,
         description="per-channel RGB std (0-1 scale) the input is divided by after subtracting the mean; positive",
     )
 
@@ -108,8 +118,8 @@ class TrainConfig(_Section):
 
 
 class SegmentConfig(_Section):
-    n_segments: tuple[int, ...] = Field(
-        default=(15, 50, 80), description="SLIC's target number of segments, one entry per resolution"
+    n_segments: SegmentCounts = Field(
+        default=(15, 50, 80), max_length=16, description="SLIC's target number of segments, one entry per resolution"
     )
     compactness: float = Field(default=20.0, gt=0, description="SLIC compactness: higher gives squarer segments")
     sigma: float = Field(
@@ -145,7 +155,7 @@ class ExtractConfig(_Section):
         le=1,
         description="fraction of an image's pixels, highest Grad-CAM first, that form a class's Grad-CAM region",
     )
-    clusters: int = Field(default=25, ge=2, description="k-means clusters per class: the candidate concepts")
+    clusters: int = Field(default=25, ge=2, le=1000, description="k-means clusters per class: the candidate concepts")
     min_cluster_images: float = Field(
         default=0.3,
         gt=0,
@@ -158,6 +168,7 @@ class ExtractConfig(_Section):
     tcav_random_sets: int = Field(
         default=10,
         ge=2,
+        le=1000,
         description="random negative sets per TCAV test (for each concept, and for the random-vs-random null)",
     )
     tcav_alpha: float = Field(
@@ -166,7 +177,7 @@ class ExtractConfig(_Section):
         lt=1,
         description="p-value under which a concept's TCAV score counts as significant; significant concepts rank first",
     )
-    top_k: int = Field(default=4, ge=1, description="c-SCG nodes per class: its k most important concepts")
+    top_k: int = Field(default=4, ge=1, le=64, description="c-SCG nodes per class: its k most important concepts")
     match_percentile: float = Field(
         default=95.0,
         gt=0,
@@ -270,8 +281,15 @@ class DistillConfig(_Section):
     synthetic_per_class: int = Field(
         default=0,
         ge=0,
+        le=1_000_000,
         description="zero-shot: synthesized graphs per new class; 0: the seen classes' mean image count",
     )
+
+    @model_validator(mode="after")
+    def _some_loss(self) -> DistillConfig:
+        if self.alpha == 0 and self.beta == 0:
+            raise ValueError("alpha and beta are both 0: distillation would have no loss to learn from")
+        return self
 
 
 class HniConfig(_Section):
@@ -279,8 +297,12 @@ class HniConfig(_Section):
         default=cast(Literal["hni-workspace/1"], CONFIG_FORMAT),
         description="format of this file; only hni-workspace/1 is read",
     )
-    seed: int = Field(default=0, description="seed of every random draw: sampling, k-means, training")
-    classes: tuple[str, ...] = Field(default=(), description="classes of interest; empty: every training class")
+    seed: int = Field(
+        default=0, ge=0, lt=SEED_LIMIT, description="seed of every random draw: sampling, k-means, training"
+    )
+    classes: tuple[str, ...] = Field(
+        default=(), strict=False, description="classes of interest; empty: every training class"
+    )
     model: ModelConfig = Field(default=ModelConfig(), description="the original network")
     data: DataConfig = Field(default=DataConfig(), description="the training and test images")
     train: TrainConfig = Field(default=TrainConfig(), description="`hni train`: training the network from scratch")
@@ -292,6 +314,14 @@ class HniConfig(_Section):
         description="the GRN, trained by `hni extract` to mimic the network and retrained by `hni apply`",
     )
     distill: DistillConfig = Field(default=DistillConfig(), description="`hni apply`: distillation into the network")
+
+    @field_validator("classes")
+    @classmethod
+    def _distinct(cls, classes: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({name for name in classes if classes.count(name) > 1 or not name.strip()})
+        if repeated:
+            raise ValueError(f"class names must be distinct and not blank ({', '.join(map(repr, repeated))})")
+        return classes
 
 
 def _read_toml(path: str | Path) -> dict[str, Any]:
@@ -313,11 +343,16 @@ def _validate(path: str | Path, data: dict[str, Any]) -> HniConfig:
         return HniConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
+        field = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
         message = first["msg"].removeprefix("Value error, ")
-        if first["type"] != "missing" and not isinstance(first.get("input"), (dict, list)):
-            message += f" (got {first.get('input')!r})"
-        raise ConfigError(str(path), message, field) from None
+        if first["type"] != "missing" and not isinstance(first.get("input"), dict):
+            message += f" (got {_shown(first.get('input'))})"
+        raise ConfigError(str(path), message, field or None) from None
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_config(path: str | Path) -> HniConfig:
@@ -339,7 +374,7 @@ class Setting:
     @property
     def text(self) -> str:
         """The value as hni.toml writes it (strings quoted, lists in brackets)."""
-        return _toml_value(self.value)
+        return written(self.value)
 
 
 def settings(config: HniConfig, given: Mapping[str, Any]) -> list[Setting]:
@@ -380,7 +415,8 @@ def effective_settings(path: str | Path) -> list[Setting]:
 # -- writing ------------------------------------------------------------------------------------------
 
 
-def _toml_value(value: Any) -> str:
+def written(value: Any) -> str:
+    """A value as hni.toml writes it (strings quoted, lists in brackets); one of no TOML type as Python would."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -388,8 +424,8 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
+        return "[" + ", ".join(written(v) for v in value) + "]"
+    return _shown(value)
 
 
 def dump_config(config: HniConfig) -> str:

@@ -81,9 +81,9 @@ def test_bare_state_dict_and_whole_model(tmp_path):
     [
         ("missing", "no such checkpoint"),
         ("garbage", "not a readable checkpoint"),
-        ("classes", "do not match the data's"),
-        ("outputs", "has 3 outputs but the data has 2 classes"),
-        ("shapes", "weights do not fit the architecture: .*size mismatch for fc.weight"),
+        ("classes", "classes are not the data's 2 .only in the data: 'a', 'b'; only in the checkpoint: 'p', 'q'"),
+        ("outputs", "output layer fc has 3 outputs, but the data has 2 classes"),
+        ("shapes", "output layer fc has 3 outputs, but the data has 2 classes"),
         ("arch", "unknown torchvision classification architecture 'resnet19'; did you mean"),
     ],
 )

@@ -273,7 +273,7 @@ def test_crop_mode_extracts_applies_and_explains_with_context_features(workspace
     )
     assert main(["-w", str(ws), "explain", str(image), "--base"]) == 1
     err = capsys.readouterr().err
-    assert "grn.pt: the GRN takes 1024-dimensional node features" in err and "run `hni extract` again" in err
+    assert "extract.context_features is false here but was true" in err and "run `hni extract` again" in err
 
 
 def test_rotated_copies_join_the_mimic_data_but_not_concept_discovery(workspace, tmp_path):
