@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -13,9 +14,12 @@ from hni_dsl.fileio import atomic_write_text
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.init_workspace import init_scenario, init_user
 from hni_engine.graphs.extract import extract
-from hni_engine.network.models import build_model, load_checkpoint, save_checkpoint
+from hni_engine.network.models import ModelError, build_model, load_checkpoint, save_checkpoint
 from hni_engine.network.training import evaluate, seed_everything, train_classifier
 from hni_engine.progress import bar
+from hni_engine.store import preflight
+from hni_engine.store.datahash import warn_stale
+from hni_engine.store.recorded import config_record
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
 __all__ = ["cmd_eval", "cmd_extract", "cmd_init", "cmd_train"]
@@ -65,6 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{ws.model_path}: a model exists; `hni train --force` replaces it (and makes the "
             f"concepts extracted from it stale)"
         )
+    preflight.before_train(ws)  # a read-only workspace, a full disk or a checkpoint of yours: refused now
     device = resolve_device(args.device)
     classes = ws.data_classes()
     with bar(None, "loading images", "img") as progress:
@@ -110,6 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "per_class": report.test.per_class,
         "confusion": report.test.confusion,
         "classes": classes,
+        # what later commands compare hni.toml with (Workspace.check_config)
+        "config": config_record(config.model_copy(update={"train": train_config})),
     }
     atomic_write_text(ws.model_path.with_suffix(".json"), json.dumps(metrics, indent=2) + "\n")
     print(report.test.table())
@@ -121,14 +128,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     limit_threads()
     ws = Workspace(args.workspace)
     config = ws.config
+    warn_stale(ws)
     device = resolve_device(args.device)
     classes = ws.data_classes()
+    if args.model is None:
+        _warn(ws.check_config("eval"))
     path = args.model or ws.model_path
     if args.model and os.path.isdir(args.model):  # a run folder
         path = os.path.join(args.model, "model.pt")
     # A run's network may know classes the training data lacks (defined ones): its own list decides.
     classes = _checkpoint_classes(path) or classes
     loaded = load_checkpoint(path, config.model.arch, classes)
+    trained_at = loaded.extra.get("input_size")
+    if type(trained_at) is int and trained_at != config.model.input_size:
+        raise ModelError(
+            f"{path}: the network was trained on {trained_at} px images (its input_size), but "
+            f"{ws.config_path}'s model.input_size is {config.model.input_size}"
+        )
     test = ws.load_split("test", classes)
     result = evaluate(loaded.model.to(device), test, config.model.mean, config.model.std, device=device)
     print(result.table())
@@ -141,17 +157,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _checkpoint_classes(path: str | Path) -> list[str] | None:
-    """The class list stored beside a run's network (classes.json), if there is one."""
+    """The class list stored beside a run's network (classes.json), if there is one: a JSON list of names."""
     listed = os.path.join(os.path.dirname(str(path)), "classes.json")
-    if os.path.basename(str(path)) == "model.pt" and os.path.isfile(listed):
+    if os.path.basename(str(path)) != "model.pt" or not os.path.isfile(listed):
+        return None
+    try:
         with open(listed, encoding="utf-8") as handle:
-            return list(json.load(handle))
-    return None
+            names = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{listed}: not a readable class list ({type(exc).__name__}: {exc})") from None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise ModelError(f"{listed}: expected a JSON list of class names (got {str(names)[:60]})")
+    return names
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     limit_threads()
     ws = Workspace(args.workspace)
+    _warn(ws.check_config("extract"))
+    preflight.before_extract(ws, use_cache=not args.no_cache)
     device = resolve_device(args.device)
     start = time.perf_counter()
     result = extract(ws, device=device, use_cache=not args.no_cache)
@@ -164,3 +188,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
         )
     print(f"done in {time.perf_counter() - start:.0f} s ({result.report.get('cache', '')}); see `hni show CLASS`")
     return 0
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)

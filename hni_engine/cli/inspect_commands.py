@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from pathlib import Path
 
 from hni_dsl import load_library
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.present import pictures
+from hni_engine.present.exemplars import refused_exemplars
 from hni_engine.present.explain_image import explain_figure, explain_image, print_graph
 from hni_engine.present.report import parse_classes, write_report
 from hni_engine.present.show import class_entry, current_library, show_text
+from hni_engine.store.datahash import warn_stale
 from hni_engine.store.runs import current_library_path
 from hni_engine.store.workspace import Workspace
 
@@ -22,6 +24,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     ws = Workspace(args.workspace)
     if args.png:
         pictures.check_output(args.png)
+    warn_stale(ws)
     library_path = args.library or current_library_path(ws)
     library = load_library(args.library) if args.library else current_library(ws)
     entry = class_entry(library, args.cls)
@@ -29,14 +32,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.png:
         # Exemplars are where extraction wrote them (concepts/), whichever library names them.
         draw = pictures.pool_picture if args.pool else pictures.scg_picture
-        pictures.write_png(draw(library, entry, ws.concepts_dir, os.path.dirname(str(library_path))), args.png)
+        library_dir = Path(library_path).parent
+        for line in refused_exemplars(library, [entry], ws.concepts_dir, library_dir):
+            print(line, file=sys.stderr)
+        pictures.write_png(draw(library, entry, ws.concepts_dir, library_dir), args.png)
         print(f"picture written to {args.png}", file=sys.stderr)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     ws = Workspace(args.workspace)
+    warn_stale(ws)
     path, inputs = write_report(ws, args.output, run=args.run, classes=parse_classes(args.classes))
+    for line in inputs.warnings:
+        print(line, file=sys.stderr)
     run = f", run {inputs.run.run_id}" if inputs.run is not None else " (no run)"
     print(f"report written to {path}: {len(inputs.entries)} classes{run}")
     return 0
@@ -47,6 +56,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     ws = Workspace(args.workspace)
     if args.png:
         pictures.check_output(args.png)  # before any work: a bad output path writes and computes nothing
+    warn_stale(ws)
+    for line in ws.check_config("explain"):  # hni.toml against what train and extract ran with
+        print(line, file=sys.stderr)
     device = resolve_device(args.device)
     ex = explain_image(ws, args.image, args.why_not, device, run=args.run, base=args.base)
     net_pred = int(ex.network.argmax())

@@ -2,7 +2,8 @@
 
 The folder holds the student network and its class list, the edited library (which now says which
 output each defined class has), the retrained GRN, the plan as text and JSON, the scripts applied, the
-metrics and the provenance: hashes of every input, the configuration, the seed and the versions.
+metrics and the provenance: hashes of every input (the data's too), the configuration, the seed and the
+versions.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from hni_engine import formats
 from hni_engine.edit.context import ApplyContext
 from hni_engine.edit.evaluate import run_metrics
 from hni_engine.network.models import file_sha256, save_checkpoint
+from hni_engine.store.datahash import DataState, data_state
 from hni_engine.store.provenance import versions
 from hni_engine.store.runs import next_run_id, record_run
 
-__all__ = ["record"]
+__all__ = ["inputs_digest", "record"]
 
 
 def _final_library(ctx: ApplyContext, model_sha: str) -> Library:
@@ -43,7 +45,7 @@ def _final_library(ctx: ApplyContext, model_sha: str) -> Library:
     return Library(classes=entries, applied=after.applied, meta=meta)
 
 
-def _write(ctx: ApplyContext, folder: Path, metrics: dict[str, Any], config_sha: str) -> None:
+def _write(ctx: ApplyContext, folder: Path, metrics: dict[str, Any], config_sha: str, data: DataState) -> None:
     m, plan = ctx.config.model, ctx.plan
     model_sha = save_checkpoint(
         ctx.student,
@@ -76,6 +78,7 @@ def _write(ctx: ApplyContext, folder: Path, metrics: dict[str, Any], config_sha:
         "model_sha256": model_sha,
         "scripts": [{"path": r.path, "sha256": r.sha256, "status": r.status} for r in plan.scripts],
         "config": {"path": str(ctx.ws.config_path), "sha256": config_sha, "key": ctx.config.key()},
+        "data": data.summary(),
         "seed": ctx.config.seed,
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -83,11 +86,21 @@ def _write(ctx: ApplyContext, folder: Path, metrics: dict[str, Any], config_sha:
     atomic_write_text(folder / "provenance.json", json.dumps(provenance, indent=2) + "\n")
 
 
+def inputs_digest(ctx: ApplyContext, data: DataState | None = None) -> str:
+    """The digest in a run's id: of everything the run was made from, the images it learnt from and was
+    evaluated on included (the same edit on other data is another run)."""
+    config_sha = file_sha256(ctx.ws.config_path)
+    data_sha = (data if data is not None else data_state(ctx.ws)).sha256
+    inputs = json.dumps(
+        [ctx.current.sha256, ctx.plan.library_sha256, [s.sha256 for s in ctx.plan.scripts], config_sha, data_sha],
+        sort_keys=True,
+    )
+    return text_sha256(inputs)
+
+
 def record(ctx: ApplyContext) -> None:
     metrics = ctx.metrics = run_metrics(ctx)
     config_sha = file_sha256(ctx.ws.config_path)
-    inputs = json.dumps(
-        [ctx.current.sha256, ctx.plan.library_sha256, [s.sha256 for s in ctx.plan.scripts], config_sha], sort_keys=True
-    )
-    ctx.run_id = next_run_id(ctx.ws, text_sha256(inputs))
-    ctx.run_dir = record_run(ctx.ws, ctx.run_id, lambda folder: _write(ctx, folder, metrics, config_sha))
+    data = data_state(ctx.ws)
+    ctx.run_id = next_run_id(ctx.ws, inputs_digest(ctx, data))
+    ctx.run_dir = record_run(ctx.ws, ctx.run_id, lambda folder: _write(ctx, folder, metrics, config_sha, data))

@@ -13,6 +13,9 @@ The stages, in the order the data flows (HNI 3.1, VRX 3.1-3.2):
    never see them); edges kept by |e_ji|; the GRN retrained on the kept edges; fidelity measured on
    held-out (test) images.
 
+The data's hash (every image file's, hni_engine.store.datahash) is recorded in `concepts/data.json`, so
+later commands can say when the data changed since.
+
 Outputs are written into a fresh folder and swapped in at the end, so an interrupted run leaves the
 previous `concepts/` untouched.
 """
@@ -42,6 +45,8 @@ from hni_engine.network.models import LoadedModel, load_checkpoint
 from hni_engine.progress import bar
 from hni_engine.store.cache import Cache
 from hni_engine.store.config import HniConfig
+from hni_engine.store.datahash import DataState, data_state
+from hni_engine.store.recorded import config_record
 from hni_engine.store.workspace import Workspace
 
 __all__ = ["EXEMPLARS_PER_CONCEPT", "ExtractResult", "extract"]
@@ -76,6 +81,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     torch.manual_seed(config.seed)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
+    data = data_state(ws)  # what the concepts come from; later commands compare the data with it
     classes = ws.data_classes()
     with bar(None, "loading images", "img") as progress:
         train = ws.load_split("train", classes, lambda done, total: progress.update(1))
@@ -173,6 +179,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
         cache,
         loaded,
         relaxed,
+        data,
     )
     timings["write"] = time.perf_counter() - clock
     return ExtractResult(library, held_out, json.loads(ws.extract_report_path.read_text()))
@@ -270,8 +277,10 @@ def _write_outputs(
     cache: Cache,
     loaded: LoadedModel,
     relaxed: dict[str, float],
+    data: DataState,
 ) -> None:
     # Written beside concepts/ and swapped in whole: an interrupted extraction leaves the old one.
+    data_file = ws.data_manifest_path.relative_to(ws.concepts_dir)
     with staged_folder(ws.concepts_dir, replace=True) as built:
         write_library(library, built / "library.json")
         ids = [f"{name}/{c.key}" for name in names for c in pools[name]]
@@ -314,5 +323,8 @@ def _write_outputs(
             # classes whose concepts recur in fewer images than extract.min_cluster_images asks (value used)
             "frequency_rule_relaxed": relaxed,
             "model_sha256": loaded.sha256,
+            "config": config_record(ws.config),  # what later commands compare hni.toml with
+            "data": data.summary(),  # every file's hash: data.json
         }
+        (built / data_file).write_text(data.to_json())
         (built / "extract.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from hni_dsl.fileio import InputFileError, atomic_write_bytes
+from hni_engine.store.preflight import check_output_file
 
 __all__ = ["Picture", "Placed", "check_output", "write_png"]
 
@@ -55,7 +56,7 @@ def check_output(path: str | Path) -> Path:
     folder = target.parent
     if not folder.is_dir():
         raise InputFileError(f"{path}: cannot write the picture: folder {folder} does not exist")
-    return target
+    return check_output_file(target, "picture")  # and it can be written there
 
 
 def write_png(picture: Picture, path: str | Path) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from hni_dsl.library import ClassEntry, Library
+from hni_engine.present.exemplars import exemplar_files
 from hni_engine.present.picture_output import Picture, Placed, check_output, write_png
 
 __all__ = [
@@ -146,17 +147,6 @@ def _colour_bar(draw: ImageDraw.ImageDraw, x: int, y: int, width: int, scale: fl
     _text(draw, (x, y - 17), caption, size=12, fill=INK)
 
 
-def _exemplar_paths(library_dir: Path | None, concepts_dir: Path, relative: Sequence[str]) -> list[Path]:
-    """Exemplar files that exist: relative to concepts/ (where extraction wrote them), else to the library."""
-    found = []
-    for rel in relative:
-        for base in (concepts_dir, library_dir):
-            if base is not None and (base / rel).is_file():
-                found.append(base / rel)
-                break
-    return found
-
-
 def _patch(path: Path | None, size: int, concept_id: str) -> Image.Image:
     """The exemplar at ``size`` px, or a gray box with the concept id where there is no readable file."""
     if path is not None:
@@ -176,7 +166,7 @@ def _patches_of(
     library: Library, concept_id: str, concepts_dir: Path, library_dir: Path | None, size: int, count: int
 ) -> list[Image.Image]:
     concept = library.concept(concept_id)
-    paths = _exemplar_paths(library_dir, concepts_dir, concept.exemplars if concept else ())[:count]
+    paths = exemplar_files(concept.exemplars if concept else (), concepts_dir, library_dir)[:count]
     return [_patch(p, size, concept_id) for p in paths] or [_patch(None, size, concept_id)]
 
 

@@ -21,6 +21,7 @@ from hni_dsl.fileio import InputFileError, atomic_write_text
 from hni_dsl.library import ClassEntry, Library
 from hni_engine.present import pictures
 from hni_engine.present.report_inputs import ReportInputs, RunView, check_report_output, gather, parse_classes
+from hni_engine.store.preflight import before_report
 from hni_engine.store.workspace import Workspace
 
 __all__ = ["ReportInputs", "RunView", "check_report_output", "gather", "parse_classes", "render", "write_report"]
@@ -54,8 +55,8 @@ def _pts(change: float | None) -> str:
     return "&ndash;" if change is None else f"{100 * change:+.1f}"
 
 
-def _short(sha: str | None) -> str:
-    return sha[:12] if sha else "unknown"
+def _short(sha: object) -> str:
+    return str(sha)[:12] if sha else "unknown"
 
 
 def _class_anchor(index: int) -> str:
@@ -108,6 +109,7 @@ def _header(inputs: ReportInputs) -> str:
         )
     )
     rows += [("note", esc(n)) for n in inputs.notes]
+    rows += [("warning", esc(w.removeprefix("warning: "))) for w in inputs.warnings]
     body = "\n".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f'<h1>hni report</h1>\n<table class="header">\n{body}\n</table>'
 
@@ -357,7 +359,7 @@ def write_report(
     ws: Workspace, output: str | Path | None = None, *, run: str | None = None, classes: Sequence[str] | None = None
 ) -> tuple[Path, ReportInputs]:
     """Check the output path and every input, render, then write atomically; a failure writes nothing."""
-    target = check_report_output(output if output is not None else ws.root / "report.html")
+    target = before_report(check_report_output(output if output is not None else ws.root / "report.html"))
     inputs = gather(ws, run, classes)
     text = render(inputs)
     try:

@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from hni_dsl import load_library
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import InputFileError, read_text
 from hni_dsl.library import ClassEntry, Library
 from hni_dsl.suggest import did_you_mean
+from hni_engine.present.exemplars import refused_exemplars
 from hni_engine.store.runs import resolve_run
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
@@ -46,6 +49,7 @@ class ReportInputs:
     extract: dict[str, Any]
     run: RunView | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # exemplars refused (hni_engine.present.exemplars)
 
 
 # -- gathering and checking the inputs ------------------------------------------------------------
@@ -63,10 +67,74 @@ def check_report_output(path: str | Path) -> Path:
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = json.loads(read_text(path, what))
-        return data
+        data = json.loads(read_text(path, what))
     except json.JSONDecodeError as exc:
         raise InputFileError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path}: not {what} (a JSON object expected, got {type(data).__name__})")
+    return data
+
+
+class _Checked(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Side(_Checked):
+    per_class: dict[str, float | None]
+    accuracy: float | None = None
+    confusion: list[list[int]]
+
+
+class _Summary(_Checked):
+    classes: list[str] = []
+    before: float
+    after: float
+    change: float
+
+
+class _Grn(_Checked):
+    test_accuracy: float | None = None
+
+
+class _Metrics(_Checked):
+    """The fields of a run's metrics.json the report shows, with the types it formats them as."""
+
+    kind: str = "unknown"
+    before: _Side
+    after: _Side
+    evaluated_classes: list[str] | None = None
+    edited_classes: list[str] = []
+    defined_classes: list[str] = []
+    mean_change: dict[str, _Summary | None] | None = None
+    grn: _Grn | None = None
+
+
+class _Script(_Checked):
+    path: str | None = None
+    sha256: str | None = None
+    status: str | None = None
+
+
+class _Model(_Checked):
+    sha256: str | None = None
+
+
+class _Provenance(_Checked):
+    parent_run: str | None = None
+    model_sha256: str | None = None
+    base_model: _Model | None = None
+    scripts: list[_Script] = []
+
+
+def _checked(model: type[_Checked], data: dict[str, Any], path: Path, what: str) -> dict[str, Any]:
+    """``data`` as ``model`` reads it (numbers as numbers, text as text), or a one-line error naming the field."""
+    try:
+        checked: dict[str, Any] = model.model_validate(data).model_dump(exclude_unset=True)
+        return checked
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "top level"
+        raise InputFileError(f"{path}: not {what} ({where}: {first['msg']})") from None
 
 
 def _load_run(ws: Workspace, run_id: str) -> RunView:
@@ -75,7 +143,14 @@ def _load_run(ws: Workspace, run_id: str) -> RunView:
         if not (folder / name).is_file():
             raise WorkspaceError(f"{folder}: incomplete run ({name} is missing)")
     provenance = (
-        _read_json(folder / "provenance.json", "run provenance") if (folder / "provenance.json").is_file() else {}
+        _checked(
+            _Provenance,
+            _read_json(folder / "provenance.json", "run provenance"),
+            folder / "provenance.json",
+            "a run's provenance",
+        )
+        if (folder / "provenance.json").is_file()
+        else {}
     )
     scripts_dir = folder / "scripts"
     scripts = (
@@ -86,7 +161,9 @@ def _load_run(ws: Workspace, run_id: str) -> RunView:
     return RunView(
         run_id,
         folder,
-        _read_json(folder / "metrics.json", "run metrics"),
+        _checked(
+            _Metrics, _read_json(folder / "metrics.json", "run metrics"), folder / "metrics.json", "a run's metrics"
+        ),
         provenance,
         read_text(folder / "plan.txt", "plan"),
         scripts,
@@ -131,4 +208,6 @@ def gather(ws: Workspace, run: str | None = None, classes: Sequence[str] | None 
     view = _load_run(ws, run_id) if run_id is not None else None
     library_path = view.folder / "library.json" if view is not None else ws.library_path
     library = load_library(library_path)
-    return ReportInputs(ws, library, library_path, _select(library, classes), extract, view, notes)
+    entries = _select(library, classes)
+    refused = refused_exemplars(library, entries, ws.concepts_dir, library_path.parent)
+    return ReportInputs(ws, library, library_path, entries, extract, view, notes, refused)

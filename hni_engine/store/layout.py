@@ -9,6 +9,7 @@ concepts/anchors.pt      its numeric side: anchors and matching thresholds keyed
 concepts/patches/...     exemplar patches per concept (for people)
 concepts/grn.pt          the graph reasoning network that mimics the original network
 concepts/extract.json    what extraction measured (fidelity, timings, cache use)
+concepts/data.json       the data extraction saw: a sha256 of every image file (hni_engine.store.datahash)
 edits/*.hni              edit scripts, applied in file-name order
 runs/<id>/, runs/HEAD    what `hni apply` made, and which run is current (hni_engine.store.runs)
 .hni/cache/              content-addressed stage results, safe to delete
@@ -21,11 +22,20 @@ from pathlib import Path
 
 from hni_dsl.errors import HniError
 
-__all__ = ["Layout", "WorkspaceError"]
+__all__ = ["Layout", "WorkspaceError", "inside"]
 
 
 class WorkspaceError(HniError):
     """The workspace is missing something, or holds something inconsistent."""
+
+
+def inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether ``path`` resolves (symlinks followed, `..` applied) to ``folder`` or something below it."""
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
+    return True
 
 
 class Layout:
@@ -41,6 +51,10 @@ class Layout:
         """A path from hni.toml: relative ones are relative to the workspace."""
         path = Path(relative)
         return path if path.is_absolute() else self.root / path
+
+    def contains(self, path: str | Path) -> bool:
+        """Whether ``path`` (relative to the workspace, or absolute) resolves inside it, symlinks followed."""
+        return inside(self.resolve(str(path)), self.root)
 
     @property
     def config_path(self) -> Path:
@@ -69,6 +83,10 @@ class Layout:
     @property
     def extract_report_path(self) -> Path:
         return self.concepts_dir / "extract.json"
+
+    @property
+    def data_manifest_path(self) -> Path:
+        return self.concepts_dir / "data.json"
 
     @property
     def edits_dir(self) -> Path:
