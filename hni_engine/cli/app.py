@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
-from types import ModuleType
+from types import FrameType, ModuleType
 
 from hni_dsl.errors import HniError, LibraryError
+from hni_dsl.escape import clip, escape
 from hni_dsl.fileio import InputFileError
-from hni_engine.cli import config_command, language_commands
+from hni_engine.cli import config_command, doctor_command, language_commands
 from hni_engine.cli.language_commands import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, UsageError
 from hni_engine.cli.parser import build_parser
+from hni_engine.cli.writing import run_guarded
 
 __all__ = ["handler", "main"]
 
@@ -27,6 +31,7 @@ TORCH_FREE: dict[str, Handler] = {
     "fmt": language_commands.cmd_fmt,
     "plan": language_commands.cmd_plan,
     "config": config_command.cmd_config,
+    "doctor": doctor_command.cmd_doctor,
 }
 
 
@@ -64,25 +69,57 @@ def handler(name: str) -> Handler:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    args.argv = argv
+    # SIGTERM raises where the process is, so staged writes unwind as they do on Ctrl-C.
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
-        return handler(args.handler)(args)
+        return run_guarded(args, handler(args.handler))
     except (UsageError, InputFileError, LibraryError) as exc:
         print(f"hni {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except HniError as exc:
         print(f"hni {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERRORS
+    except Terminated:
+        print("terminated: nothing half-written is kept (`hni doctor` checks the workspace)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: nothing half-written is kept (`hni doctor` checks the workspace)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `hni show X | head`: the reader left; not an error worth a traceback
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # the machine said no (a full disk, a file gone): staged writes have unwound
+        where = f"{escape(str(exc.filename))}: " if exc.filename else ""
+        print(f"hni {args.command}: error: {where}{exc.strerror or exc}; nothing half-written is kept", file=sys.stderr)
+        return EXIT_ERRORS
+    except Exception as exc:
+        if os.environ.get("HNI_DEBUG") == "1":
+            raise
+        print(
+            f"hni {args.command}: internal error: {type(exc).__name__}: {escape(clip(str(exc), 300))} "
+            "(a bug in hni; HNI_DEBUG=1 shows where; nothing half-written is kept)",
+            file=sys.stderr,
+        )
+        return EXIT_ERRORS
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception: staged writes unwind, and the exit status is 143."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
 
 
 if __name__ == "__main__":  # pragma: no cover

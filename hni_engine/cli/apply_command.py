@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pydantic import ValidationError
 
@@ -13,6 +14,8 @@ from hni_dsl.plan import Plan, StalePlanError, apply_plan
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.language_commands import EXIT_ERRORS, print_diagnostics, read_scripts, tally
 from hni_engine.edit.pipeline import apply_plan_to_network
+from hni_engine.store import preflight
+from hni_engine.store.datahash import warn_stale
 from hni_engine.store.runs import current_state
 from hni_engine.store.workspace import Workspace
 
@@ -40,7 +43,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
     limit_threads()
     ws = Workspace(args.workspace)
     _ = ws.config  # a bad hni.toml fails here, before any work
+    for line in ws.check_config("apply"):  # hni.toml against what train and extract ran with
+        print(line, file=sys.stderr)
     state = current_state(ws)
+    preflight.before_apply(ws, state.model_path)  # a read-only workspace or a full disk: refused before any work
+    warn_stale(ws)
     library = load_library(state.library_path)
     if len(args.scripts) == 1 and args.scripts[0].endswith(".json"):
         plan, sources = load_plan_file(args.scripts[0])

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from hni_engine.cli.config_command import add_config_parser
 from hni_engine.cli.language_commands import EXIT_USAGE
+from hni_engine.store.config import SEED_LIMIT
 from hni_engine.store.provenance import package_version
 
 __all__ = ["ArgumentParser", "build_parser"]
@@ -22,6 +24,40 @@ class ArgumentParser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+
+def integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high]; anything else is a usage error that shows the value.
+
+    >>> integer(1)("3"), integer(0, 9)("9")
+    (3, 9)
+    """
+
+    def parse(text: str) -> int:
+        span = f"[{low}, {high}]" if high is not None else f">= {low}"
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number {span} (got {text!r})") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected a whole number {span} (got {text!r})")
+        return value
+
+    return parse
+
+
+SEED = integer(0, SEED_LIMIT - 1)
+IMAGE_SIZE = integer(16, 1024)  # as hni.toml's model.input_size
+COUNT = integer(0)
+POSITIVE = integer(1)
+
+
+def _wait_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another command is writing the workspace, queue behind it (default: refuse)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
             "scripts", nargs="*", metavar="SCRIPT", help="edit scripts (default: the workspace's edits/*.hni)"
         )
         p.add_argument(
-            "--max-errors", type=int, default=50, metavar="N", help="show at most N diagnostics (default 50)"
+            "--max-errors", type=COUNT, default=50, metavar="N", help="show at most N diagnostics (default 50)"
         )
         p.set_defaults(handler=handler)
         return p
@@ -84,25 +120,27 @@ def build_parser() -> argparse.ArgumentParser:
     init = engine_command("init", "make a workspace: a built-in scenario, or your own data and model")
     init.add_argument("dir", metavar="DIR", help="the new workspace folder (must not exist or be empty)")
     init.add_argument("--scenario", choices=["spurious", "posebias", "zeroshot"], help="built-in synthetic data")
-    init.add_argument("--seed", type=int, default=0, help="seed of the scenario and of every later stage")
+    init.add_argument("--seed", type=SEED, default=0, help="seed of the scenario and of every later stage")
     init.add_argument("--quick", action="store_true", help="a small scenario (30 train / 15 test images per class)")
-    init.add_argument("--image-size", type=int, default=64, help="synthetic image size in pixels (default 64)")
+    init.add_argument("--image-size", type=IMAGE_SIZE, default=64, help="synthetic image size in pixels (default 64)")
     init.add_argument("--data", metavar="PATH", help="your data: PATH/train and PATH/test in ImageFolder layout")
     init.add_argument("--model", metavar="CKPT", help="your network: a state dict or whole-model file")
     init.add_argument("--arch", default="resnet18", help="torchvision architecture of --model (default resnet18)")
-    init.add_argument("--input-size", type=int, default=224, help="input size of your network (default 224)")
+    init.add_argument("--input-size", type=IMAGE_SIZE, default=224, help="input size of your network (default 224)")
     init.add_argument("--feature-layer", default="layer4", help="layer for patch features (default layer4)")
     init.add_argument("--gradcam-layer", default="layer4", help="layer for Grad-CAM (default layer4)")
 
     train = engine_command("train", "train the original network from scratch on the workspace's data")
-    train.add_argument("--epochs", type=int, help="override train.epochs of hni.toml")
+    train.add_argument("--epochs", type=POSITIVE, help="override train.epochs of hni.toml")
     train.add_argument("--force", action="store_true", help="replace an existing model/base.pt")
+    _wait_flag(train)
 
     ev = engine_command("eval", "per-class accuracy and confusion matrix on the test split")
     ev.add_argument("--model", metavar="PATH", help="a checkpoint other than the workspace's base model")
 
     ex = engine_command("extract", "discover concepts, build the c-SCGs and train the GRN that mimics the network")
     ex.add_argument("--no-cache", action="store_true", help="recompute every stage (the cache is left alone)")
+    _wait_flag(ex)
 
     apply = engine_command(
         "apply",
@@ -116,7 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="edit scripts, or one plan saved by `hni plan -o` (default: edits/*.hni in name order)",
     )
     apply.add_argument("--no-cache", action="store_true", help="recompute patch features instead of reading the cache")
-    apply.add_argument("--max-errors", type=int, default=50, metavar="N", help="show at most N diagnostics")
+    apply.add_argument("--max-errors", type=COUNT, default=50, metavar="N", help="show at most N diagnostics")
+    _wait_flag(apply)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="report what an interrupted command left in the workspace; --fix repairs it",
+        description="report what an interrupted command left in the workspace; --fix repairs it",
+    )
+    doctor.add_argument("--fix", action="store_true", help="repair what can be repaired (takes the writer lock)")
+    _wait_flag(doctor)
+    doctor.set_defaults(handler="doctor")
 
     demo = engine_command(
         "demo",
@@ -130,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quick", action="store_true", help="a small version (about two minutes on two cores)")
     demo.add_argument("--dir", metavar="DIR", help="the demo workspace (default: ./hni-demo-SCENARIO[-quick])")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=SEED, default=0, help="seed of the scenario and of every stage")
     demo.add_argument("--force", action="store_true", help="replace an existing demo workspace")
 
     add_config_parser(sub)

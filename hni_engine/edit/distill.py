@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hni_engine.data.images import ImageSet, to_tensor
+from hni_engine.network.guard import LossGuard
 from hni_engine.network.training import augment
 from hni_engine.store.config import DistillConfig
 
@@ -240,6 +241,7 @@ def distill(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps)
     report = DistillReport(epochs=config.epochs)
     start = time.perf_counter()
+    guard = LossGuard("distillation")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for epoch in range(config.epochs):
@@ -272,8 +274,10 @@ def distill(
                 loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward has no annotations
                 optimiser.step()
                 schedule.step()
+                guard.step(loss.item(), epoch + 1)
                 total += loss.item() * len(idx)
             report.loss.append(total / len(train))
+            guard.epoch(report.loss[-1], student.parameters())
             if progress is not None:
                 progress(epoch + 1, config.epochs, report.loss[-1])
     student.eval()

@@ -19,11 +19,14 @@ from hni_dsl.library import Library
 from hni_dsl.plan import Plan
 from hni_engine.edit.context import ApplyContext, ApplyResult
 from hni_engine.edit.evaluate import evaluate_before_after
+from hni_engine.edit.failed_run import RunFailed, record_failed_run
 from hni_engine.edit.rebuild import rebuild_graphs, synthesize_defined
 from hni_engine.edit.record import record
 from hni_engine.edit.resolve import resolve
 from hni_engine.edit.retrain import retrain_grn
 from hni_engine.edit.teach import distil
+from hni_engine.network.guard import TrainingDiverged
+from hni_engine.store.runs import FAILED_FILE
 from hni_engine.store.workspace import Workspace
 
 __all__ = ["STAGES", "apply_plan_to_network"]
@@ -70,7 +73,14 @@ def apply_plan_to_network(
     )
     for key, stage in STAGES:
         start = time.perf_counter()
-        stage(ctx)
+        try:
+            stage(ctx)
+        except TrainingDiverged as exc:
+            run_dir = record_failed_run(ctx, stage.__name__, str(exc))
+            raise RunFailed(
+                f"{exc}; nothing applied, the current network is unchanged "
+                f"(the failed run is kept in {run_dir}, see {FAILED_FILE} there)"
+            ) from None
         if key is not None:
             ctx.timings[key] = time.perf_counter() - start
     return ApplyResult(ctx.run_id, ctx.run_dir, ctx.before, ctx.after, ctx.metrics)

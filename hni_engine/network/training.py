@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from hni_engine.data.images import ImageSet, to_tensor
+from hni_engine.network.guard import LossGuard
 from hni_engine.store.config import TrainConfig
 
 __all__ = ["Evaluation", "TrainReport", "augment", "evaluate", "predict_logits", "seed_everything", "train_classifier"]
@@ -86,6 +87,7 @@ def train_classifier(
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
     report = TrainReport(epochs=config.epochs, seconds=0.0)
     start = time.perf_counter()
+    guard = LossGuard("training the network")
     for epoch in range(config.epochs):
         model.train()
         order = torch.randperm(len(train), generator=generator)
@@ -101,8 +103,10 @@ def train_classifier(
             loss.backward()
             optimiser.step()
             schedule.step()
+            guard.step(loss.item(), epoch + 1)
             total += loss.item() * len(idx)
         report.train_loss.append(total / len(train))
+        guard.epoch(report.train_loss[-1], model.parameters())
         if progress is not None:
             progress(epoch + 1, config.epochs, report.train_loss[-1])
     model.eval()

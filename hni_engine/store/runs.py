@@ -26,8 +26,11 @@ if TYPE_CHECKING:
     from hni_engine.store.workspace import Workspace
 
 __all__ = [
+    "FAILED_FILE",
+    "PENDING_HEAD",
     "RUN_FILES",
     "CurrentState",
+    "check_run_name",
     "current_library_path",
     "current_state",
     "next_run_id",
@@ -39,12 +42,18 @@ __all__ = [
 ]
 
 # What `hni apply` writes into every run folder (readers name the files they need among these).
+# What a failed run holds instead of a network: the stage and the reason (never HEAD).
+FAILED_FILE = "failed.json"
+# The HEAD journal: names the run about to be renamed into place, until HEAD has moved to it. A kill in
+# between leaves it behind, and the next writer (or `hni doctor --fix`) finishes the move.
+PENDING_HEAD = ".HEAD.pending"
 RUN_FILES = ("library.json", "model.pt", "classes.json", "grn.pt", "metrics.json", "provenance.json", "plan.txt")
 # A run id is a plain folder name inside runs/: no separators, no leading dot, so HEAD cannot point outside.
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
-def _check_name(layout: Layout, run: str) -> None:
+def check_run_name(layout: Layout, run: str) -> None:
+    """Refuse a run id that is not a plain folder name inside runs/ (so nothing can point outside)."""
     if not _RUN_NAME.fullmatch(run):
         raise WorkspaceError(f"{layout.head_path}: {run!r} is not a run id (a folder name inside {layout.runs_dir})")
 
@@ -60,7 +69,7 @@ def read_head(layout: Layout, needs: Sequence[str] = ("library.json",)) -> str |
         raise WorkspaceError(f"{head}: unreadable ({exc})") from None
     if not run:
         return None
-    _check_name(layout, run)
+    check_run_name(layout, run)
     folder = layout.runs_dir / run
     missing = [name for name in needs if not (folder / name).is_file()]
     if not folder.is_dir() or missing:
@@ -141,15 +150,18 @@ def record_run(layout: Layout, run_id: str, write: Callable[[Path], None]) -> Pa
     HEAD moves last: if anything fails before, the workspace's current state is as it was, and a run
     folder whose HEAD could not be written is removed again.
     """
-    _check_name(layout, run_id)
+    check_run_name(layout, run_id)
     target = layout.runs_dir / run_id
-    with staged_folder(target) as built:
+    pending = layout.runs_dir / PENDING_HEAD
+    with staged_folder(target, before_swap=lambda: atomic_write_text(pending, run_id + "\n")) as built:
         write(built)
     try:
         atomic_write_text(layout.head_path, run_id + "\n")
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
+        pending.unlink(missing_ok=True)
         raise
+    pending.unlink(missing_ok=True)
     return target
 
 

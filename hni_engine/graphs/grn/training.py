@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from hni_engine.graphs.grn.batch import ISCGBatch
 from hni_engine.graphs.grn.model import GRN
+from hni_engine.network.guard import LossGuard
 
 __all__ = ["GRAD_CLIP", "TrainReport", "fidelity", "predict", "single_thread", "train_grn"]
 
@@ -198,6 +199,7 @@ def train_grn(
     start = time.perf_counter()
     # Dropout draws from the global RNG: seed a forked copy so training is repeatable and side-effect free.
     dev = torch.device(device)
+    guard = LossGuard("training the GRN")
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else [], device_type=dev.type):
         torch.manual_seed(seed)
         for epoch in range(1, epochs + 1):
@@ -215,9 +217,11 @@ def train_grn(
                 # A bounded step: the first updates on fresh LayerNorm'd graphs can be large.
                 torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
                 optimiser.step()
+                guard.step(loss.item(), epoch)
                 total += loss.item() * len(idx)
             schedule.step()
             report.train_loss.append(total / len(perm))
+            guard.epoch(report.train_loss[-1], model.parameters())
             metrics = {"train_loss": report.train_loss[-1], "lr": optimiser.param_groups[0]["lr"]}
             if n_val:
                 val_loss, val_acc = _evaluate(model, val_batch, val_targets, mode, temperature, batch_size)

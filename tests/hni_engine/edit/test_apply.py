@@ -168,18 +168,19 @@ def test_an_interrupted_apply_leaves_the_workspace_unchanged(ws, monkeypatch):
     assert not (ws / "runs").exists() or not any((ws / "runs").iterdir())
 
 
-def test_a_failure_while_writing_the_run_leaves_nothing_behind(ws, monkeypatch):
+def test_a_failure_while_writing_the_run_leaves_nothing_behind(ws, monkeypatch, capsys):
     from hni_engine.edit import record as apply_module
 
     _edge_script(ws)
     before = _snapshot(ws)
 
     def broken(*args, **kwargs):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device", "runs/x/library.json")
 
     monkeypatch.setattr(apply_module, "write_library", broken)
-    with pytest.raises(OSError, match="disk full"):
-        main(["-w", str(ws), "apply", "--device", "cpu"])
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "runs/x/library.json: No space left on device" in err and "Traceback" not in err
     after = _snapshot(ws)
     assert after == before
 

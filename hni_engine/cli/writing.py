@@ -1,0 +1,46 @@
+"""Around every command: the writer lock for those that change a workspace, a warning for those that read.
+
+A writer (train, extract, apply) takes the workspace lock (hni_engine.store.lock), then repairs what an
+interrupted command left (hni_engine.store.doctor) before it starts. A reader takes no lock; if it finds
+leftovers while nobody is writing, it says so and names the fix. Torch-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+
+from hni_engine.store.doctor import leftovers, repair
+from hni_engine.store.layout import Layout
+from hni_engine.store.lock import lock_holder, writer_lock
+
+__all__ = ["READERS", "WRITERS", "run_guarded"]
+
+WRITERS = frozenset({"train", "extract", "apply"})
+READERS = frozenset({"eval", "show", "report", "explain", "check", "plan"})
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    return "hni " + shlex.join(getattr(args, "argv", None) or [args.command])
+
+
+def run_guarded(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) -> int:
+    layout = Layout(args.workspace)
+    if not layout.config_path.is_file():  # not a workspace: the command itself says what is missing
+        return run(args)
+    if args.handler in WRITERS:
+        with writer_lock(layout, _command_line(args), wait=getattr(args, "wait", False)):
+            for line in repair(layout, leftovers(layout), only_leftovers=True):
+                print(f"hni: repaired what an interrupted command left: {line}", file=sys.stderr)
+            return run(args)
+    if args.handler in READERS and lock_holder(layout) is None:
+        found = leftovers(layout)
+        if found:
+            print(
+                f"hni: warning: {layout.root} holds {len(found)} leftover(s) of an interrupted command "
+                f"({found[0].line(layout.root)}); the next train/extract/apply, or `hni doctor --fix`, repairs them",
+                file=sys.stderr,
+            )
+    return run(args)

@@ -1,0 +1,121 @@
+"""Case 5: what an interrupted command leaves is recognised, reported by `hni doctor` and repaired.
+
+Each state below is one a kill -9 can leave at some instant of a staged write (hni_dsl.fileio) or of
+a HEAD move (hni_engine.store.runs); the kill test (test_kill.py, slow) reaches them by killing real
+processes at random points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hni_engine.cli.app import main
+from hni_engine.store.runs import PENDING_HEAD
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".hni" not in p.parts
+    }
+
+
+@pytest.fixture
+def ws(tiny_extracted, tmp_path):
+    target = tmp_path / "ws"
+    shutil.copytree(tiny_extracted, target)
+    return target
+
+
+def _class(ws: Path) -> str:
+    return json.loads((ws / "concepts" / "library.json").read_text())["classes"][0]["name"]
+
+
+def test_a_sound_workspace_is_reported_sound(ws, capsys):
+    assert main(["-w", str(ws), "doctor"]) == 0
+    assert "no damage found" in capsys.readouterr().out
+
+
+def test_killed_between_the_two_renames_of_extract_rolls_back(ws, capsys):
+    """concepts/ set aside, the new one never renamed in: the old one comes back, the new one goes."""
+    before, name = _tree(ws), _class(ws)
+    (ws / "concepts").rename(ws / ".concepts.old-0123abcd")
+    (ws / ".concepts.partial-4567cdef").mkdir()
+    (ws / ".concepts.partial-4567cdef" / "library.json").write_text("{half")
+    assert main(["-w", str(ws), "doctor"]) == 1
+    out = capsys.readouterr().out
+    assert ".concepts.old-0123abcd: concepts was set aside and never replaced; fix: put it back" in out
+    assert ".concepts.partial-4567cdef" in out
+    assert main(["-w", str(ws), "show", name]) == 1  # a reader says what is wrong and how to fix it
+    assert "hni doctor --fix" in capsys.readouterr().err
+    assert main(["-w", str(ws), "doctor", "--fix"]) == 0
+    assert _tree(ws) == before
+    assert main(["-w", str(ws), "doctor"]) == 0
+
+
+def test_killed_before_head_moved_finishes_the_move(ws, capsys):
+    (ws / "edits" / "a.hni").write_text(f"class {_class(ws)}: drop concept 1\n")
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 0
+    run = (ws / "runs" / "HEAD").read_text().strip()
+    # the state of a kill after the run folder was renamed into place, before HEAD was written
+    (ws / "runs" / "HEAD").unlink()
+    (ws / "runs" / PENDING_HEAD).write_text(run + "\n")
+    assert main(["-w", str(ws), "doctor"]) == 1
+    assert f"move HEAD to run {run}" in capsys.readouterr().out
+    assert main(["-w", str(ws), "doctor", "--fix"]) == 0
+    assert (ws / "runs" / "HEAD").read_text().strip() == run
+    assert not (ws / "runs" / PENDING_HEAD).exists()
+
+
+def test_a_journal_for_a_run_never_renamed_is_forgotten(ws):
+    (ws / "runs").mkdir()
+    (ws / "runs" / PENDING_HEAD).write_text("0001-deadbeef\n")
+    (ws / "runs" / ".0001-deadbeef.partial-89abcdef").mkdir()
+    assert main(["-w", str(ws), "doctor", "--fix"]) == 0
+    assert sorted(p.name for p in (ws / "runs").iterdir()) == []
+    assert not (ws / "runs" / "HEAD").exists()
+
+
+def test_temp_files_of_atomic_writes_are_removed_by_the_next_writer(ws, capsys):
+    before = _tree(ws)
+    temp = ws / "model" / ".base.pt.ab12cd_9.tmp"
+    temp.write_bytes(b"half a checkpoint")
+    cache_temp = ws / ".hni" / "cache" / ".entry.pt.zz99yy00.tmp"
+    cache_temp.parent.mkdir(parents=True, exist_ok=True)
+    cache_temp.write_bytes(b"half")
+    # `hni train` refuses (a model exists), but only after taking the lock and repairing the leftovers
+    assert main(["-w", str(ws), "train", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "repaired what an interrupted command left" in err and ".base.pt.ab12cd_9.tmp" in err
+    assert not temp.exists() and not cache_temp.exists()
+    assert _tree(ws) == before
+
+
+def test_head_naming_a_missing_run_is_reported_and_reset(ws, capsys):
+    (ws / "runs").mkdir()
+    (ws / "runs" / "HEAD").write_text("0007-gone\n")
+    assert main(["-w", str(ws), "doctor"]) == 1
+    assert "names run '0007-gone'" in capsys.readouterr().out
+    assert main(["-w", str(ws), "doctor", "--fix"]) == 0
+    assert not (ws / "runs" / "HEAD").exists()
+    assert main(["-w", str(ws), "show", _class(ws)]) == 0
+
+
+def test_an_incomplete_run_folder_is_reported_not_deleted(ws, capsys):
+    (ws / "runs" / "0001-abcdef12").mkdir(parents=True)
+    (ws / "runs" / "0001-abcdef12" / "notes.txt").write_text("mine")
+    assert main(["-w", str(ws), "doctor", "--fix"]) == 1
+    assert "not repaired automatically" in capsys.readouterr().out
+    assert (ws / "runs" / "0001-abcdef12" / "notes.txt").read_text() == "mine"
+
+
+def test_doctor_outside_a_workspace_is_a_clear_error(tmp_path, capsys):
+    assert main(["-w", str(tmp_path), "doctor"]) == 1
+    assert "not an hni workspace" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
