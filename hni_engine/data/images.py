@@ -26,6 +26,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "DataError",
     "ImageSet",
+    "class_difference",
     "image_digest",
     "load_image",
     "load_image_folder",
@@ -82,6 +83,18 @@ class ImageSet:
             self.root,
             [self.digests[i] for i in idx] if self.digests else [],
         )
+
+
+def class_difference(expected: Sequence[str], found: Sequence[str], missing: str, extra: str) -> str:
+    """How two class lists differ, in words: ``missing`` names those only expected, ``extra`` those only found."""
+    only_expected = [c for c in expected if c not in found]
+    only_found = [c for c in found if c not in expected]
+    detail = []
+    if only_expected:
+        detail.append(f"{missing}: {', '.join(map(repr, only_expected))}")
+    if only_found:
+        detail.append(f"{extra}: {', '.join(map(repr, only_found))}")
+    return "; ".join(detail) or "same names in a different order"
 
 
 def image_digest(image: np.ndarray) -> str:
@@ -192,16 +205,8 @@ def load_image_folder(
         items = [(path, keep[label]) for path, label in items if label in keep]
         found = list(classes)
     if classes is not None and list(classes) != found:
-        missing = sorted(set(classes) - set(found))
-        extra = sorted(set(found) - set(classes))
-        detail = []
-        if missing:
-            detail.append(f"missing in the data: {', '.join(missing)}")
-        if extra:
-            detail.append(f"not known to the model: {', '.join(extra)}")
-        if not detail:
-            detail.append("same names in a different order")
-        raise DataError(f"{root}: the class folders do not match the model's classes ({'; '.join(detail)})")
+        detail = class_difference(classes, found, "missing in the data", "not known to the model")
+        raise DataError(f"{root}: the class folders do not match the model's classes ({detail})")
     images = np.empty((len(items), size, size, 3), dtype=np.uint8)
     digests = []
     for i, (path, _) in enumerate(items):

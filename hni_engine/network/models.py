@@ -28,6 +28,7 @@ from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_bytes
 from hni_dsl.suggest import did_you_mean
 from hni_engine import formats
+from hni_engine.data.images import class_difference
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -206,18 +207,8 @@ def _class_list(value: Any, path: str | Path) -> list[str] | None:
 def _check_classes(found: Sequence[str], classes: Sequence[str], path: str | Path) -> None:
     if list(found) == list(classes):
         return
-    only_data = [c for c in classes if c not in found]
-    only_ckpt = [c for c in found if c not in classes]
-    detail = []
-    if only_data:
-        detail.append(f"only in the data: {', '.join(map(repr, only_data))}")
-    if only_ckpt:
-        detail.append(f"only in the checkpoint: {', '.join(map(repr, only_ckpt))}")
-    if not detail:
-        detail.append("same names in a different order")
-    raise ModelError(
-        f"{path}: the checkpoint's {len(found)} classes are not the data's {len(classes)} ({'; '.join(detail)})"
-    )
+    detail = class_difference(classes, found, "only in the data", "only in the checkpoint")
+    raise ModelError(f"{path}: the checkpoint's {len(found)} classes are not the data's {len(classes)} ({detail})")
 
 
 def _some(keys: Sequence[str], shown: int = 3) -> str:

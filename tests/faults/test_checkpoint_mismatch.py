@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,42 +11,11 @@ import torchvision
 from PIL import Image
 
 from hni_engine.cli.app import main
-from hni_engine.cli.language_commands import EXIT_ERRORS, EXIT_USAGE
 from hni_engine.network.models import save_checkpoint
-from hni_engine.progress import set_quiet
+
+from .checks import refused, tree_digest
 
 CLASSES = ("a", "b", "c")
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    set_quiet(True)
-    yield
-    set_quiet(False)
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file's sha256, the workspace lock left aside (a command takes it and leaves it)."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != "lock"
-    }
-
-
-def refused(capsys, argv: list[str], *fragments: str) -> str:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code in (EXIT_ERRORS, EXIT_USAGE), err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, err)
-    return lines[0]
 
 
 def model(arch: str, outputs: int) -> torch.nn.Module:

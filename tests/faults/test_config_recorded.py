@@ -4,51 +4,18 @@ with values that only change what it makes is warned."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from hni_engine.cli.app import main
-from hni_engine.cli.language_commands import EXIT_ERRORS, EXIT_USAGE
-from hni_engine.progress import set_quiet
 from hni_engine.store.config import load_config
 from hni_engine.store.recorded import config_record
 
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    set_quiet(True)
-    yield
-    set_quiet(False)
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file's sha256, the workspace lock left aside (a command takes it and leaves it)."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != "lock"
-    }
-
-
-def refused(capsys, argv: list[str], *fragments: str) -> str:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code in (EXIT_ERRORS, EXIT_USAGE), err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, err)
-    return lines[0]
+from .checks import refused, tree_digest
 
 
 def copy_of(tiny_extracted: Path, tmp_path: Path) -> Path:

@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import pytest
 
 from hni_engine.cli.app import main
-from hni_engine.cli.language_commands import EXIT_ERRORS, EXIT_USAGE
+from hni_engine.cli.language_commands import EXIT_USAGE
 
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file's sha256, the workspace lock left aside (a command takes it and leaves it)."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != "lock"
-    }
-
-
-def refused(capsys, argv: list[str], *fragments: str) -> str:
-    """Run `hni argv`: it must fail (1) or refuse its input (usage, 3) with an error line holding every
-    fragment, and no traceback."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's usage errors
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code in (EXIT_ERRORS, EXIT_USAGE), err
-    assert "Traceback" not in err
-    last = err.strip().splitlines()[-1]
-    for fragment in fragments:
-        assert fragment in last, (fragment, err)
-    return last
-
+from .checks import refused, tree_digest
 
 BAD_VALUES = [
     # not finite

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import zlib
@@ -12,40 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hni_engine.cli.app import main
-from hni_engine.cli.language_commands import EXIT_ERRORS, EXIT_USAGE
-from hni_engine.progress import set_quiet
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    set_quiet(True)
-    yield
-    set_quiet(False)
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file's sha256 (a symlink: "link"), the workspace lock left aside (a command takes it and leaves it)."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "link"
-        for p in root.rglob("*")
-        if (p.is_file() or p.is_symlink()) and p.name != "lock"
-    }
-
-
-def refused(capsys, argv: list[str], *fragments: str) -> str:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code in (EXIT_ERRORS, EXIT_USAGE), err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, err)
-    return lines[0]
+from .checks import refused, tree_digest
 
 
 def png_header(width: int, height: int) -> bytes:

@@ -48,7 +48,7 @@ def test_unreadable_image_names_the_file(tmp_path):
 
 def test_class_mismatch_between_data_and_model(tmp_path):
     root = _folder(tmp_path / "train")
-    with pytest.raises(DataError, match="missing in the data: c"):
+    with pytest.raises(DataError, match="missing in the data: 'c'"):
         load_image_folder(root, 8, classes=["a", "b", "c"])
     test_root = _folder(tmp_path / "test", classes=("a", "b", "zeroshot"))
     subset = load_image_folder(test_root, 8, classes=["a", "b"], extra_ok=True)
