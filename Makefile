@@ -78,6 +78,8 @@ BENCH_WORKSPACES := $(foreach s,spurious posebias zeroshot,$(foreach n,0 1 2,$(B
 
 bench-all: venv
 	$(BIN)/python -m benchmarks.p5_dsl_speed
+	$(BIN)/python -m benchmarks.check_speed
+	$(BIN)/python -m benchmarks.fault_cases
 	$(BIN)/python -m benchmarks.p4_grn_throughput
 	$(BIN)/python -m benchmarks.p1_p2_features --workdir $(BENCH_DIR)
 	$(BIN)/python -m benchmarks.nn_to_human --workdir $(BENCH_DIR)

@@ -26,5 +26,9 @@ lists its options); each writes JSON with the machine, the commit and the seeds 
   with the same controls), **zeroshot** (new classes' accuracy, seen classes' drop); the ``rebuild``
   metrics of each apply give **P3**. Reuses ``nn_to_human``'s workspaces; hours at default size.
 
+- ``fault_cases`` -- robustness: runs every test of ``tests/faults`` (hostile input, forged plans, a second
+  writer, kills at random points, diverging training), the slow kill test included, and counts the cases
+  handled cleanly (target: all). About ten minutes.
+
 P6 (``hni demo`` wall time) is measured with ``/usr/bin/time -v hni demo``, not by a module here.
 """
