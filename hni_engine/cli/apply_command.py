@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from hni_dsl import load_library, make_plan
 from hni_dsl.errors import HniError
+from hni_dsl.escape import escape
 from hni_dsl.fileio import read_text
 from hni_dsl.plan import Plan, StalePlanError, apply_plan
 from hni_engine.cli.device import limit_threads, resolve_device
@@ -32,6 +34,10 @@ def load_plan_file(path: str) -> tuple[Plan, dict[str, str]]:
         raise HniError(f"{path}: not an hni plan ({where}: {first['msg']}); make one with `hni plan -o`") from None
     sources = {}
     for ref in plan.scripts:
+        if not Path(ref.path).is_file():  # a device or a folder is never read: /dev/zero would not end
+            raise StalePlanError(
+                f"{path}: the plan's script {escape(ref.path)} is not a readable file; make the plan again"
+            )
         try:
             sources[ref.path] = read_text(ref.path, "script")
         except Exception:

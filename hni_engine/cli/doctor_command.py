@@ -12,7 +12,7 @@ import shlex
 from hni_engine.cli.language_commands import EXIT_ERRORS, EXIT_OK
 from hni_engine.store.doctor import diagnose, repair
 from hni_engine.store.layout import Layout, WorkspaceError
-from hni_engine.store.lock import lock_holder, writer_lock
+from hni_engine.store.lock import lock_holder, lock_path, writer_lock
 
 __all__ = ["cmd_doctor"]
 
@@ -33,6 +33,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             return EXIT_OK
         print(f"{len(found)} problem(s); `hni doctor --fix` repairs those with a fix")
         return EXIT_ERRORS
+    lock = lock_path(layout)
+    if lock.is_symlink():  # it would stop the lock below; unlinking removes the link, never its target
+        lock.unlink()
+        print(f"{lock}: a symbolic link where the lock goes (hni never makes one); removed")
     with writer_lock(layout, "hni " + shlex.join(getattr(args, "argv", None) or ["doctor", "--fix"]), wait=args.wait):
         for line in repair(layout, diagnose(layout)):
             print(line)

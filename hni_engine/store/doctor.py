@@ -27,19 +27,22 @@ from pathlib import Path
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
 from hni_engine.store.layout import Layout
+from hni_engine.store.lock import lock_path
 from hni_engine.store.runs import FAILED_FILE, PENDING_HEAD, check_run_name, read_head
 
 __all__ = ["Damage", "diagnose", "leftovers", "repair"]
 
 _PARTIAL = re.compile(r"\.(?P<name>.+)\.partial-[0-9a-f]{8}")
 _ASIDE = re.compile(r"\.(?P<name>.+)\.old-[0-9a-f]{8}")
-_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
+# Run folders as `next_run_id` names them.
+_RUN_FOLDER = re.compile(r"[0-9]{4}-[0-9a-f]{8}")
 _LEFTOVER_KINDS = ("partial", "aside", "temp", "pending-head")
 
 
 @dataclass(frozen=True)
 class Damage:
-    kind: str  # partial | aside | temp | pending-head | head | incomplete-run
+    kind: str  # partial | aside | ambiguous | temp | pending-head | lock | head | incomplete-run
     path: Path
     problem: str
     fix: str | None  # what --fix does; None when it is left for a person
@@ -53,29 +56,55 @@ class Damage:
         )
 
 
-def _scan_folders(layout: Layout) -> list[Path]:
-    folders = [layout.root, layout.runs_dir, layout.concepts_dir, layout.root / "model", layout.edits_dir]
-    return [f for f in folders if f.is_dir()]
+def _ours(layout: Layout) -> list[tuple[Path, frozenset[str] | re.Pattern[str], frozenset[str]]]:
+    """Where hni stages folders and writes temp files, and the names it does that for: (folder, folders it
+    replaces there, files it writes there). Nothing else is ever taken for a leftover, so a user's own
+    `.notes.20261203.tmp` or `.old-` backup is never touched."""
+    return [
+        (layout.root, frozenset({"concepts", "data"}), frozenset({"hni.toml", "report.html"})),
+        (layout.runs_dir, _RUN_FOLDER, frozenset({"HEAD", PENDING_HEAD})),
+        (layout.root / "model", frozenset(), frozenset({"base.pt", "base.json"})),
+    ]
+
+
+def _named(name: str, names: frozenset[str] | re.Pattern[str]) -> bool:
+    return bool(names.fullmatch(name)) if isinstance(names, re.Pattern) else name in names
 
 
 def leftovers(layout: Layout) -> list[Damage]:
     """What interrupted writes left: staged and set-aside folders, temp files, an unfinished HEAD move."""
     found: list[Damage] = []
-    candidates = [p for folder in _scan_folders(layout) for p in sorted(folder.iterdir())]
-    if layout.cache_dir.is_dir():
-        candidates += sorted(p for p in layout.cache_dir.rglob(".*.tmp") if p.is_file())
-    for path in candidates:
-        name = path.name
-        if path.is_dir() and _PARTIAL.fullmatch(name):
-            found.append(Damage("partial", path, "a folder an interrupted command was building", "remove it"))
-        elif path.is_dir() and (m := _ASIDE.fullmatch(name)):
-            original = path.with_name(m["name"])
-            if original.exists():
-                found.append(Damage("aside", path, "an old copy an interrupted command replaced", "remove it"))
-            else:
-                found.append(Damage("aside", path, f"{original.name} was set aside and never replaced", "put it back"))
-        elif path.is_file() and _TEMP.fullmatch(name):
-            found.append(Damage("temp", path, "a temp file of an interrupted write", "remove it"))
+    for folder, folders, files in _ours(layout):
+        if not folder.is_dir():
+            continue
+        entries = sorted(folder.iterdir())
+        asides: dict[str, list[Path]] = {}
+        for path in entries:
+            name = path.name
+            if path.is_symlink():
+                continue
+            if path.is_dir() and (m := _PARTIAL.fullmatch(name)) and _named(m["name"], folders):
+                found.append(Damage("partial", path, "a folder an interrupted command was building", "remove it"))
+            elif path.is_dir() and (m := _ASIDE.fullmatch(name)) and _named(m["name"], folders):
+                asides.setdefault(m["name"], []).append(path)
+            elif path.is_file() and (m := _TEMP.fullmatch(name)) and m["name"] in files:
+                found.append(Damage("temp", path, "a temp file of an interrupted write", "remove it"))
+        for name, paths in asides.items():
+            original = folder / name
+            for path in paths:
+                if original.exists() or original.is_symlink():
+                    found.append(Damage("aside", path, "an old copy an interrupted command replaced", "remove it"))
+                elif len(paths) == 1:
+                    found.append(Damage("aside", path, f"{name} was set aside and never replaced", "put it back"))
+                else:
+                    found.append(
+                        Damage("ambiguous", path, f"one of {len(paths)} set-aside copies of missing {name}", None)
+                    )
+    if layout.cache_dir.is_dir():  # hni's own folder: any temp file in it is one of its writes
+        for path in sorted(layout.cache_dir.rglob(".*.tmp")):
+            if path.is_file() and not path.is_symlink() and _TEMP.fullmatch(path.name):
+                found.append(Damage("temp", path, "a temp file of an interrupted write", "remove it"))
+    found += _lock_damage(layout)
     pending = layout.runs_dir / PENDING_HEAD
     if pending.is_file():
         run = _pending_run(layout)
@@ -96,6 +125,15 @@ def _pending_run(layout: Layout) -> str | None:
         return None
     folder = layout.runs_dir / run
     return run if (folder / "metrics.json").is_file() and (folder / "model.pt").is_file() else None
+
+
+def _lock_damage(layout: Layout) -> list[Damage]:
+    path = lock_path(layout)
+    if path.is_symlink():
+        return [Damage("lock", path, "the lock is a symbolic link (hni never makes one)", "remove the link")]
+    if path.exists() and not path.is_file():
+        return [Damage("lock", path, "the lock is not a file", None)]
+    return []
 
 
 def diagnose(layout: Layout) -> list[Damage]:
@@ -141,6 +179,8 @@ def repair(layout: Layout, damages: list[Damage], *, only_leftovers: bool = Fals
             run = _pending_run(layout)
             if run is not None:
                 atomic_write_text(layout.head_path, run + "\n")
+            d.path.unlink(missing_ok=True)
+        elif d.kind == "lock":
             d.path.unlink(missing_ok=True)
         elif d.kind == "head":
             layout.head_path.unlink(missing_ok=True)

@@ -47,7 +47,7 @@ def lock_holder(layout: Layout) -> str | None:
     if not path.is_file():
         return None
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
@@ -61,9 +61,17 @@ def lock_holder(layout: Layout) -> str | None:
 
 def _open(path: Path) -> int:
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # never through a link: the lock must not write wherever a planted symlink points
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
-        why = "the workspace is read-only" if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else exc.strerror
+        if exc.errno == errno.ELOOP:
+            why = "it is a symbolic link, which hni never makes (`hni doctor --fix` removes it)"
+        elif exc.errno == errno.EISDIR:
+            why = "it is a folder, not a file (remove it)"
+        elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            why = "the workspace is read-only"
+        else:
+            why = exc.strerror
         raise WorkspaceError(f"{path}: cannot take the workspace lock: {why}") from None
 
 

@@ -131,10 +131,28 @@ def resolve_run(layout: Layout, wanted: str | None) -> str | None:
     matches = [r for r in existing if r.startswith(wanted)]
     if len(matches) == 1:
         return matches[0]
+    failed = _failed_run(layout, wanted)
+    if failed is not None:
+        raise HniError(f"--run {wanted!r}: {failed}")
     listed = ", ".join(existing) if existing else f"none ({layout.runs_dir} has no runs; `hni apply` makes them)"
     what = "matches several runs" if matches else "no such run"
     hint = did_you_mean(wanted, existing, quote=repr) if not matches else ""
     raise HniError(f"--run {wanted!r}: {what}{hint}; runs: {listed}")
+
+
+def _failed_run(layout: Layout, wanted: str) -> str | None:
+    """Why the run ``wanted`` (an id or a unique prefix) has no network, if it is a failed run."""
+    if not layout.runs_dir.is_dir() or not _RUN_NAME.fullmatch(wanted):
+        return None
+    found = [p for p in layout.runs_dir.glob(f"{wanted}*") if (p / FAILED_FILE).is_file()]
+    if len(found) != 1:
+        return None
+    try:
+        record = json.loads((found[0] / FAILED_FILE).read_text(encoding="utf-8"))
+        why = f"failed at {record['stage']}: {record['reason']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        why = "failed"
+    return f"run {found[0].name} {why}; it has no network (see {found[0] / FAILED_FILE})"
 
 
 def next_run_id(layout: Layout, digest: str) -> str:

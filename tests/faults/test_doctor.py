@@ -119,3 +119,44 @@ def test_doctor_outside_a_workspace_is_a_clear_error(tmp_path, capsys):
     assert main(["-w", str(tmp_path), "doctor"]) == 1
     assert "not an hni workspace" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_files_of_the_user_that_look_like_leftovers_are_never_touched(ws, capsys):
+    """Only names hni itself writes are leftovers: a dated backup or a hidden note stays where it is."""
+    mine = [
+        ws / "edits" / ".ideas.abcdefgh.tmp",
+        ws / ".todo.20261203.tmp",
+        ws / ".model.old-20261203" / "backup.pt",
+        ws / "edits" / ".drafts.partial-20261203" / "x.hni",
+    ]
+    for path in mine:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine")
+    assert main(["-w", str(ws), "doctor"]) == 0
+    assert main(["-w", str(ws), "train", "--device", "cpu"]) == 1  # a writer: it repairs leftovers first
+    assert "repaired" not in capsys.readouterr().err
+    assert all(p.read_text() == "mine" for p in mine)
+
+
+def test_a_lock_planted_as_a_symlink_never_writes_through_it(ws, tmp_path, capsys):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("important")
+    (ws / ".hni").mkdir(exist_ok=True)
+    (ws / ".hni" / "lock").symlink_to(outside)
+    assert main(["-w", str(ws), "train", "--device", "cpu"]) == 1
+    assert "symbolic link" in capsys.readouterr().err
+    assert main(["-w", str(ws), "doctor"]) == 1
+    assert main(["-w", str(ws), "doctor", "--fix"]) == 0
+    assert outside.read_text() == "important"
+    assert not (ws / ".hni" / "lock").is_symlink()
+
+
+def test_two_set_aside_copies_of_a_missing_folder_are_left_for_a_person(ws, capsys):
+    shutil.copytree(ws / "concepts", ws / ".concepts.old-11111111")
+    (ws / ".concepts.old-11111111" / "mark").write_text("mark")
+    (ws / "concepts").rename(ws / ".concepts.old-22222222")
+    assert main(["-w", str(ws), "doctor", "--fix"]) == 1
+    out = capsys.readouterr().out
+    assert "one of 2 set-aside copies of missing concepts" in out and "put it back" not in out
+    assert (ws / ".concepts.old-11111111").is_dir() and (ws / ".concepts.old-22222222").is_dir()
+    assert not (ws / "concepts").exists()

@@ -131,3 +131,23 @@ def test_a_plan_file_that_is_not_a_plan_is_one_line(tiny_extracted, tmp_path, ca
     assert "not an hni plan" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "\x1b" not in err
     assert _tree_digest(ws) == before
+
+
+def test_a_plan_naming_a_device_as_its_script_is_refused_unread(tiny_extracted, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from hni_engine.cli.app import main
+
+    ws = tmp_path / "ws"
+    shutil.copytree(tiny_extracted, ws)
+    monkeypatch.chdir(ws)
+    library = json.loads((ws / "concepts" / "library.json").read_text())
+    name = next(e["name"] for e in library["classes"] if e["graph"]["edges"])
+    Path("a.hni").write_text(f"class {name}: drop edges *\n")
+    assert main(["plan", "a.hni", "-o", "a.json"]) == 2
+    plan = json.loads(Path("a.json").read_text())
+    plan["scripts"][0]["path"] = "/dev/zero"  # reading it would never end
+    Path("a.json").write_text(json.dumps(plan))
+    capsys.readouterr()
+    assert main(["apply", "a.json", "--device", "cpu"]) == 1
+    assert "/dev/zero is not a readable file" in capsys.readouterr().err

@@ -95,3 +95,14 @@ def test_an_unexpected_failure_is_one_line_and_changes_nothing(ws, capsys, monke
     err = capsys.readouterr().err
     assert "internal error: ZeroDivisionError" in err and "Traceback" not in err
     assert not (ws / "runs" / "HEAD").exists()
+
+
+def test_a_failed_run_is_named_as_failed_when_asked_for(ws, capsys):
+    _edge_script(ws)
+    _with_config(ws, "distill", lr=1e12)
+    assert main(["-w", str(ws), "apply", "--device", "cpu"]) == 1
+    (run,) = [p.name for p in (ws / "runs").iterdir() if p.is_dir()]
+    capsys.readouterr()
+    assert main(["-w", str(ws), "report", "--run", run[:4], "-o", str(ws / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert f"run {run} failed at distil" in err and "no network" in err
