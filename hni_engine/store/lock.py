@@ -71,7 +71,7 @@ def _open(path: Path) -> int:
         elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             why = "the workspace is read-only"
         else:
-            why = exc.strerror
+            why = exc.strerror or str(exc)
         raise WorkspaceError(f"{path}: cannot take the workspace lock: {why}") from None
 
 
