@@ -9,12 +9,13 @@ from hni_engine.cli.app import main
 from hni_engine.cli.language_commands import EXIT_ERRORS, EXIT_USAGE
 
 
-def tree_digest(root: Path) -> dict[str, str]:
-    """Every file's sha256 (a symlink, dangling or not: "link")."""
+def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """Every file's sha256 (a symlink, dangling or not: "link"), leaving out the folder ``skip`` (path parts
+    from ``root``, e.g. (".hni",) for hni's cache and lock)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "link"
         for p in root.rglob("*")
-        if p.is_file() or p.is_symlink()
+        if (p.is_file() or p.is_symlink()) and not (skip and p.relative_to(root).parts[: len(skip)] == skip)
     }
 
 

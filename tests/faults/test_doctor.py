@@ -7,7 +7,6 @@ processes at random points.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -17,13 +16,7 @@ import pytest
 from hni_engine.cli.app import main
 from hni_engine.store.runs import PENDING_HEAD
 
-
-def _tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".hni" not in p.parts
-    }
+from .checks import tree_digest
 
 
 @pytest.fixture
@@ -44,7 +37,7 @@ def test_a_sound_workspace_is_reported_sound(ws, capsys):
 
 def test_killed_between_the_two_renames_of_extract_rolls_back(ws, capsys):
     """concepts/ set aside, the new one never renamed in: the old one comes back, the new one goes."""
-    before, name = _tree(ws), _class(ws)
+    before, name = tree_digest(ws, skip=(".hni",)), _class(ws)
     (ws / "concepts").rename(ws / ".concepts.old-0123abcd")
     (ws / ".concepts.partial-4567cdef").mkdir()
     (ws / ".concepts.partial-4567cdef" / "library.json").write_text("{half")
@@ -55,7 +48,7 @@ def test_killed_between_the_two_renames_of_extract_rolls_back(ws, capsys):
     assert main(["-w", str(ws), "show", name]) == 1  # a reader says what is wrong and how to fix it
     assert "hni doctor --fix" in capsys.readouterr().err
     assert main(["-w", str(ws), "doctor", "--fix"]) == 0
-    assert _tree(ws) == before
+    assert tree_digest(ws, skip=(".hni",)) == before
     assert main(["-w", str(ws), "doctor"]) == 0
 
 
@@ -83,7 +76,7 @@ def test_a_journal_for_a_run_never_renamed_is_forgotten(ws):
 
 
 def test_temp_files_of_atomic_writes_are_removed_by_the_next_writer(ws, capsys):
-    before = _tree(ws)
+    before = tree_digest(ws, skip=(".hni",))
     temp = ws / "model" / ".base.pt.ab12cd_9.tmp"
     temp.write_bytes(b"half a checkpoint")
     cache_temp = ws / ".hni" / "cache" / ".entry.pt.zz99yy00.tmp"
@@ -94,7 +87,7 @@ def test_temp_files_of_atomic_writes_are_removed_by_the_next_writer(ws, capsys):
     err = capsys.readouterr().err
     assert "repaired what an interrupted command left" in err and ".base.pt.ab12cd_9.tmp" in err
     assert not temp.exists() and not cache_temp.exists()
-    assert _tree(ws) == before
+    assert tree_digest(ws, skip=(".hni",)) == before
 
 
 def test_head_naming_a_missing_run_is_reported_and_reset(ws, capsys):

@@ -10,7 +10,6 @@ command may fill and anyone may delete, aside). HNI_FUZZ_EXAMPLES=5000 runs thou
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -23,6 +22,8 @@ from hypothesis import strategies as st
 
 from hni_engine.cli.app import main
 from hni_engine.progress import set_quiet
+
+from .checks import tree_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = json.loads((ROOT / "examples" / "library.json").read_text())
@@ -70,12 +71,6 @@ def mutated(draw: st.DrawFn, document: Any) -> Any:
     return doc
 
 
-def _tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
-    }
-
-
 # 60 examples a test in the default run; HNI_FUZZ_EXAMPLES=5000 for a long fuzz.
 FUZZ = settings(
     max_examples=int(os.environ.get("HNI_FUZZ_EXAMPLES", "60")),
@@ -88,12 +83,12 @@ FUZZ = settings(
 def test_fuzzed_library(tmp_path_factory, doc, capsys):
     folder = tmp_path_factory.mktemp("lib")
     (folder / "library.json").write_text(json.dumps(doc))
-    before = _tree(folder)
+    before = tree_digest(folder, skip=(".hni", "cache"))
     for command in ("check", "plan"):
         status = main([command, "--library", str(folder / "library.json"), str(SCRIPT)])
         err = capsys.readouterr().err
         assert status in STATUSES and "Traceback" not in err
-        assert _tree(folder) == before
+        assert tree_digest(folder, skip=(".hni", "cache")) == before
 
 
 @st.composite
@@ -145,13 +140,13 @@ def test_fuzzed_config(tiny_extracted, tmp_path_factory, text, capsys):
     ws = tmp_path_factory.mktemp("cfg") / "ws"
     shutil.copytree(tiny_extracted, ws, ignore=shutil.ignore_patterns(".hni", "data"))
     (ws / "hni.toml").write_text(text)
-    before = _tree(ws)
+    before = tree_digest(ws, skip=(".hni", "cache"))
     for argv in (["config"], ["check", str(SCRIPT)], ["apply", "--device", "cpu"]):
         status = main(["-w", str(ws), *argv])
         err = capsys.readouterr().err
         assert status in STATUSES and "Traceback" not in err
         if status != 0:
-            assert _tree(ws) == before
+            assert tree_digest(ws, skip=(".hni", "cache")) == before
     shutil.rmtree(ws.parent)
 
 
@@ -177,10 +172,10 @@ def test_fuzzed_plan(tiny_extracted, tmp_path_factory, data, capsys, monkeypatch
     if reviewed(forged) == reviewed(plan):
         return
     Path("a.json").write_text(json.dumps(forged))
-    before = _tree(ws)
+    before = tree_digest(ws, skip=(".hni", "cache"))
     capsys.readouterr()
     status = main(["apply", "a.json", "--device", "cpu"])
     err = capsys.readouterr().err
     assert status in STATUSES - {0, 2} and "Traceback" not in err, err
-    assert _tree(ws) == before
+    assert tree_digest(ws, skip=(".hni", "cache")) == before
     shutil.rmtree(ws.parent)

@@ -8,7 +8,6 @@ it was before the command or as the command would have left it, and that the com
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -23,6 +22,8 @@ import pytest
 
 from hni_engine.store.doctor import diagnose
 from hni_engine.store.layout import Layout
+
+from .checks import tree_digest
 
 ENV = {**os.environ, "HNI_QUIET": "1"}
 
@@ -47,14 +48,6 @@ def _run(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _tree(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".hni" not in p.parts
-    }
-
-
 def _prepare(tiny_extracted: Path, target: Path) -> tuple[Path, str]:
     shutil.copytree(tiny_extracted, target)
     library = json.loads((target / "concepts" / "library.json").read_text())
@@ -72,7 +65,7 @@ def _assert_sound(ws: Path, name: str) -> None:
 
 def test_sigterm_during_apply_leaves_the_workspace_as_it_was(tiny_extracted, tmp_path):
     ws, name = _prepare(tiny_extracted, tmp_path / "ws")
-    before = _tree(ws)
+    before = tree_digest(ws, skip=(".hni",))
     proc = _hni(ws, "apply", "--device", "cpu")
     time.sleep(6.0)  # past start-up, inside the stages
     proc.send_signal(signal.SIGTERM)
@@ -82,7 +75,7 @@ def test_sigterm_during_apply_leaves_the_workspace_as_it_was(tiny_extracted, tmp
     else:
         assert proc.returncode == 143, err
         assert "Traceback" not in err and "terminated" in err
-        assert _tree(ws) == before
+        assert tree_digest(ws, skip=(".hni",)) == before
     _assert_sound(ws, name)
 
 
@@ -105,7 +98,7 @@ def test_kill_at_random_points(tiny_extracted, tmp_path, command):
     outcomes = {"before": 0, "after": 0}
     for round_ in range(rounds):
         target, _ = _prepare(tiny_extracted, tmp_path / f"round{round_}")
-        before = _tree(target)
+        before = tree_digest(target, skip=(".hni",))
         proc = _hni(target, *KILLED[command])
         time.sleep(rng.uniform(0.5, full))
         proc.send_signal(signal.SIGKILL if round_ % 2 == 0 else signal.SIGTERM)
@@ -113,7 +106,7 @@ def test_kill_at_random_points(tiny_extracted, tmp_path, command):
         fixed = _run(target, "doctor", "--fix")
         assert fixed.returncode == 0, (round_, fixed.stdout, fixed.stderr)
         _assert_sound(target, name)
-        outcomes["before" if _tree(target) == before else "after"] += 1
+        outcomes["before" if tree_digest(target, skip=(".hni",)) == before else "after"] += 1
         if command == "apply" and (target / "runs" / "HEAD").is_file():
             run = (target / "runs" / "HEAD").read_text().strip()
             assert (target / "runs" / run / "metrics.json").is_file()

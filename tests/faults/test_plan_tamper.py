@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from hni_dsl import PlanMismatchError, StalePlanError, apply_plan, make_plan
 from hni_dsl.plan import Plan
+from hni_engine.cli.app import main
+
+from .checks import tree_digest
 
 EDIT_A = "class fire_engine: replace concept 2 with pool[7]; drop edge 2->4\n"
 EDIT_C = "class tank: drop edges *\n"
@@ -69,25 +72,20 @@ def test_an_untouched_plan_applies(example_library, plans):
     assert after == make_plan(example_library, [("a.hni", EDIT_A)]).library_after
 
 
-def _tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".hni" not in p.parts
-    }
-
-
-def test_hni_apply_refuses_a_forged_plan_file(tiny_extracted, tmp_path, capsys, monkeypatch):
-    import shutil
-
-    from hni_engine.cli.app import main
-
+@pytest.fixture
+def planning_ws(tiny_extracted, tmp_path, monkeypatch):
+    """A copy of the tiny workspace as the current folder, with a.hni dropping a class's edges; (ws, class)."""
     ws = tmp_path / "ws"
     shutil.copytree(tiny_extracted, ws)
     monkeypatch.chdir(ws)
     library = json.loads((ws / "concepts" / "library.json").read_text())
     name = next(e["name"] for e in library["classes"] if e["graph"]["edges"])
     Path("a.hni").write_text(f"class {name}: drop edges *\n")
+    return ws, name
+
+
+def test_hni_apply_refuses_a_forged_plan_file(planning_ws, capsys):
+    ws, name = planning_ws
     Path("c.hni").write_text(f"class {name}: drop concept 1\n")
     assert main(["plan", "a.hni", "-o", "a.json"]) == 2
     assert main(["plan", "c.hni", "-o", "c.json"]) == 2
@@ -95,12 +93,12 @@ def test_hni_apply_refuses_a_forged_plan_file(tiny_extracted, tmp_path, capsys, 
     for key in ("transforms", "summary", "library_after_sha256"):
         a[key] = c[key]
     Path("a.json").write_text(json.dumps(a))
-    before = _tree_digest(ws)
+    before = tree_digest(ws, skip=(".hni",))
     capsys.readouterr()
     assert main(["apply", "a.json", "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert "transforms" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert _tree_digest(ws) == before
+    assert tree_digest(ws, skip=(".hni",)) == before
     assert not (ws / "runs").exists()
 
 
@@ -117,33 +115,19 @@ def test_hni_apply_refuses_a_forged_plan_file(tiny_extracted, tmp_path, capsys, 
     ],
 )
 def test_a_plan_file_that_is_not_a_plan_is_one_line(tiny_extracted, tmp_path, capsys, text):
-    import shutil
-
-    from hni_engine.cli.app import main
-
     ws = tmp_path / "ws"
     shutil.copytree(tiny_extracted, ws)
     plan = tmp_path / "p.json"
     plan.write_text(text)
-    before = _tree_digest(ws)
+    before = tree_digest(ws, skip=(".hni",))
     assert main(["-w", str(ws), "apply", str(plan), "--device", "cpu"]) in (1, 3)
     err = capsys.readouterr().err
     assert "not an hni plan" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "\x1b" not in err
-    assert _tree_digest(ws) == before
+    assert tree_digest(ws, skip=(".hni",)) == before
 
 
-def test_a_plan_naming_a_device_as_its_script_is_refused_unread(tiny_extracted, tmp_path, capsys, monkeypatch):
-    import shutil
-
-    from hni_engine.cli.app import main
-
-    ws = tmp_path / "ws"
-    shutil.copytree(tiny_extracted, ws)
-    monkeypatch.chdir(ws)
-    library = json.loads((ws / "concepts" / "library.json").read_text())
-    name = next(e["name"] for e in library["classes"] if e["graph"]["edges"])
-    Path("a.hni").write_text(f"class {name}: drop edges *\n")
+def test_a_plan_naming_a_device_as_its_script_is_refused_unread(planning_ws, capsys):
     assert main(["plan", "a.hni", "-o", "a.json"]) == 2
     plan = json.loads(Path("a.json").read_text())
     plan["scripts"][0]["path"] = "/dev/zero"  # reading it would never end
