@@ -15,17 +15,27 @@ import os
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import LibraryError
 from .escape import clip
 from .fileio import atomic_write_text
+from .library_pool import Confusion, ErrorAnalysis, PoolConcept
+from .library_pool import LibraryModel as _Model
 
 __all__ = [
     "FORMAT",
     "AppliedScript",
     "ClassEntry",
+    "Confusion",
     "Defined",
+    "ErrorAnalysis",
     "Graph",
     "GraphEdge",
     "Library",
@@ -42,48 +52,18 @@ FORMAT: Final = "hni-library/1"
 _META_DEPTH: Final = 32  # provenance is shallow; the JSON writer stops far deeper than this
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PoolConcept(_Model):
-    """One discovered concept of a class's pool. ``id`` is ``<class>/<key>`` and never changes meaning."""
-
-    id: str = Field(min_length=3, pattern=r"^[^/\s]+(/[^/\s]+)+$", description="stable concept id, <class>/<key>")
-    importance: float = Field(
-        ge=0,
-        le=1,
-        strict=True,
-        allow_inf_nan=False,
-        description="TCAV importance for its class; the pool is ranked by it",
-    )
-    label: str | None = Field(default=None, description="optional human label, e.g. 'ladder'")
-    exemplars: tuple[str, ...] = Field(default=(), description="exemplar patch images, relative to the library")
-    images: int | None = Field(default=None, ge=0, strict=True, description="distinct images the concept was found in")
-    # Written only when known, so hand-made libraries stay short.
-    directional: float | None = Field(
-        default=None,
-        strict=True,
-        allow_inf_nan=False,
-        description="TCAV mean directional derivative",
-        exclude_if=lambda v: v is None,
-    )
-    p_value: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        strict=True,
-        allow_inf_nan=False,
-        exclude_if=lambda v: v is None,
-        description="TCAV significance: one-sided p-value of scores above random CAVs",
-    )
-
-
 class GraphEdge(_Model):
     src: int = Field(ge=1, strict=True, description="source slot (1-based)")
     dst: int = Field(ge=1, strict=True, description="destination slot (1-based)")
     weight: float | None = Field(
         default=None, strict=True, allow_inf_nan=False, description="learnt class-specific edge weight e_ji, if any"
+    )
+    drop: float | None = Field(
+        default=None,
+        strict=True,
+        allow_inf_nan=False,
+        exclude_if=lambda v: v is None,
+        description="drop of the class's GRN score on held-out images of the class when the edge is removed",
     )
 
 

@@ -4,7 +4,7 @@ NN -> human (`hni extract`), HNI Fig. 2 top::
 
     data/       images (ImageFolder) and the built-in synthetic scenarios
     network/    the classifier: build, load and save checkpoints; train and evaluate it
-    discovery/  Grad-CAM -> segments -> patch features -> concepts (k-means, TCAV importance)
+    discovery/  Grad-CAM -> segments -> patch features -> concepts (k-means) -> importance by deletion
     graphs/     c-SCGs and I-SCGs (concept matching) -> the GRN that mimics the network
 
 human -> NN (`hni apply`), HNI Fig. 2 bottom::

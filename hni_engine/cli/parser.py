@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from hni_engine.cli.config_command import add_config_parser
 from hni_engine.cli.language_commands import EXIT_USAGE
+from hni_engine.cli.name_command import add_name_parser
 from hni_engine.store.config import SEED_LIMIT
 from hni_engine.store.provenance import package_version
 
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--force", action="store_true", help="replace an existing demo workspace")
 
     add_config_parser(sub)
+    add_name_parser(sub)
 
     show = sub.add_parser(
         "show",

@@ -19,7 +19,7 @@ from hni_engine.store.lock import lock_holder, writer_lock
 __all__ = ["READERS", "WRITERS", "run_guarded"]
 
 WRITERS = frozenset({"train", "extract", "apply"})
-READERS = frozenset({"eval", "show", "report", "explain", "check", "plan"})
+READERS = frozenset({"eval", "show", "report", "explain", "check", "plan"})  # `hni name` writes when naming
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -30,7 +30,7 @@ def run_guarded(args: argparse.Namespace, run: Callable[[argparse.Namespace], in
     layout = Layout(args.workspace)
     if not layout.config_path.is_file():  # not a workspace: the command itself says what is missing
         return run(args)
-    if args.handler in WRITERS:
+    if args.handler in WRITERS or (args.handler == "name" and getattr(args, "concept", None) is not None):
         with writer_lock(layout, _command_line(args), wait=getattr(args, "wait", False)):
             for line in repair(layout, leftovers(layout), only_leftovers=True):
                 print(f"hni: repaired what an interrupted command left: {line}", file=sys.stderr)

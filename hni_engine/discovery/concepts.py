@@ -1,5 +1,6 @@
 """Concept discovery for one class (ACE, VRX 3.1): cluster patch features, keep frequent clusters,
-rank them by TCAV importance with a significance test.
+score them by TCAV with a significance test. Extraction then measures each concept by deletion and
+ranks the pool by that (discovery.importance): TCAV is kept beside it, for comparison.
 
 Inputs are features of the segments inside the class's Grad-CAM mask in ~50 of its images, features of
 random patches from other classes (TCAV's negatives), and the gradient of the class logit with respect
@@ -24,6 +25,9 @@ from typing import cast
 import numpy as np
 from scipy import stats
 from sklearn.cluster import KMeans
+
+from hni_engine.discovery.deletion import ConceptDeletion
+from hni_engine.discovery.errors import ConceptErrors
 
 __all__ = ["Concept", "DiscoveryConfig", "discover_concepts", "tcav"]
 
@@ -51,6 +55,11 @@ class Concept:
     p_value: float  # concept CAVs above random CAVs (one-sided Welch t-test)
     images: int  # distinct images among all cluster members
     members: list[tuple[int, int]] = field(default_factory=list)  # (image id, segment id), nearest first
+    deletion: ConceptDeletion | None = None  # filled in by discovery.importance
+    stable: bool | None = None  # found again by discovery with another seed (discovery.stability)
+    errors: ConceptErrors | None = None  # the network's accuracy with and without it (discovery.errors)
+    # (P, 2) normalised centres of the concept's patches in the discovery images (discovery.importance)
+    centres: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
 
     def __repr__(self) -> str:
         return (

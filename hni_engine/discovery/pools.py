@@ -38,12 +38,15 @@ def discover_pools(
     coi: list[int],
     names: list[str],
     relaxed: dict[str, float],
+    discovery_images: dict[str, np.ndarray] | None = None,
+    desc: str = "discovering concepts",
 ) -> dict[str, list[Concept]]:
-    """Each class's concept pool; classes whose frequency rule had to be relaxed are noted in ``relaxed``."""
+    """Each class's concept pool; classes whose frequency rule had to be relaxed are noted in ``relaxed``,
+    and the images each class's concepts were discovered in go to ``discovery_images`` when given."""
     e = config.extract
     rng = np.random.default_rng(config.seed)
     pools: dict[str, list[Concept]] = {}
-    with bar(len(coi), "discovering concepts", "class") as progress:
+    with bar(len(coi), desc, "class") as progress:
         for j, label in enumerate(coi):
             chosen = _discovery_images(data, analyses, label, e.images_per_class, rng)
             rows: list[np.ndarray] = []
@@ -81,5 +84,7 @@ def discover_pools(
             if frequency * 2 < e.min_cluster_images:
                 relaxed[names[label]] = frequency * 2
             pools[names[label]] = concepts
+            if discovery_images is not None:
+                discovery_images[names[label]] = chosen
             progress.update(1)
     return pools

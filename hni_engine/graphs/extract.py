@@ -5,13 +5,18 @@ The stages, in the order the data flows (HNI 3.1, VRX 3.1-3.2):
 1. per image, cached: multi-resolution segments; patch features (`pool` or `crop`); one forward pass
    giving the logits, the Grad-CAM map of every class of interest and the class-logit gradient at the
    feature layer (for TCAV);
-2. per class: concept discovery (k-means + ACE frequency rule + TCAV ranking) -> the class's pool;
+2. per class: concept discovery (k-means + ACE frequency rule, TCAV beside) -> the class's pool, each
+   concept measured by deletion (its patches erased, the class logit's drop, with a bootstrap interval
+   and a corrected p-value) and the pool ranked by it; discovery again with another seed marks the
+   concepts found both times as stable;
 3. per class: the c-SCG = the top-k pool concepts, all directed edges;
 4. per image and class: the I-SCG by one-to-one matching;
 5. the GRN trained to mimic the network on the classes of interest (on the training images, and on
    rotated copies of them when `extract.mimic_turns` asks: stage 1 runs on the copies too, stages 2-3
    never see them); edges kept by |e_ji|; the GRN retrained on the kept edges; fidelity measured on
-   held-out (test) images.
+   held-out (test) images;
+6. the checks a reviewer reads: the edge-drop test of every kept edge, and per concept the network's
+   accuracy on test images with and without it (ConceptExtract's error analysis).
 
 The data's hash (every image file's, hni_engine.store.datahash) is recorded in `concepts/data.json`, so
 later commands can say when the data changed since.
@@ -29,29 +34,33 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from hni_dsl.fileio import staged_folder
-from hni_dsl.library import ClassEntry, Graph, GraphEdge, Library, PoolConcept, write_library
+from hni_dsl.library import (
+    Library,
+    write_library,
+)
 from hni_engine import formats
 from hni_engine.data.images import ImageSet, turned_copies
 from hni_engine.discovery.analysis import Analyser, ImageAnalysis, analyse_all
 from hni_engine.discovery.concepts import Concept
-from hni_engine.discovery.pools import discover_pools
+from hni_engine.discovery.errors import concept_errors, presence
+from hni_engine.discovery.importance import rank_by_deletion
+from hni_engine.discovery.pools import ExtractError, discover_pools
+from hni_engine.discovery.stability import compare_runs
+from hni_engine.graphs.edge_evidence import edge_drops, weight_summary
 from hni_engine.graphs.grn import GRN, ClassGraph, ISCGBatch, TrainReport, fidelity, train_grn
 from hni_engine.graphs.grn.training import single_thread
+from hni_engine.graphs.library_build import EXEMPLARS_PER_CONCEPT, build_library, concept_card_of, exemplar
 from hni_engine.graphs.scg import NodeConcept, iscg_batch
 from hni_engine.network.models import LoadedModel, load_checkpoint
 from hni_engine.progress import bar
 from hni_engine.store.cache import Cache
-from hni_engine.store.config import HniConfig
 from hni_engine.store.datahash import DataState, data_state
 from hni_engine.store.recorded import config_record
 from hni_engine.store.workspace import Workspace
 
 __all__ = ["EXEMPLARS_PER_CONCEPT", "ExtractResult", "extract"]
-
-EXEMPLARS_PER_CONCEPT = 6
 
 
 @dataclass
@@ -66,14 +75,6 @@ class ExtractResult:
 
 def _grn_batch(analyses: list[ImageAnalysis], indices: np.ndarray, nodes: list[list[NodeConcept]]) -> ISCGBatch:
     return iscg_batch([analyses[i].patches() for i in indices], range(len(nodes)), nodes)
-
-
-def _exemplar(image: np.ndarray, mask: np.ndarray, size: int = 64) -> Image.Image:
-    """The segment on ACE's gray, cropped to its bounding box: what a person looks at for a concept."""
-    ys, xs = np.nonzero(mask)
-    filled = np.where(mask[..., None], image, np.uint8(117))
-    crop = filled[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    return Image.fromarray(crop).resize((size, size), Image.Resampling.NEAREST)
 
 
 def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> ExtractResult:
@@ -109,8 +110,39 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
 
     clock = time.perf_counter()
     relaxed: dict[str, float] = {}
-    pools = discover_pools(config, train, train_an, coi, classes, relaxed)
+    chosen: dict[str, np.ndarray] = {}
+    pools = discover_pools(config, train, train_an, coi, classes, relaxed, chosen)
     timings["discover"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    try:  # the second run only says which concepts recur; a class it finds nothing for is all unstable
+        again = discover_pools(
+            config.model_copy(update={"seed": config.seed + 1}),
+            train,
+            train_an,
+            coi,
+            classes,
+            {},
+            desc="discovering again",
+        )
+    except ExtractError:
+        again = {}
+    for name, found in compare_runs(pools, again).items():
+        for concept, stability in zip(pools[name], found):
+            concept.stable = stability.stable
+    timings["stability"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    evidence = rank_by_deletion(
+        analyser,
+        train,
+        train_an,
+        pools,
+        chosen,
+        {n: classes.index(n) for n in names},
+        {n: j for j, n in enumerate(names)},
+    )
+    timings["importance"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     k = config.extract.top_k
@@ -139,6 +171,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
         lr_step=g.lr_step,
         lr_gamma=g.lr_gamma,
         weight_decay=g.weight_decay,
+        edge_l1=g.edge_l1,
         groups=groups,
         seed=config.seed,
         device=device,
@@ -159,12 +192,31 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     with bar(g.epochs, "training the GRN (kept edges)", "epoch") as progress, single_thread():
         grn = GRN(kept_graphs, dim)
         report = train_grn(grn, train_batch, targets, progress=lambda *a: progress.update(1), **train_args)
-    final_weights = grn.edge_weights()
     held_out = fidelity(grn, test_batch, test_logits)
     timings["grn"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    library = _library(names, classes, pools, kept_graphs, final_weights, loaded, config)
+    # The edge-drop test on held-out images: does each edge's weight say how much its class score uses it?
+    drops = edge_drops(grn, test_batch, torch.tensor([coi.index(label) for label in test.labels]))
+    evidence["edges"] = {name: weight_summary(found) for name, found in drops.items()}
+    every = [c for name in names for c in pools[name]]
+    present = presence(
+        [a.features for a in test_an], np.stack([c.anchor for c in every]), np.array([c.threshold for c in every])
+    )
+    predicted = np.array([a.logits.argmax() for a in test_an])
+    for concept, errors in zip(every, concept_errors(present, test.labels, predicted, classes)):
+        concept.errors = errors
+    evidence["stability"] = {
+        name: {
+            "pool": round(float(np.mean([bool(c.stable) for c in pools[name]])), 4),
+            "nodes": round(float(np.mean([bool(c.stable) for c in pools[name][:k]])), 4),
+        }
+        for name in names
+    }
+    timings["edges_and_errors"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    library = build_library(names, classes, pools, kept_graphs, drops, loaded, config)
     _write_outputs(
         ws,
         library,
@@ -180,55 +232,10 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
         loaded,
         relaxed,
         data,
+        evidence,
     )
     timings["write"] = time.perf_counter() - clock
     return ExtractResult(library, held_out, json.loads(ws.extract_report_path.read_text()))
-
-
-def _library(
-    names: list[str],
-    classes: list[str],
-    pools: dict[str, list[Concept]],
-    graphs: list[ClassGraph],
-    weights: dict[str, list[tuple[int, int, float]]],
-    loaded: LoadedModel,
-    config: HniConfig,
-) -> Library:
-    entries = []
-    for name, graph in zip(names, graphs):
-        concepts = pools[name]
-        pool = tuple(
-            PoolConcept(
-                id=f"{name}/{c.key}",
-                importance=round(c.tcav_score, 4),
-                exemplars=tuple(
-                    f"patches/{name}/{c.key}_{i}.png" for i in range(min(EXEMPLARS_PER_CONCEPT, len(c.members)))
-                ),
-                images=c.images,
-                directional=round(c.directional, 6),
-                p_value=round(c.p_value, 6),
-            )
-            for c in concepts
-        )
-        edge_w = {(s, d): w for s, d, w in weights[name]}
-        edges = tuple(GraphEdge(src=s + 1, dst=d + 1, weight=round(edge_w[(s, d)], 4)) for s, d in graph.edges)
-        entries.append(
-            ClassEntry(
-                name=name,
-                output_index=classes.index(name),
-                pool=pool,
-                graph=Graph(nodes=tuple(p.id for p in pool[: graph.n_nodes]), edges=edges),
-            )
-        )
-    meta = {
-        "model_sha256": loaded.sha256,
-        "arch": loaded.arch,
-        "feature_layer": config.model.feature_layer,
-        "feature_mode": config.extract.feature_mode,
-        "config_key": config.key(),
-        "seed": config.seed,
-    }
-    return Library(classes=tuple(entries), meta=meta)
 
 
 def _member_locations(
@@ -278,6 +285,7 @@ def _write_outputs(
     loaded: LoadedModel,
     relaxed: dict[str, float],
     data: DataState,
+    evidence: dict[str, Any],
 ) -> None:
     # Written beside concepts/ and swapped in whole: an interrupted extraction leaves the old one.
     data_file = ws.data_manifest_path.relative_to(ws.concepts_dir)
@@ -309,8 +317,12 @@ def _write_outputs(
                 for c in pools[name]:
                     for i, (image_id, seg_id) in enumerate(c.members[:EXEMPLARS_PER_CONCEPT]):
                         masks = analyser.masks(train.images[image_id], train.digests[image_id])
-                        _exemplar(train.images[image_id], masks[seg_id]).save(folder / f"{c.key}_{i}.png")
+                        exemplar(train.images[image_id], masks[seg_id]).save(folder / f"{c.key}_{i}.png")
                         progress.update(1)
+                    of_images = len(evidence["classes"][name]["images"])
+                    concept_card_of(c, name, train, analyser, of_images).save(
+                        folder / f"{c.key}_context.jpg", quality=85
+                    )
         summary = {
             "fidelity_test": held_out["kept"],  # the GRN written, on its kept edges
             "fidelity_test_all_edges": held_out["all"],  # the first training, before edge selection
@@ -322,6 +334,9 @@ def _write_outputs(
             "cache": cache.stats(),
             # classes whose concepts recur in fewer images than extract.min_cluster_images asks (value used)
             "frequency_rule_relaxed": relaxed,
+            # how importance was measured, each class's evidence and what erasing random patches does; each
+            # class's edge weights and whether they predict the edge-drop test
+            "evidence": evidence,
             "model_sha256": loaded.sha256,
             "config": config_record(ws.config),  # what later commands compare hni.toml with
             "data": data.summary(),  # every file's hash: data.json

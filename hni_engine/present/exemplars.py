@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from hni_dsl.library import ClassEntry, Library
+from hni_dsl.library import ClassEntry, Library, PoolConcept
 from hni_engine.store.layout import inside
 
-__all__ = ["exemplar_files", "refused_exemplars"]
+__all__ = ["context_file", "exemplar_files", "refused_exemplars"]
 
 
 def _bases(concepts_dir: Path, library_dir: Path | None) -> list[Path]:
@@ -43,6 +43,12 @@ def exemplar_files(relative: Iterable[str], concepts_dir: Path, library_dir: Pat
     return found
 
 
+def context_file(concept: PoolConcept, concepts_dir: Path, library_dir: Path | None) -> Path | None:
+    """The concept's picture in context, where it exists inside the allowed folders (the same rule)."""
+    found = exemplar_files([concept.context] if concept.context else [], concepts_dir, library_dir)
+    return found[0] if found else None
+
+
 def refused_exemplars(
     library: Library, entries: Iterable[ClassEntry], concepts_dir: Path, library_dir: Path | None
 ) -> list[str]:
@@ -53,7 +59,8 @@ def refused_exemplars(
     lines = []
     for cid in ids:
         concept = library.concept(cid)
-        for rel in concept.exemplars if concept is not None else ():
+        pictures = (*concept.exemplars, *([concept.context] if concept.context else [])) if concept else ()
+        for rel in pictures:
             if not _allowed(rel, bases):
                 lines.append(
                     f"warning: {where}: concept {cid}: exemplar {rel!r} leads outside "

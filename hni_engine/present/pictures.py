@@ -279,7 +279,8 @@ def pool_picture(
         draw.line([(0, row[3] - 1), (width, row[3] - 1)], fill=(225, 225, 225))
         _text(draw, (10, y + 6), f"pool[{rank}]", size=15)
         _text(draw, (10, y + 26), concept.id + (f' "{concept.label}"' if concept.label else ""), size=12)
-        _text(draw, (10, y + 43), f"importance {concept.importance:.3f}", size=11, fill=FAINT)
+        drop = f", drop {concept.logit_drop:+.2f}" if concept.logit_drop is not None else ""
+        _text(draw, (10, y + 43), f"importance {concept.importance:.3f}{drop}", size=11, fill=FAINT)
         if concept.id in slots:
             _text(
                 draw,

@@ -10,16 +10,12 @@ checked in :mod:`hni_engine.present.report_inputs`).
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hni_dsl.checker import concept_origin
 from hni_dsl.fileio import InputFileError, atomic_write_text
-from hni_dsl.library import ClassEntry, Library
-from hni_engine.present import pictures
+from hni_engine.present.report_class import class_anchor, class_section, esc, method_note, num, pts
 from hni_engine.present.report_inputs import ReportInputs, RunView, check_report_output, gather, parse_classes
 from hni_engine.store.preflight import before_report
 from hni_engine.store.workspace import Workspace
@@ -32,35 +28,8 @@ MAX_WIDTH = 1100  # px; pictures wider than the page are scaled down by CSS
 # -- HTML pieces ----------------------------------------------------------------------------------
 
 
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _data_uri(picture: pictures.Picture) -> str:
-    return "data:image/png;base64," + base64.b64encode(picture.png_bytes()).decode("ascii")
-
-
-def _img(picture: pictures.Picture, alt: str) -> str:
-    return (
-        f'<img src="{_data_uri(picture)}" alt="{esc(alt)}" width="{picture.image.width}" '
-        f'height="{picture.image.height}">'
-    )
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "&ndash;" if value is None else f"{value:.{digits}f}"
-
-
-def _pts(change: float | None) -> str:
-    return "&ndash;" if change is None else f"{100 * change:+.1f}"
-
-
 def _short(sha: object) -> str:
     return str(sha)[:12] if sha else "unknown"
-
-
-def _class_anchor(index: int) -> str:
-    return f"class-{index + 1}"
 
 
 CSS = f"""
@@ -118,7 +87,7 @@ def _contents(inputs: ReportInputs) -> str:
     items = []
     if inputs.run is not None:
         items.append(f'<li><a href="#run">run {esc(inputs.run.run_id)}</a></li>')
-    items += [f'<li><a href="#{_class_anchor(i)}">{esc(e.name)}</a></li>' for i, e in enumerate(inputs.entries)]
+    items += [f'<li><a href="#{class_anchor(i)}">{esc(e.name)}</a></li>' for i, e in enumerate(inputs.entries)]
     return "<nav><h2>Contents</h2><ul>\n" + "\n".join(items) + "\n</ul></nav>"
 
 
@@ -137,9 +106,9 @@ def _accuracy_table(metrics: dict[str, Any]) -> str:
         trend = "n" if change is None or change == 0 else ("n up" if change > 0 else "n down")
         cells = (
             f"<td>{esc(name)}</td>",
-            f'<td class="n">{_num(b)}</td>',
-            f'<td class="n">{_num(a)}</td>',
-            f'<td class="{trend}">{_pts(change)}</td>',
+            f'<td class="n">{num(b)}</td>',
+            f'<td class="n">{num(a)}</td>',
+            f'<td class="{trend}">{pts(change)}</td>',
             f"<td>{esc(', '.join(marks))}</td>",
         )
         rows.append(
@@ -151,8 +120,8 @@ def _accuracy_table(metrics: dict[str, Any]) -> str:
     overall = a_all - b_all if a_all is not None and b_all is not None else None
     rows.append(
         '<tr class="total"><th>all evaluated classes</th>'
-        f'<th class="n">{_num(b_all)}</th><th class="n">{_num(a_all)}</th>'
-        f'<th class="n">{_pts(overall)}</th><th></th></tr>'
+        f'<th class="n">{num(b_all)}</th><th class="n">{num(a_all)}</th>'
+        f'<th class="n">{pts(overall)}</th><th></th></tr>'
     )
     head = (
         '<thead><tr><th>class</th><th class="n">before</th><th class="n">after</th>'
@@ -171,9 +140,9 @@ def _mean_change(metrics: dict[str, Any]) -> str:
             rows.append(
                 (
                     label,
-                    _num(summary["before"]),
-                    _num(summary["after"]),
-                    _pts(summary["change"]),
+                    num(summary["before"]),
+                    num(summary["after"]),
+                    pts(summary["change"]),
                     esc(", ".join(summary.get("classes", []))),
                 )
             )
@@ -250,7 +219,7 @@ def _run_section(run: RunView) -> str:
     parts.append(_mean_change(m))
     grn = (m.get("grn") or {}).get("test_accuracy")
     parts.append(
-        f'<p id="grn">GRN on the edited graphs: test accuracy <b>{_num(grn)}</b>'
+        f'<p id="grn">GRN on the edited graphs: test accuracy <b>{num(grn)}</b>'
         + ("" if grn is not None else " (not measured)")
         + "</p>"
     )
@@ -262,90 +231,15 @@ def _run_section(run: RunView) -> str:
     return "\n".join(parts)
 
 
-# -- one class ------------------------------------------------------------------------------------
-
-
-def _pool_table(entry: ClassEntry) -> str:
-    slots = {concept: i for i, concept in enumerate(entry.graph.nodes, start=1)}
-    rows = []
-    for rank, c in enumerate(entry.pool, start=1):
-        node = f"= concept {slots[c.id]}" if c.id in slots else ""
-        label = f" &ldquo;{esc(c.label)}&rdquo;" if c.label else ""
-        cells = [
-            f"pool[{rank}]",
-            f"<code>{esc(c.id)}</code>{label}",
-            f"{c.importance:.3f}",
-            "&ndash;" if c.p_value is None else f"{c.p_value:.3f}",
-            "&ndash;" if c.images is None else str(c.images),
-            node,
-        ]
-        rows.append(
-            f'<tr class="{"node" if node else "pool"}">'
-            + "".join(f'<td class="n">{v}</td>' if k in (2, 3, 4) else f"<td>{v}</td>" for k, v in enumerate(cells))
-            + "</tr>"
-        )
-    if not rows:
-        rows.append(
-            '<tr><td colspan="6" class="muted">no pool concepts (a defined class: its concepts come from '
-            "other classes, see its c-SCG)</td></tr>"
-        )
-    head = (
-        '<thead><tr><th>pool[N]</th><th>id</th><th class="n">importance</th><th class="n">p-value</th>'
-        '<th class="n">images</th><th>c-SCG</th></tr></thead>'
-    )
-    return f'<table class="pool">\n{head}\n<tbody>\n' + "\n".join(rows) + "\n</tbody>\n</table>"
-
-
-def _graph_table(library: Library, entry: ClassEntry) -> str:
-    rows = []
-    for slot, cid in enumerate(entry.graph.nodes, start=1):
-        rows.append(
-            f"<tr><td>concept {slot}</td><td><code>{esc(cid)}</code></td>"
-            f"<td>{esc(concept_origin(library, entry, cid))}</td></tr>"
-        )
-    nodes = (
-        '<table class="nodes">\n<thead><tr><th>slot</th><th>concept</th><th>where from</th></tr></thead>\n'
-        "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
-    )
-    edges = sorted(entry.graph.edges, key=lambda e: (e.src, e.dst))
-    listed = ", ".join(
-        f"{e.src}&rarr;{e.dst} ({'not learnt yet' if e.weight is None else f'{e.weight:+.3f}'})" for e in edges
-    )
-    return nodes + f"\n<p>edges: {listed or 'none'}</p>"
-
-
-def _class_section(inputs: ReportInputs, index: int, entry: ClassEntry) -> str:
-    library, concepts_dir, library_dir = inputs.library, inputs.ws.concepts_dir, inputs.library_path.parent
-    scg = pictures.scg_picture(library, entry, concepts_dir, library_dir)
-    pool = pictures.pool_picture(library, entry, concepts_dir, library_dir)
-    kind = f"network output {entry.output_index}" if entry.output_index is not None else "no network output"
-    defined = " (defined class)" if entry.defined is not None else ""
-    return "\n".join(
-        [
-            f'<section class="class" id="{_class_anchor(index)}">',
-            f"<h2>{esc(entry.name)}{defined}</h2>",
-            f'<p class="muted">{esc(kind)}; c-SCG with {len(entry.graph.nodes)} concepts and '
-            f"{len(entry.graph.edges)} edges; pool of {len(entry.pool)} concepts</p>",
-            "<h3>c-SCG</h3>",
-            _img(scg, f"c-SCG of {entry.name}"),
-            _graph_table(library, entry),
-            "<h3>Pool</h3>",
-            _pool_table(entry),
-            _img(pool, f"pool of {entry.name}"),
-            "</section>",
-        ]
-    )
-
-
 # -- the document ---------------------------------------------------------------------------------
 
 
 def render(inputs: ReportInputs) -> str:
     title = f"hni report: {inputs.ws.root.name}" + (f", run {inputs.run.run_id}" if inputs.run else "")
-    body = [_header(inputs), _contents(inputs)]
+    body = [_header(inputs), _contents(inputs), method_note(inputs.library)]
     if inputs.run is not None:
         body.append(_run_section(inputs.run))
-    body += [_class_section(inputs, i, e) for i, e in enumerate(inputs.entries)]
+    body += [class_section(inputs, i, e) for i, e in enumerate(inputs.entries)]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -20,6 +20,7 @@ from hni_dsl.fileio import InputFileError, read_text
 from hni_dsl.library import ClassEntry, Library
 from hni_dsl.suggest import did_you_mean
 from hni_engine.present.exemplars import refused_exemplars
+from hni_engine.store.names import load_names, with_names
 from hni_engine.store.runs import resolve_run
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
@@ -207,7 +208,7 @@ def gather(ws: Workspace, run: str | None = None, classes: Sequence[str] | None 
     run_id = resolve_run(ws, run)
     view = _load_run(ws, run_id) if run_id is not None else None
     library_path = view.folder / "library.json" if view is not None else ws.library_path
-    library = load_library(library_path)
+    library = with_names(load_library(library_path), load_names(ws.root))
     entries = _select(library, classes)
     refused = refused_exemplars(library, entries, ws.concepts_dir, library_path.parent)
     return ReportInputs(ws, library, library_path, entries, extract, view, notes, refused)

@@ -203,7 +203,7 @@ class ExtractConfig(_Section):
         default=0,
         ge=0,
         le=16,
-        description="randomly rotated copies per training image the GRN also learns to mimic (not used for discovery)",
+        description="random rotated copies per training image the GRN also mimics (not discovery)",
     )
     segment: SegmentConfig = Field(default=SegmentConfig(), description="multi-resolution SLIC segmentation")
 
@@ -214,15 +214,15 @@ class GrnConfig(_Section):
     # The papers' 0.01 stalled at chance level; 0.001 converged (BENCHMARKS.md, "NN -> human: GRN fidelity").
     lr: float = Field(default=0.001, gt=0, description="the GRN's initial Adam learning rate (AdamW with weight decay)")
     lr_step: int = Field(default=25, ge=1, description="epochs between the GRN's learning-rate decays (by lr_gamma)")
-    lr_gamma: float = Field(
-        default=0.8, gt=0, le=1, description="multiplies the GRN's learning rate every lr_step epochs"
-    )
+    lr_gamma: float = Field(default=0.8, gt=0, le=1, description="multiplies the GRN's lr every lr_step epochs")
     # Not in the papers; measured, off by default (BENCHMARKS.md, "GRN weight decay").
     weight_decay: float = Field(
         default=0.0,
         ge=0,
         description="AdamW weight decay of the GRN `hni extract` trains to mimic the network (0: plain Adam)",
     )
+    # Measured: 0 leaves every weight at 1 +- 0.05, 0.01 takes all to ~0.01 (BENCHMARKS.md, "Evidence").
+    edge_l1: float = Field(default=0.001, ge=0, description="L1 prior on `hni extract`'s GRN edge weights (0: none)")
     # Measured to help the edit, unlike grn.weight_decay (BENCHMARKS.md, "Human -> NN" and "GRN weight decay").
     apply_weight_decay: float = Field(
         default=1.0,

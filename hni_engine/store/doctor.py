@@ -61,7 +61,7 @@ def _ours(layout: Layout) -> list[tuple[Path, frozenset[str] | re.Pattern[str], 
     replaces there, files it writes there). Nothing else is ever taken for a leftover, so a user's own
     `.notes.20261203.tmp` or `.old-` backup is never touched."""
     return [
-        (layout.root, frozenset({"concepts", "data"}), frozenset({"hni.toml", "report.html"})),
+        (layout.root, frozenset({"concepts", "data"}), frozenset({"hni.toml", "report.html", "names.txt"})),
         (layout.runs_dir, _RUN_FOLDER, frozenset({"HEAD", PENDING_HEAD})),
         (layout.root / "model", frozenset(), frozenset({"base.pt", "base.json"})),
     ]

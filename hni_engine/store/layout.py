@@ -11,6 +11,7 @@ concepts/grn.pt          the graph reasoning network that mimics the original ne
 concepts/extract.json    what extraction measured (fidelity, timings, cache use)
 concepts/data.json       the data extraction saw: a sha256 of every image file (hni_engine.store.datahash)
 edits/*.hni              edit scripts, applied in file-name order
+names.txt                people's names for concepts (`hni name`, hni_engine.store.names)
 runs/<id>/, runs/HEAD    what `hni apply` made, and which run is current (hni_engine.store.runs)
 .hni/cache/              content-addressed stage results, safe to delete
 ```

@@ -67,10 +67,12 @@ def test_sigterm_during_apply_leaves_the_workspace_as_it_was(tiny_extracted, tmp
     ws, name = _prepare(tiny_extracted, tmp_path / "ws")
     before = tree_digest(ws, skip=(".hni",))
     proc = _hni(ws, "apply", "--device", "cpu")
-    time.sleep(6.0)  # past start-up, inside the stages
+    time.sleep(4.0)  # past start-up (about 3 s), inside the stages (the whole apply takes about 7 s)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    if proc.returncode == 0:  # a fast machine finished first: then the apply must be whole
+    # A fast machine finished first (0), or the signal came while the finished process was exiting (-15):
+    # then the apply must be whole.
+    if proc.returncode in (0, -signal.SIGTERM):
         assert (ws / "runs" / "HEAD").is_file()
     else:
         assert proc.returncode == 143, err

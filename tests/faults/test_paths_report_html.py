@@ -61,7 +61,8 @@ def _hostile_run(ws: Path) -> None:
 def _raw_markup(text: str) -> list[str]:
     """Tags the report should not have: any <script>, any <img> other than its own data-URI pictures, <b>."""
     bad = re.findall(r"<script|<b>bold", text, flags=re.IGNORECASE)
-    bad += [img for img in re.findall(r"<img [^>]*>", text) if not img.startswith('<img src="data:image/png;base64,')]
+    own = re.compile(r'<img (class="card" )?src="data:image/(png|jpeg);base64,[A-Za-z0-9+/=]+" alt="[^"<>]*" ')
+    bad += [img for img in re.findall(r"<img [^>]*>", text) if not own.match(img)]
     return bad
 
 

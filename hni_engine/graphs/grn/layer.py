@@ -21,12 +21,15 @@ class SCGConv(MessagePassing):  # type: ignore[misc]  # torch_geometric has no t
 
     .. math::
         \mathbf{f}^{\prime}_i = \mathbf{W}_1 \mathbf{f}_i + \sum_{j \in \mathcal{N}(i)}
-        \mathbf{W}_3 \left[ e_{t(j,i)} \cdot \mathbf{W}_2 \mathbf{f}_j \,\Vert\, \mathbf{edge}_{j,i} \right],
+        \mathbf{W}_3 \, e_{t(j,i)} \left[ \mathbf{W}_2 \mathbf{f}_j \,\Vert\, \mathbf{edge}_{j,i} \right],
         \qquad \mathbf{edge}^{\prime}_{j,i} = \mathbf{W}_4 \mathbf{edge}_{j,i}
 
     where :math:`e_t` is a trainable scalar per edge type :math:`t` (in the GRN: one type per class graph
-    edge), initialised to 1. Aggregation is a sum. Only :math:`\mathbf{W}_1` and :math:`\mathbf{W}_4` have
-    a bias: :math:`\mathbf{W}_2` has none so that :math:`e` scales a linear function of the neighbour, and
+    edge), initialised to 1. It scales the whole message, edge features included (VRX scales the
+    neighbour's part only): with :math:`e_t = 0` the edge takes no part at all, so its weight says how much
+    it is used, and the edge-drop test (graphs.edge_evidence) is setting it to 0. Aggregation is a sum.
+    Only :math:`\mathbf{W}_1` and :math:`\mathbf{W}_4` have a bias: :math:`\mathbf{W}_2` has none so
+    that :math:`e` scales a linear function of the neighbour, and
     :math:`\mathbf{W}_3` has none because a bias per message would add a degree-dependent offset.
     :math:`\mathbf{W}_2 \mathbf{f}` is computed once per node, not once per edge.
 
@@ -102,9 +105,8 @@ class SCGConv(MessagePassing):  # type: ignore[misc]  # torch_geometric has no t
         return out, edge_out
 
     def message(self, x_j: Tensor, edge_attr: Tensor | None, edge_type: Tensor) -> Tensor:
-        scaled = self.edge_scale[edge_type].unsqueeze(1) * x_j  # (E, F_out): e * W2 f_j
-        if edge_attr is not None:
-            scaled = torch.cat([scaled, edge_attr], dim=1)  # (E, F_out + D_in)
+        message = x_j if edge_attr is None else torch.cat([x_j, edge_attr], dim=1)  # (E, F_out [+ D_in])
+        scaled = self.edge_scale[edge_type].unsqueeze(1) * message  # e * [W2 f_j || edge_ji]
         return cast(Tensor, self.lin_msg(scaled))
 
     def __repr__(self) -> str:

@@ -4,6 +4,9 @@ and their checkpoints (`GRN.state`, `GRN.from_state`).
 Class-specific edge weights. Each (class graph, edge) pair has one trainable scalar e^c_ji, initialised
 to 1 and shared by the five layers, as in the official VRX code and the paper's single e matrix per class
 (VRX Fig. 5): |e_ji| is then one well-defined score per edge for edge selection (`GRN.edge_weights`).
+It gates everything the edge contributes (its message, and its features in the readout), so e = 0 removes
+the edge and the weight measures how much the GRN uses it; an L1 prior (`edge_l1` in training) lets the
+edges the class score does not need go to 0 instead of staying at their initial 1.
 
 Normalisation. Each layer is followed by ReLU and LayerNorm over each node's (and each edge's) own
 feature vector. Table 5 lists BatchNorm; the official code applied it over the nodes of a single graph
@@ -154,7 +157,9 @@ class GRN(nn.Module):
         return h.view(n, self.n_slots, self.node_dims[-1]), e.view(n, self.n_edges, self.edge_dims[-1])
 
     def readout(self, nodes: Tensor, edges: Tensor) -> Tensor:
-        """Class scores (N, n_classes) from the final node (N, T, F) and edge (N, M, F_e) features."""
+        """Class scores (N, n_classes) from the final node (N, T, F) and edge (N, M, F_e) features; each
+        edge's features enter scaled by its e_ji."""
+        edges = edges * self.edge_scale.view(1, -1, 1)
         flat = torch.cat([nodes.flatten(1), edges.flatten(1)], dim=1)  # (N, T*F + M*F_e)
         return cast(Tensor, self.mlp(flat.index_select(1, self.readout_index)))
 
@@ -209,7 +214,7 @@ class DenseGRN(GRN):
     Each class graph is padded to K = the largest node count; its edges become a (K, K) adjacency of
     e_ji values (A[c, i, j] = e for edge j -> i, 0 where there is no edge) and its edge features a dense
     (K, K) grid masked to the existing edges. The split W3 = [W3a | W3b] gives
-    sum_j W3 [e_ji W2 f_j || edge_ji] = W3a (A W2 f)_i + W3b sum_j edge_ji.
+    sum_j W3 e_ji [W2 f_j || edge_ji] = W3a (A W2 f)_i + W3b sum_j e_ji edge_ji.
     """
 
     edge_cell: Tensor  # buffers (see __init__)
@@ -235,8 +240,7 @@ class DenseGRN(GRN):
         n, c, k = x.shape[0], len(self.graphs), self.k
         adj = torch.zeros(c * k * k, dtype=x.dtype, device=x.device).index_put((self.edge_cell,), self.edge_scale)
         adj = adj.view(c, k, k)  # (C, K_dst, K_src)
-        mask = torch.zeros(c * k * k, 1, dtype=x.dtype, device=x.device).index_fill(0, self.edge_cell, 1.0)
-        mask = mask.view(1, c, k, k, 1)
+        gate = adj.view(1, c, k, k, 1)  # e_ji on the edges, 0 elsewhere
         h = x[:, self.dense_slot]  # (N, C, K, D)
         e = x.new_zeros(n, c * k * k, EDGE_FEATURES).index_copy(1, self.edge_cell, edge_attr)
         e = e.view(n, c, k, k, EDGE_FEATURES)  # (N, C, K_dst, K_src, 4)
@@ -246,7 +250,7 @@ class DenseGRN(GRN):
             w3 = conv.lin_msg.weight
             w3_node, w3_edge = w3[:, : conv.out_channels], w3[:, conv.out_channels :]
             nbr = torch.einsum("cij,ncjf->ncif", adj, conv.lin_nbr(h))  # (N, C, K, F): sum_j e_ji W2 f_j
-            edge_sum = (e * mask).sum(dim=3)  # (N, C, K, D_e): sum_j edge_ji over existing edges
+            edge_sum = (e * gate).sum(dim=3)  # (N, C, K, D_e): sum_j e_ji edge_ji over existing edges
             h_next = conv.lin_root(h) + nbr @ w3_node.T + edge_sum @ w3_edge.T
             h, e = node_norm(F.relu(h_next)), edge_norm(F.relu(conv.lin_edge(e)))
         nodes = h.reshape(n, c * k, self.node_dims[-1])[:, self.slot_cell]  # (N, T, F)

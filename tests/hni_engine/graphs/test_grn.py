@@ -104,8 +104,9 @@ def test_scgconv_hand_set_weights():
     x = torch.tensor([[1.0, 2.0], [10.0, 20.0]])
     edge_attr = torch.tensor([[0.1, 0.2, 0.3, 0.4]])
     out, edge_out = conv(x, torch.tensor([[0], [1]]), edge_attr)
-    # node 1: f_1 + W3 [3 * 2 f_0 || edge] = [10, 20] + [6 + 0.1, 12 + 0.4]; node 0 has no in-edges.
-    assert torch.allclose(out, torch.tensor([[1.0, 2.0], [16.1, 32.4]]))
+    # node 1: f_1 + W3 3 [2 f_0 || edge] = [10, 20] + [6 + 0.3, 12 + 1.2]: the weight scales the edge's
+    # features too (e = 0 removes the edge); node 0 has no in-edges.
+    assert torch.allclose(out, torch.tensor([[1.0, 2.0], [16.3, 33.2]]))
     assert torch.allclose(edge_out, torch.tensor([[1.5]]))
 
 

@@ -96,13 +96,17 @@ def test_report_is_one_self_contained_html_file(report):
     parsed = _parse(text)
     images = [attrs for tag, attrs in parsed.tags if tag == "img"]
     classes = json.loads((run / "library.json").read_text())["classes"]
-    assert len(images) == 2 * len(classes)  # each class: its c-SCG and its pool
+    # each class: its c-SCG, its pool, and each pool concept in its images (a JPEG card, from extraction)
+    cards = sum(len(c["pool"]) for c in classes)
+    assert len(images) == 2 * len(classes) + cards
+    assert sum(attrs.get("class") == "card" for attrs in images) == cards
     for attrs in images:
         src = attrs["src"]
-        assert src.startswith("data:image/png;base64,"), src[:40]
+        kind = "JPEG" if attrs.get("class") == "card" else "PNG"
+        assert src.startswith(f"data:image/{kind.lower()};base64,"), src[:40]
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1], validate=True))) as img:
             img.verify()
-            assert img.format == "PNG" and (img.width, img.height) == (int(attrs["width"]), int(attrs["height"]))
+            assert img.format == kind and (img.width, img.height) == (int(attrs["width"]), int(attrs["height"]))
     assert not re.search(r"https?://", text, flags=re.IGNORECASE)
     assert not any(tag in ("script", "link", "iframe") for tag, _ in parsed.tags)
     assert not any("url(" in attrs.get("style", "") for _, attrs in parsed.tags)
@@ -127,7 +131,7 @@ def test_report_shows_the_header_classes_and_pools(report, applied):
         assert [r[1] for r in body] == [c["id"] for c in entry["pool"]]
         assert [r[0] for r in body] == [f"pool[{i}]" for i in range(1, len(entry["pool"]) + 1)]
         pool_ids = {c["id"] for c in entry["pool"]}
-        assert {r[1]: r[5] for r in body if r[5]} == {
+        assert {r[1]: r[-1] for r in body if r[-1]} == {
             cid: f"= concept {i}" for i, cid in enumerate(entry["graph"]["nodes"], start=1) if cid in pool_ids
         }
 
@@ -167,6 +171,13 @@ def test_same_workspace_gives_the_same_bytes(report, applied, tmp_path):
     assert again.read_bytes() == path.read_bytes()
 
 
+def _carded(entry: dict) -> list[tuple[int, dict]]:
+    """The pool concepts a report shows cards of, in its order: the c-SCG's nodes first, then the rest."""
+    nodes = set(entry["graph"]["nodes"])
+    ranked = list(enumerate(entry["pool"], start=1))
+    return [(i, c) for i, c in ranked if c["id"] in nodes] + [(i, c) for i, c in ranked if c["id"] not in nodes]
+
+
 def test_report_without_a_run_and_with_chosen_classes(extracted, tmp_path):
     out = tmp_path / "r.html"
     library = json.loads((extracted / "concepts" / "library.json").read_text())
@@ -175,12 +186,15 @@ def test_report_without_a_run_and_with_chosen_classes(extracted, tmp_path):
     text = out.read_text()
     parsed = _parse(text)
     assert "accuracy" not in parsed.tables and 'id="run"' not in text
-    assert [a["alt"] for t, a in parsed.tags if t == "img"] == [
+    assert [a["alt"] for t, a in parsed.tags if t == "img" and a.get("class") != "card"] == [
         f"c-SCG of {names[1]}",
         f"pool of {names[1]}",
         f"c-SCG of {names[0]}",
         f"pool of {names[0]}",
     ]
+    cards = [a["alt"] for t, a in parsed.tags if t == "img" and a.get("class") == "card"]
+    entries = {e["name"]: e for e in library["classes"]}
+    assert cards == [f"pool[{i}] {c['id']} in its images" for n in names[1::-1] for i, c in _carded(entries[n])]
 
 
 def test_run_named_by_prefix(applied, report, tmp_path):

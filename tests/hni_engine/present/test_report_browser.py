@@ -17,10 +17,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from hni_engine.cli.app import main
+from hni_engine.graphs.concept_cards import concept_card, place_summary
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -62,6 +64,26 @@ def _keep(shot: Path, name: str) -> Path:
     return kept
 
 
+def _add_concept_cards(ws: Path, library: dict) -> None:
+    """Give the first class's concepts a picture in context, drawn as extraction draws it (a corner marker on
+    a noise image: its heat map is one hot corner)."""
+    rng = np.random.default_rng(0)
+    entry = library["classes"][0]
+    for concept in entry["pool"]:
+        image = rng.integers(0, 255, size=(64, 64, 3), dtype=np.uint8)
+        mask = np.zeros((64, 64), bool)
+        mask[2:14, 2:14] = True
+        centres = np.full((20, 2), 0.1) + rng.normal(0, 0.02, (20, 2))
+        card = concept_card(
+            concept["id"], [(image, mask, "img_0001.png")] * 3, centres, place_summary(centres, 0.035), 9, 10
+        )
+        relative = f"patches/{concept['id']}_context.jpg"
+        (ws / "concepts" / relative).parent.mkdir(parents=True, exist_ok=True)
+        card.save(ws / "concepts" / relative, quality=85)
+        concept["context"] = relative
+    (ws / "concepts" / "library.json").write_text(json.dumps(library))
+
+
 @pytest.fixture
 def report(tmp_path) -> Path:
     """A report of a hand-made workspace: the example library and one run (metrics as `hni apply` writes them)."""
@@ -71,6 +93,7 @@ def report(tmp_path) -> Path:
     (ws / "concepts" / "extract.json").write_text(json.dumps({"fidelity_test": 0.9, "model_sha256": "ab" * 32}))
     library = json.loads((ws / "concepts" / "library.json").read_text())
     names = [c["name"] for c in library["classes"] if c["output_index"] is not None]
+    _add_concept_cards(ws, library)
     run = ws / "runs" / "0001-cafe0123"
     (run / "scripts").mkdir(parents=True)
     shutil.copy(ws / "concepts" / "library.json", run / "library.json")
@@ -165,3 +188,4 @@ def test_chromium_renders_the_report_from_the_command_line(chromium, report, tmp
     ).stdout
     assert dom.count("<img") == report.read_text().count("<img") > 0
     assert 'id="accuracy"' in dom
+    assert dom.count('class="card"') == report.read_text().count('class="card"') > 0  # the concept cards
