@@ -70,7 +70,8 @@ bench: venv
 # of BENCHMARKS.md's figures: P5 seconds, P4 about a minute, P1/P2 a few minutes (it trains its own
 # spurious --quick workspace); nn_to_human trains and extracts 3 scenarios x 3 seeds at default size (up to
 # 8 min per training, 2-25 min per extraction: about 3 hours); library_checks checks those nine libraries
-# (seconds); human_to_nn reuses them and applies each example script with its controls (posebias about
+# (seconds); evidence measures E1-E4 on them (held-out deletion tests, minutes each); human_to_nn reuses
+# them and applies each example script with its controls (posebias about
 # 50 min for 3 seeds, zeroshot 4-14 min per seed; spurious at default size was never timed: its edit alone
 # took 4-7 min per seed at quick size, with 3 controls per seed and 4x the images here, so hours).
 BENCH_DIR ?= /tmp/hni-bench
@@ -84,6 +85,7 @@ bench-all: venv
 	$(BIN)/python -m benchmarks.p1_p2_features --workdir $(BENCH_DIR)
 	$(BIN)/python -m benchmarks.nn_to_human --workdir $(BENCH_DIR)
 	$(BIN)/python -m benchmarks.library_checks $(BENCH_WORKSPACES)
+	$(BIN)/python -m benchmarks.evidence $(BENCH_WORKSPACES) --out benchmarks/results/evidence.json
 	$(BIN)/python -m benchmarks.human_to_nn --workdir $(BENCH_DIR)
 
 clean:

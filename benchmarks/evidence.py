@@ -96,7 +96,7 @@ def measure_workspace(root: Path) -> dict[str, Any]:
         assert entry is not None
         label = classes.index(name)
         used = set(measured[name]["images"])
-        unseen = train.subset([i for i in train.indices_of(label) if train.paths[i] not in used])
+        unseen = train.subset([i for i in train.indices_of(label) if train.digests[i] not in used])
         tested = test.subset(test.indices_of(label))
         ids = [c.id for c in entry.pool]
         anchors = np.stack([extracted.anchors[i] for i in ids])

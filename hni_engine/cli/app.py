@@ -46,7 +46,7 @@ def handler(name: str) -> Handler:
             from hni_engine.cli import build_commands
 
             module = build_commands
-        elif name in ("show", "report", "explain"):
+        elif name in ("show", "report", "explain", "compare"):
             from hni_engine.cli import inspect_commands
 
             module = inspect_commands

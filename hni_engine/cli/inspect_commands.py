@@ -1,14 +1,16 @@
-"""The commands that show what the network learnt: `hni show`, `hni report`, `hni explain`."""
+"""The commands that show what the network learnt: `hni show`, `hni report`, `hni explain`, `hni compare`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from hni_dsl import load_library
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.present import pictures
+from hni_engine.present.compare import BASE, as_json, compare, format_comparison
 from hni_engine.present.exemplars import refused_exemplars
 from hni_engine.present.explain_image import explain_figure, explain_image, print_graph
 from hni_engine.present.report import parse_classes, write_report
@@ -17,7 +19,7 @@ from hni_engine.store.datahash import warn_stale
 from hni_engine.store.runs import current_library_path
 from hni_engine.store.workspace import Workspace
 
-__all__ = ["cmd_explain", "cmd_report", "cmd_show"]
+__all__ = ["cmd_compare", "cmd_explain", "cmd_report", "cmd_show"]
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -72,10 +74,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"\n{title} (GRN score {result.logit:+.3f}; contributions of its own graph, then the largest elsewhere)")
         own = result[ex.names[index]]
         print_graph(ex, ex.names[index], own)
+        if title.startswith("why not"):
+            missing, unmet = ex.unmet(ex.names[index])
+            concepts = ", ".join(f"concept {slot} ({cid})" for slot, cid in missing) or "none: every concept is there"
+            print(f"  {ex.names[index]} expected and did not find: {concepts}")
+            if unmet:
+                print("  edges not met (an end is missing): " + ", ".join(f"{s}->{d}" for s, d in unmet))
         others = sorted((g for g in result.graphs if g.name != ex.names[index]), key=lambda g: -abs(g.total))[:2]
         for g in others:
             print(f"  {g.name} graph: total {g.total:+.3f}")
     if args.png:
         pictures.write_png(explain_figure(ex), args.png)
         print(f"picture written to {args.png}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    limit_threads()
+    ws = Workspace(args.workspace)
+    warn_stale(ws)
+    a, b = (BASE, None) if args.a is None else (BASE, args.a) if args.b is None else (args.a, args.b)
+    side_a, side_b, found = compare(ws, a, b, resolve_device(args.device))
+    if args.json:
+        print(json.dumps(as_json(side_a, side_b, found), indent=2))
+    else:
+        print(format_comparison(side_a, side_b, found))
     return 0

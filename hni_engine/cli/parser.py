@@ -223,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(handler="report")
 
+    comp = engine_command(
+        "compare", "what an edit did to the network's reasoning: accuracy, concept importance, edge weights"
+    )
+    comp.add_argument("a", metavar="A", nargs="?", help="`base` (the extraction) or a run (default: base)")
+    comp.add_argument("b", metavar="B", nargs="?", help="a run, or `base` (default: the current run, runs/HEAD)")
+    comp.add_argument("--json", action="store_true", help="print the measurements as JSON")
+
     explain = engine_command("explain", "why the network (through its GRN) decides as it does on one image")
     explain.add_argument("image", metavar="IMAGE")
     explain.add_argument("--why-not", metavar="CLASS", help="also explain why not this class (its own score)")

@@ -19,7 +19,7 @@ from hni_engine.store.lock import lock_holder, writer_lock
 __all__ = ["READERS", "WRITERS", "run_guarded"]
 
 WRITERS = frozenset({"train", "extract", "apply"})
-READERS = frozenset({"eval", "show", "report", "explain", "check", "plan"})  # `hni name` writes when naming
+READERS = frozenset({"eval", "show", "report", "explain", "compare", "check", "plan"})  # `hni name` writes when naming
 
 
 def _command_line(args: argparse.Namespace) -> str:

@@ -85,7 +85,7 @@ def rank_by_deletion(
                 "evidence": round(stats.evidence, 4),
                 "random_patch_drop": round(stats.random_drop, 4),
                 "forward_passes": stats.forward_passes,
-                "images": [data.paths[i] for i in images],
+                "images": [data.digests[i] for i in images],  # by content: a moved workspace still matches
             }
             progress.update(1)
     return summary

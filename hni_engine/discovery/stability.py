@@ -1,42 +1,75 @@
 """Is a concept a property of the network, or of one k-means run? Discovery again with another seed.
 
 Discovery is repeated with the seed plus one (other discovery images where the class has more than it
-needs, another k-means start, other random patches). A concept is **stable** when the second run found it
-too: some concept of the same class in the second run has its anchor within the first concept's matching
-threshold, so the image graphs would match one for the other. The cost is the clustering alone: every
-patch feature comes from the per-image cache.
+needs, another k-means start, other random patches). On the images either run used, each run's concepts
+are found patch by patch as the image graphs find them (discovery.deletion.assign_patches), and a concept
+of the first run is **stable** when some concept of the second covers mostly the same patches: Jaccard
+overlap of the two patch sets at least ``STABLE_JACCARD``. The cost is the clustering and the matching:
+every patch feature comes from the per-image cache.
+
+(A looser rule, "the second run has an anchor within the concept's matching threshold", was tried first
+and called every concept of every built-in scenario stable: the thresholds are wide enough to hold
+several concepts of one class.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from hni_engine.discovery.analysis import ImageAnalysis
 from hni_engine.discovery.concepts import Concept
+from hni_engine.discovery.deletion import assign_patches
 
-__all__ = ["Stability", "compare_runs"]
+__all__ = ["STABLE_JACCARD", "Stability", "compare_runs"]
+
+STABLE_JACCARD = 0.5
 
 
 @dataclass(frozen=True)
 class Stability:
     stable: bool
-    distance: float  # to the nearest anchor of the second run, over the concept's matching threshold
+    jaccard: float  # the best overlap with a concept of the second run
 
 
-def compare_runs(first: dict[str, list[Concept]], second: dict[str, list[Concept]]) -> dict[str, list[Stability]]:
-    """For each class, each concept of ``first`` (in its order): was it found again in ``second``?"""
+def _patch_sets(
+    concepts: Sequence[Concept], analyses: Sequence[ImageAnalysis], images: Sequence[int], row: int
+) -> list[set[tuple[int, int]]]:
+    out: list[set[tuple[int, int]]] = [set() for _ in concepts]
+    if not concepts:
+        return out
+    anchors = np.stack([c.anchor for c in concepts])
+    thresholds = np.array([c.threshold for c in concepts])
+    for i in images:
+        a = analyses[i]
+        for k, segments in enumerate(assign_patches(a.features, a.inside[row] >= 0.5, anchors, thresholds)):
+            out[k].update((i, s) for s in segments)
+    return out
+
+
+def compare_runs(
+    first: dict[str, list[Concept]],
+    second: dict[str, list[Concept]],
+    analyses: Sequence[ImageAnalysis],
+    images: Mapping[str, Sequence[int]],
+    rows: Mapping[str, int],
+) -> dict[str, list[Stability]]:
+    """For each class, each concept of ``first`` (in its order): did ``second`` find it too?
+
+    Args:
+        images: per class, the images either run discovered it in; rows: its row in the Grad-CAM overlaps.
+    """
     out: dict[str, list[Stability]] = {}
     for name, concepts in first.items():
-        others = second.get(name, [])
-        anchors = np.stack([c.anchor for c in others]) if others else np.zeros((0, 1), np.float32)
+        mine = _patch_sets(concepts, analyses, images[name], rows[name])
+        theirs = _patch_sets(second.get(name, []), analyses, images[name], rows[name])
         found = []
-        for c in concepts:
-            if not others:
-                found.append(Stability(False, float("inf")))
-                continue
-            nearest = float(np.linalg.norm(anchors - c.anchor, axis=1).min())
-            ratio = nearest / c.threshold if c.threshold > 0 else float("inf")
-            found.append(Stability(ratio <= 1.0, ratio))
+        for patches in mine:
+            best = max(
+                (len(patches & other) / len(patches | other) for other in theirs if patches | other), default=0.0
+            )
+            found.append(Stability(best >= STABLE_JACCARD, best))
         out[name] = found
     return out

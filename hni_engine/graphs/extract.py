@@ -116,6 +116,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
 
     clock = time.perf_counter()
     try:  # the second run only says which concepts recur; a class it finds nothing for is all unstable
+        chosen_again: dict[str, np.ndarray] = {}
         again = discover_pools(
             config.model_copy(update={"seed": config.seed + 1}),
             train,
@@ -123,11 +124,14 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
             coi,
             classes,
             {},
+            chosen_again,
             desc="discovering again",
         )
     except ExtractError:
-        again = {}
-    for name, found in compare_runs(pools, again).items():
+        again, chosen_again = {}, {}
+    either = {n: sorted({*chosen[n].tolist(), *chosen_again.get(n, np.zeros(0, int)).tolist()}) for n in names}
+    rows = {n: j for j, n in enumerate(names)}
+    for name, found in compare_runs(pools, again, train_an, either, rows).items():
         for concept, stability in zip(pools[name], found):
             concept.stable = stability.stable
     timings["stability"] = time.perf_counter() - clock

@@ -28,6 +28,7 @@ from hni_engine.present.contributions import Contributions, GraphContribution, c
 from hni_engine.present.pictures import ExplainedNode, ExplainPanel, Picture, explain_picture
 from hni_engine.present.show import class_entry
 from hni_engine.store.cache import Cache
+from hni_engine.store.names import load_names, with_names
 from hni_engine.store.runs import resolve_run
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
@@ -74,6 +75,15 @@ class ImageExplanation:
         """Where class ``name``'s slots start in the batch's concatenated slot axis."""
         return sum(len(self.entry(n).graph.nodes) for n in self.names[: self.names.index(name)])
 
+    def unmet(self, name: str) -> tuple[list[tuple[int, str]], list[tuple[int, int]]]:
+        """What class ``name``'s graph expected and the image lacks: its concepts that matched no patch
+        (slot, id), and its edges with an end missing (1-based slots)."""
+        offset, entry = self.slot_offset(name), self.entry(name)
+        found = [bool(self.batch.present[0, offset + k]) for k in range(len(entry.graph.nodes))]
+        missing = [(k + 1, cid) for k, cid in enumerate(entry.graph.nodes) if not found[k]]
+        edges = [(e.src, e.dst) for e in entry.graph.edges if not (found[e.src - 1] and found[e.dst - 1])]
+        return missing, edges
+
 
 def explain_image(
     ws: Workspace, image_path: str, why_not: str | None, device: str, *, run: str | None = None, base: bool = False
@@ -94,6 +104,7 @@ def explain_image(
     network, network_classes = extraction_model, classes
     if run_id is not None:
         extracted, network, network_classes = run_state(ws, run_id, extracted, device)
+    extracted.library = with_names(extracted.library, load_names(ws.root))  # people's names beside the ids
     names = extracted.classes
     if why_not is not None and why_not not in names:
         class_entry(extracted.library, why_not)  # raises with a did-you-mean
@@ -176,7 +187,9 @@ def print_graph(ex: ImageExplanation, name: str, contribution: GraphContribution
     for slot, concept_id in enumerate(ex.entry(name).graph.nodes, start=1):
         present = bool(ex.batch.present[0, offset + slot - 1])
         where = "at ({:.2f}, {:.2f})".format(*ex.batch.pos[0, offset + slot - 1].tolist()) if present else "absent"
-        print(f"  concept {slot}  {concept_id:<24} {where:<18} {float(contribution.nodes[slot - 1]):+.3f}")
+        known = ex.extracted.library.concept(concept_id)
+        shown = concept_id + (f' "{known.label}"' if known is not None and known.label else "")
+        print(f"  concept {slot}  {shown:<24} {where:<18} {float(contribution.nodes[slot - 1]):+.3f}")
     for (s, d), value in zip(contribution.edge_list, contribution.edges.tolist()):
         print(f"  edge {s + 1}->{d + 1}".ljust(46) + f"{value:+.3f}")
 

@@ -311,6 +311,15 @@ def test_explain_reads_the_current_run(ws, capsys):
     own = why_not.split("graph: total")[0]
     assert "concept 1" in own and "edge " not in own
     assert "edge " in base.split(f"why not {entry['name']}")[1].split("graph: total")[0]
+    # --why-not lists what the class's graph expected and the image lacks: exactly its absent slots.
+    for section in (own, base.split(f"why not {entry['name']}")[1].split("graph: total")[0]):
+        absent = [
+            line.split()[1] for line in section.splitlines() if line.strip().startswith("concept") and "absent" in line
+        ]
+        expected = next(line for line in section.splitlines() if "expected and did not find" in line)
+        assert [w for w in expected.replace(",", " ").split() if w.isdigit()] == absent or (
+            not absent and "every concept is there" in expected
+        )
     # --base explains the extraction even though a run exists; --run by prefix picks the run.
     assert main(["-w", str(ws), "explain", image, "--base"]) == 0
     assert "(the extraction)" in capsys.readouterr().out

@@ -107,3 +107,21 @@ def test_written_names_read_back_with_any_printable_text(tmp_path: Path) -> None
     assert load_names(tmp_path) == names
     lines = (tmp_path / "names.txt").read_text().splitlines()
     assert [line.split()[0] for line in lines if not line.startswith("#")] == ["a/1", "b/2", "c/3"]
+
+
+def test_explain_and_the_report_print_names(
+    tiny_extracted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(tiny_extracted, ws)
+    library = json.loads((ws / "concepts" / "library.json").read_text())
+    entry = library["classes"][0]
+    node = entry["graph"]["nodes"][0]
+    assert main(["-w", str(ws), "name", node, "wheel <b>"]) == 0
+    image = next(p for p in sorted((ws / "data" / "test").rglob("*.png")))
+    capsys.readouterr()
+    assert main(["-w", str(ws), "explain", str(image), "--why-not", entry["name"], "--device", "cpu"]) == 0
+    assert f'{node} "wheel <b>"' in capsys.readouterr().out
+    out = tmp_path / "r.html"
+    assert main(["-w", str(ws), "report", "-o", str(out)]) == 0
+    assert "&ldquo;wheel &lt;b&gt;&rdquo;" in out.read_text()  # escaped, beside the id
