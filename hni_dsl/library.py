@@ -26,7 +26,7 @@ from pydantic import (
 from .errors import LibraryError
 from .escape import clip
 from .fileio import atomic_write_text
-from .library_pool import Confusion, ErrorAnalysis, PoolConcept
+from .library_pool import Confusion, ErrorAnalysis, PoolConcept, optional_number
 from .library_pool import LibraryModel as _Model
 
 __all__ = [
@@ -58,12 +58,8 @@ class GraphEdge(_Model):
     weight: float | None = Field(
         default=None, strict=True, allow_inf_nan=False, description="learnt class-specific edge weight e_ji, if any"
     )
-    drop: float | None = Field(
-        default=None,
-        strict=True,
-        allow_inf_nan=False,
-        exclude_if=lambda v: v is None,
-        description="drop of the class's GRN score on held-out images of the class when the edge is removed",
+    drop: float | None = optional_number(
+        "drop of the class's GRN score on held-out images of the class when the edge is removed"
     )
 
 

@@ -5,16 +5,30 @@ the network's errors on images that show it, and TCAV beside them."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, field_validator
 
-__all__ = ["Confusion", "ErrorAnalysis", "LibraryModel", "PoolConcept"]
+__all__ = ["Confusion", "ErrorAnalysis", "LibraryModel", "PoolConcept", "optional_number"]
 
 
 class LibraryModel(BaseModel):
     """Every part of the library: frozen, and unknown fields are errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def optional_number(description: str, *, unit: bool = False) -> Any:
+    """A strict, finite number written only when known (so hand-made libraries stay short); in [0, 1] if ``unit``."""
+    return Field(
+        default=None,
+        ge=0 if unit else None,
+        le=1 if unit else None,
+        strict=True,
+        allow_inf_nan=False,
+        exclude_if=lambda v: v is None,
+        description=description,
+    )
 
 
 class Confusion(LibraryModel):
@@ -50,35 +64,19 @@ class PoolConcept(LibraryModel):
     exemplars: tuple[str, ...] = Field(default=(), description="exemplar patch images, relative to the library")
     images: int | None = Field(default=None, ge=0, strict=True, description="distinct images the concept was found in")
     # Written only when known, so hand-made libraries stay short.
-    logit_drop: float | None = Field(
-        default=None,
-        strict=True,
-        allow_inf_nan=False,
-        exclude_if=lambda v: v is None,
-        description="mean drop of the class logit when the concept's patches are erased (negative: erasing raises it)",
+    logit_drop: float | None = optional_number(
+        "mean drop of the class logit when the concept's patches are erased (negative: erasing raises it)"
     )
     interval: tuple[StrictFloat, StrictFloat] | None = Field(
         default=None,
         exclude_if=lambda v: v is None,
         description="95% bootstrap interval over images of logit_drop",
     )
-    p_value: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        strict=True,
-        allow_inf_nan=False,
-        exclude_if=lambda v: v is None,
-        description="significance of the importance, corrected for the pool's size (the method is in meta.importance)",
+    p_value: float | None = optional_number(
+        "significance of the importance, corrected for the pool's size (the method is in meta.importance)", unit=True
     )
-    area: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        strict=True,
-        allow_inf_nan=False,
-        exclude_if=lambda v: v is None,
-        description="median share of an image the concept's patches cover, where it is found",
+    area: float | None = optional_number(
+        "median share of an image the concept's patches cover, where it is found", unit=True
     )
     place: str | None = Field(
         default=None,
@@ -103,30 +101,12 @@ class PoolConcept(LibraryModel):
         exclude_if=lambda v: v is None,
         description="the network's test accuracy with and without the concept in the image, and its confusions",
     )
-    tcav: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        strict=True,
-        allow_inf_nan=False,
-        exclude_if=lambda v: v is None,
-        description="TCAV score: fraction of class images whose logit gradient agrees with the concept's CAV",
+    tcav: float | None = optional_number(
+        "TCAV score: fraction of class images whose logit gradient agrees with the concept's CAV", unit=True
     )
-    directional: float | None = Field(
-        default=None,
-        strict=True,
-        allow_inf_nan=False,
-        description="TCAV mean directional derivative",
-        exclude_if=lambda v: v is None,
-    )
-    tcav_p_value: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        strict=True,
-        allow_inf_nan=False,
-        exclude_if=lambda v: v is None,
-        description="TCAV significance: one-sided p-value of scores above random CAVs (uncorrected)",
+    directional: float | None = optional_number("TCAV mean directional derivative")
+    tcav_p_value: float | None = optional_number(
+        "TCAV significance: one-sided p-value of scores above random CAVs (uncorrected)", unit=True
     )
 
     @field_validator("interval")
