@@ -193,7 +193,9 @@ class GRN(nn.Module):
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> GRN:
         if state.get("format") != GRN_FORMAT:
-            raise ValueError(f"not a GRN checkpoint (format {GRN_FORMAT!r} expected, got {state.get('format')!r})")
+            found = state.get("format")
+            older = " (an older hni's: run `hni extract` again)" if str(found).startswith("hni-grn/") else ""
+            raise ValueError(f"not a GRN checkpoint of this hni (format {GRN_FORMAT!r} expected, got {found!r}){older}")
         graphs = [ClassGraph(g["name"], g["n_nodes"], tuple(tuple(e) for e in g["edges"])) for g in state["graphs"]]
         model = cls(
             graphs,
