@@ -85,6 +85,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     print(result.table())
     grn = result.metrics["grn"]["test_accuracy"]
     if grn is not None:
-        print(f"GRN on the edited graphs: test accuracy {grn:.3f}")
+        fidelity = result.metrics["grn"].get("fidelity")
+        agrees = f", agrees with the new network on {fidelity:.3f} of them" if fidelity is not None else ""
+        print(f"GRN on the edited graphs: test accuracy {grn:.3f}{agrees}")
     print(f"run written to {result.run_dir} (now the current network; `hni eval --model {result.run_dir}`)")
     return 0

@@ -70,6 +70,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         f"  network predicts {ex.classes[net_pred]} (p={float(ex.network[net_pred]):.2f}); "
         f"the GRN predicts {ex.names[ex.grn_pred]} (over {len(ex.names)} classes of interest)"
     )
+    print(f"  {_fidelity_line(ws, ex.run)}")
     for title, index, result in ex.questions:
         print(f"\n{title} (GRN score {result.logit:+.3f}; contributions of its own graph, then the largest elsewhere)")
         own = result[ex.names[index]]
@@ -100,3 +101,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         print(format_comparison(side_a, side_b, found))
     return 0
+
+
+def _fidelity_line(ws: Workspace, run: str | None) -> str:
+    """How far the explained GRN can be trusted: its agreement with the explained network on held-out images."""
+    try:
+        if run is None:
+            value = json.loads(ws.extract_report_path.read_text(encoding="utf-8")).get("fidelity_test")
+        else:
+            metrics = json.loads((ws.runs_dir / run / "metrics.json").read_text(encoding="utf-8"))
+            value = metrics.get("grn", {}).get("fidelity")
+    except (OSError, ValueError, AttributeError):
+        value = None
+    if not isinstance(value, (int, float)):
+        return "the GRN's fidelity to this network was not recorded (apply or extract again to measure it)"
+    return f"the GRN agrees with this network on {value:.3f} of held-out images (its fidelity)"

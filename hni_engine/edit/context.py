@@ -94,6 +94,9 @@ class ApplyContext:
     grn_report: TrainReport = field(init=False)
     grn_accuracy: float | None = field(init=False)
     grn_per_class: dict[str, float | None] = field(init=False)
+    grn_predicted: torch.Tensor = field(init=False)  # (N,) into grn_names, on grn_test
+
+    grn_fidelity: float | None = field(init=False)  # agreement with the new network (stage 6)
 
     # -- distil -------------------------------------------------------------------------------------
     student: nn.Module = field(init=False)

@@ -26,6 +26,12 @@ def evaluate_before_after(ctx: ApplyContext) -> None:
     after_logits = predict_logits(ctx.student.to(device), test.images, m.mean, m.std, device=device)[:, columns]
     ctx.before = evaluate(ctx.current.model, test, m.mean, m.std, logits=before_logits)
     ctx.after = evaluate(ctx.student, test, m.mean, m.std, logits=after_logits)
+    # The GRN's fidelity to the new network: how often they agree on the GRN's held-out images, among
+    # the GRN's classes (what `hni explain` relies on when it explains the run).
+    grn_columns = [ctx.student_classes.index(n) for n in ctx.grn_names]
+    student = predict_logits(ctx.student, ctx.grn_test.images, m.mean, m.std, device=device)[:, grn_columns]
+    agree = student.argmax(1) == ctx.grn_predicted.cpu()
+    ctx.grn_fidelity = float(agree.float().mean()) if len(agree) else None
 
 
 def _mean_summary(names: list[str], before: Evaluation, after: Evaluation) -> dict[str, Any] | None:
@@ -57,6 +63,7 @@ def run_metrics(ctx: ApplyContext) -> dict[str, Any]:
         "grn": {
             "classes": ctx.grn_names,
             "test_accuracy": ctx.grn_accuracy,
+            "fidelity": None if ctx.grn_fidelity is None else round(ctx.grn_fidelity, 4),
             "per_class": ctx.grn_per_class,
             "best_epoch": ctx.grn_report.best_epoch,
             "val_accuracy": ctx.grn_report.best_val_accuracy,

@@ -46,7 +46,7 @@ def retrain_grn(ctx: ApplyContext) -> None:
             device=ctx.device,
             progress=lambda *a: progress.update(1),
         )
-    predicted = predict(grn, ctx.test_graphs).argmax(1)
+    predicted = ctx.grn_predicted = predict(grn, ctx.test_graphs).argmax(1)
     labels = ctx.grn_test_labels
     ctx.grn_per_class = {
         n: float((predicted[labels == i] == i).float().mean()) if (labels == i).any() else None

@@ -218,9 +218,15 @@ def _run_section(run: RunView) -> str:
     parts.append(_accuracy_table(m))
     parts.append(_mean_change(m))
     grn = (m.get("grn") or {}).get("test_accuracy")
+    fidelity = (m.get("grn") or {}).get("fidelity")
     parts.append(
         f'<p id="grn">GRN on the edited graphs: test accuracy <b>{num(grn)}</b>'
         + ("" if grn is not None else " (not measured)")
+        + (
+            f"; agrees with the new network on <b>{num(fidelity)}</b> of them (its fidelity)"
+            if isinstance(fidelity, (int, float))
+            else ""
+        )
         + "</p>"
     )
     parts.append("<h3>Confusion matrices</h3>")

@@ -306,6 +306,12 @@ def test_explain_reads_the_current_run(ws, capsys):
     assert main(["-w", str(ws), "explain", image, "--why-not", entry["name"]]) == 0
     out = capsys.readouterr().out
     assert f"(run {run_id})" in out
+    # Each explanation says how far its GRN agrees with its network: extraction's, then the run's own.
+    fidelity = json.loads((ws / "runs" / run_id / "metrics.json").read_text())["grn"]["fidelity"]
+    assert 0.0 <= fidelity <= 1.0
+    assert f"agrees with this network on {fidelity:.3f} of held-out images" in out
+    extract_fidelity = json.loads((ws / "concepts" / "extract.json").read_text())["fidelity_test"]
+    assert f"agrees with this network on {extract_fidelity:.3f} of held-out images" in base
     # The edited class lost its edges in the run: its why-not graph lists concepts and no edge.
     why_not = out.split(f"why not {entry['name']}")[1]
     own = why_not.split("graph: total")[0]
