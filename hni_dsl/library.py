@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -253,6 +254,16 @@ class Library(_Model):
         else:
             copy._concepts = {**self._concepts, **{c.id: c for c in entry.pool}}
         return copy
+
+    def with_labels(self, labels: Mapping[str, str]) -> Library:
+        """The library with each concept named in ``labels`` (id -> label) labelled so: for people only,
+        ids and everything else unchanged."""
+        library = self
+        for entry in self.classes:
+            if any(c.id in labels for c in entry.pool):
+                pool = tuple(c.model_copy(update={"label": labels[c.id]}) if c.id in labels else c for c in entry.pool)
+                library = library.with_class(entry.model_copy(update={"pool": pool}))
+        return library
 
     def with_applied(self, scripts: tuple[AppliedScript, ...]) -> Library:
         copy = self.model_copy(update={"applied": self.applied + scripts})

@@ -82,9 +82,17 @@ class PlanOutcome:
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, str]
     library_after: Library | None
+    # the plan's text with people's names beside the ids (``labels``), for the terminal; the plan itself
+    # keeps the canonical text, so renaming a concept never invalidates a reviewed plan
+    display_text: str | None = None
 
 
-def make_plan(library: Library, scripts: list[tuple[str, str]], library_path: str = "<library>") -> PlanOutcome:
+def make_plan(
+    library: Library,
+    scripts: list[tuple[str, str]],
+    library_path: str = "<library>",
+    labels: Mapping[str, str] | None = None,
+) -> PlanOutcome:
     """Check ``scripts`` ([(path, text)], applied in order) against ``library`` and plan them.
 
     Scripts already recorded in the library's ``applied`` list are skipped. If any script has an error
@@ -134,7 +142,11 @@ def make_plan(library: Library, scripts: list[tuple[str, str]], library_path: st
         summary=summary,
         text=text,
     )
-    return PlanOutcome(plan, tuple(diagnostics), sources, after)
+    display = None
+    if labels:
+        blocks = script_of_block if len(scripts) > 1 else None
+        display = render_plan(library.with_labels(labels), tuple(all_transforms), refs, blocks)[0]
+    return PlanOutcome(plan, tuple(diagnostics), sources, after, display)
 
 
 def apply_plan(library: Library, plan: Plan, scripts: Mapping[str, str]) -> Library:

@@ -20,6 +20,7 @@ from hni_dsl.escape import escape
 from hni_dsl.fileio import atomic_write_text, read_text
 from hni_engine.store.datahash import warn_stale
 from hni_engine.store.layout import Layout
+from hni_engine.store.names import load_names
 from hni_engine.store.runs import current_library_path
 
 __all__ = [
@@ -142,8 +143,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     path = library_path(args)
     library = load_library(path)
     scripts = read_scripts(args)
+    labels = load_names(Layout(args.workspace).root)  # names.txt: shown beside the ids, never planned on
     with collector_paused():
-        outcome = make_plan(library, scripts, path)
+        outcome = make_plan(library, scripts, path, labels)
         print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
     if outcome.plan is None:
         print(f"error: no plan: {tally(outcome.diagnostics)}", file=sys.stderr)
@@ -151,7 +153,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan_json = outcome.plan.model_dump_json(indent=2) + "\n"
     if args.output:
         write_output(args.output, plan_json)
-    sys.stdout.write(plan_json if args.json else outcome.plan.text)
+    sys.stdout.write(plan_json if args.json else outcome.display_text or outcome.plan.text)
     if args.output:
         print(f"plan written to {escape(args.output)}", file=sys.stderr)
     return EXIT_CHANGES if outcome.plan.has_changes else EXIT_OK

@@ -80,8 +80,4 @@ def write_names(root: Path, names: dict[str, str]) -> None:
 
 def with_names(library: Library, names: dict[str, str]) -> Library:
     """The library with each named concept's ``label`` set (ids, order and everything else unchanged)."""
-    for e in library.classes:
-        if any(c.id in names for c in e.pool):
-            pool = tuple(c.model_copy(update={"label": names[c.id]}) if c.id in names else c for c in e.pool)
-            library = library.with_class(e.model_copy(update={"pool": pool}))
-    return library
+    return library.with_labels(names)

@@ -125,3 +125,20 @@ def test_explain_and_the_report_print_names(
     out = tmp_path / "r.html"
     assert main(["-w", str(ws), "report", "-o", str(out)]) == 0
     assert "&ldquo;wheel &lt;b&gt;&rdquo;" in out.read_text()  # escaped, beside the id
+
+
+def test_plan_prints_names_but_the_plan_itself_is_unchanged(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    library = load_library(ws / "concepts" / "library.json")
+    entry = next(e for e in library.classes if e.graph.nodes and len(e.pool) > len(e.graph.nodes))
+    spare = next(i for i, c in enumerate(entry.pool, start=1) if c.id not in entry.graph.nodes)
+    script = ws / "edits" / "01.hni"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(f"class {entry.name}: replace concept 1 with pool[{spare}]\n")
+    assert main(["-w", str(ws), "plan", "--json"]) == 2
+    before = capsys.readouterr().out
+    assert main(["-w", str(ws), "name", entry.graph.nodes[0], "old part"]) == 0
+    capsys.readouterr()
+    assert main(["-w", str(ws), "plan"]) == 2
+    assert f'{entry.graph.nodes[0]} "old part"' in capsys.readouterr().out
+    assert main(["-w", str(ws), "plan", "--json"]) == 2
+    assert capsys.readouterr().out == before  # hashes, text and transforms: renaming invalidates no plan
