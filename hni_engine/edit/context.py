@@ -20,6 +20,7 @@ from hni_dsl.plan import Plan
 from hni_engine.data.images import ImageSet
 from hni_engine.discovery.analysis import Analyser, ImagePatches
 from hni_engine.edit.distill import DistillReport, Temperatures
+from hni_engine.graphs.edge_evidence import EdgeDrop
 from hni_engine.graphs.extracted import Extracted
 from hni_engine.graphs.grn import GRN, ISCGBatch, TrainReport
 from hni_engine.graphs.scg import NodeConcept
@@ -95,6 +96,7 @@ class ApplyContext:
     grn_accuracy: float | None = field(init=False)
     grn_per_class: dict[str, float | None] = field(init=False)
     grn_predicted: torch.Tensor = field(init=False)  # (N,) into grn_names, on grn_test
+    edge_drops: dict[str, list[EdgeDrop]] = field(init=False)  # the retrained GRN's weights, edge-drop tested
 
     grn_fidelity: float | None = field(init=False)  # agreement with the new network (stage 6)
 

@@ -16,11 +16,12 @@ from typing import Any
 import torch
 
 from hni_dsl.fileio import atomic_write_text
-from hni_dsl.library import Library, library_sha256, write_library
+from hni_dsl.library import ClassEntry, Library, library_sha256, write_library
 from hni_dsl.plan import text_sha256
 from hni_engine import formats
 from hni_engine.edit.context import ApplyContext
 from hni_engine.edit.evaluate import run_metrics
+from hni_engine.graphs.edge_evidence import EdgeDrop
 from hni_engine.network.models import file_sha256, save_checkpoint
 from hni_engine.store.datahash import DataState, data_state
 from hni_engine.store.provenance import versions
@@ -30,7 +31,8 @@ __all__ = ["inputs_digest", "record"]
 
 
 def _final_library(ctx: ApplyContext, model_sha: str) -> Library:
-    """The edited library as the run's network knows it: each defined class has an output now."""
+    """The edited library as the run's network knows it: each defined class has an output now, and the edges
+    carry the weights of the run's own GRN."""
     library, after = ctx.library, ctx.library_after
     meta = {
         **after.meta,
@@ -38,11 +40,28 @@ def _final_library(ctx: ApplyContext, model_sha: str) -> Library:
         "run": ctx.run_id,
         "extracted_model_sha256": library.meta.get("extracted_model_sha256", library.meta.get("model_sha256")),
     }
-    entries = tuple(
-        e if e.output_index is not None else e.model_copy(update={"output_index": ctx.student_classes.index(e.name)})
-        for e in after.classes
-    )
+    entries = tuple(_learnt_edges(_with_output(ctx, e), ctx.edge_drops.get(e.name)) for e in after.classes)
     return Library(classes=entries, applied=after.applied, meta=meta)
+
+
+def _with_output(ctx: ApplyContext, entry: ClassEntry) -> ClassEntry:
+    if entry.output_index is not None:
+        return entry
+    return entry.model_copy(update={"output_index": ctx.student_classes.index(entry.name)})
+
+
+def _learnt_edges(entry: ClassEntry, drops: list[EdgeDrop] | None) -> ClassEntry:
+    """The class's edges with the weights the run's GRN learnt and their edge-drop test (not the extraction's)."""
+    if drops is None:
+        return entry
+    found = {(d.src + 1, d.dst + 1): d for d in drops}
+    edges = tuple(
+        e.model_copy(update={"weight": round(found[k].weight, 4), "drop": round(found[k].drop, 4)})
+        if (k := (e.src, e.dst)) in found
+        else e
+        for e in entry.graph.edges
+    )
+    return entry.model_copy(update={"graph": entry.graph.model_copy(update={"edges": edges})})
 
 
 def _write(ctx: ApplyContext, folder: Path, metrics: dict[str, Any], config_sha: str, data: DataState) -> None:

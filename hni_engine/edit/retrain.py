@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from hni_engine.edit.context import ApplyContext
+from hni_engine.graphs.edge_evidence import edge_drops
 from hni_engine.graphs.grn import GRN, ClassGraph, predict, train_grn
 from hni_engine.graphs.grn.training import single_thread
 from hni_engine.progress import bar
@@ -46,6 +47,9 @@ def retrain_grn(ctx: ApplyContext) -> None:
             device=ctx.device,
             progress=lambda *a: progress.update(1),
         )
+    # The retrained GRN's own edge weights, each checked by the edge-drop test on held-out graphs: the run's
+    # library records these, not the extraction's.
+    ctx.edge_drops = edge_drops(grn, ctx.test_graphs, ctx.grn_test_labels)
     predicted = ctx.grn_predicted = predict(grn, ctx.test_graphs).argmax(1)
     labels = ctx.grn_test_labels
     ctx.grn_per_class = {

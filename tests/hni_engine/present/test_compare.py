@@ -39,6 +39,11 @@ def test_compare_remeasures_both_networks(applied: tuple[Path, str], capsys: pyt
         assert set(c["importance"]) == set(c["nodes"][0]) | set(c["nodes"][1])
         assert all(v is None or isinstance(v, float) for pair in c["importance"].values() for v in pair)
     assert by_name[edited]["edges"][0] and by_name[edited]["edges"][1] == {}  # the edit dropped every edge
+    # The run's library records its own GRN's weights (not the extraction's), each with its edge-drop test.
+    for entry in json.loads((run / "library.json").read_text())["classes"]:
+        edges = entry["graph"]["edges"]
+        assert {f"{e['src']}->{e['dst']}": e["weight"] for e in edges} == by_name[entry["name"]]["edges"][1]
+        assert all(isinstance(e["drop"], float) for e in edges)
     # the same concept, two networks: the drops are measured, not copied
     pairs = [pair for c in by_name.values() for pair in c["importance"].values() if None not in pair]
     assert pairs and any(a != b for a, b in pairs)
