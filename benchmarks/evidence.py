@@ -32,8 +32,8 @@ from scipy import stats
 from hni_dsl.library import Library
 from hni_engine.data.images import ImageSet
 from hni_engine.discovery.analysis import Analyser, analyse_all
-from hni_engine.discovery.deletion import LogitReader, assign_patches, measure_deletion
-from hni_engine.discovery.importance import fill_colour
+from hni_engine.discovery.deletion import LogitReader, measure_deletion
+from hni_engine.discovery.importance import concept_patches, fill_colour
 from hni_engine.graphs.extracted import load_extracted
 from hni_engine.network.models import load_checkpoint
 from hni_engine.store.cache import Cache
@@ -59,11 +59,7 @@ def held_out_drops(
 ) -> list[float]:
     """Each concept's mean logit drop when erased in ``data``'s images (found as the image graphs find it)."""
     analyses = analyse_all(analyser, data, "held-out images")
-    patches: list[dict[int, list[int]]] = [{} for _ in anchors]
-    for i, a in enumerate(analyses):
-        for k, segments in enumerate(assign_patches(a.features, a.inside[row] >= 0.5, anchors, thresholds)):
-            if segments:
-                patches[k][i] = segments
+    patches = concept_patches(analyses, range(len(analyses)), row, anchors, thresholds)
     m = analyser.config.model
     found, _ = measure_deletion(
         list(range(len(data))),

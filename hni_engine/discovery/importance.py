@@ -6,6 +6,7 @@ in it with the concept's patches erased, and once with random patches of the sam
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,23 @@ from hni_engine.discovery.concepts import Concept
 from hni_engine.discovery.deletion import METHOD, LogitReader, assign_patches, measure_deletion
 from hni_engine.progress import bar
 
-__all__ = ["fill_colour", "rank_by_deletion"]
+__all__ = ["concept_patches", "fill_colour", "rank_by_deletion"]
 
 BATCH = 64
+
+
+def concept_patches(
+    analyses: Sequence[ImageAnalysis], images: Iterable[int], row: int, anchors: np.ndarray, thresholds: np.ndarray
+) -> list[dict[int, list[int]]]:
+    """Per concept (row of ``anchors``), {image id: its segments in that image}, among each image's candidates
+    for the class in Grad-CAM row ``row``, found as the image graphs find concepts (``assign_patches``)."""
+    out: list[dict[int, list[int]]] = [{} for _ in anchors]
+    for i in images:
+        a = analyses[i]
+        for k, segments in enumerate(assign_patches(a.features, a.inside[row] >= 0.5, anchors, thresholds)):
+            if segments:
+                out[k][i] = segments
+    return out
 
 
 def fill_colour(mean: tuple[float, float, float] | list[float]) -> np.ndarray:
@@ -57,15 +72,7 @@ def rank_by_deletion(
             images = [int(i) for i in discovery_images[name]]
             anchors = np.stack([c.anchor for c in concepts])
             thresholds = np.array([c.threshold for c in concepts])
-            patches: list[dict[int, list[int]]] = [{} for _ in concepts]
-            centres: list[list[np.ndarray]] = [[] for _ in concepts]
-            for i in images:
-                a = analyses[i]
-                candidates = a.inside[rows[name]] >= 0.5
-                for k, segments in enumerate(assign_patches(a.features, candidates, anchors, thresholds)):
-                    if segments:
-                        patches[k][i] = segments
-                        centres[k].append(a.centres[segments])
+            patches = concept_patches(analyses, images, rows[name], anchors, thresholds)
             found, stats = measure_deletion(
                 images,
                 patches,
@@ -77,8 +84,9 @@ def rank_by_deletion(
                 fill,
                 analyser.config.seed,
             )
-            for concept, evidence, where in zip(concepts, found, centres):
+            for concept, evidence, found_in in zip(concepts, found, patches):
                 concept.deletion = evidence
+                where = [analyses[i].centres[segments] for i, segments in found_in.items()]
                 concept.centres = np.concatenate(where) if where else np.zeros((0, 2), np.float32)
             concepts.sort(key=lambda c: (-c.deletion.logit_drop if c.deletion else 0.0, c.key))
             summary["classes"][name] = {

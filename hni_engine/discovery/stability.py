@@ -21,7 +21,7 @@ import numpy as np
 
 from hni_engine.discovery.analysis import ImageAnalysis
 from hni_engine.discovery.concepts import Concept
-from hni_engine.discovery.deletion import assign_patches
+from hni_engine.discovery.importance import concept_patches
 
 __all__ = ["STABLE_JACCARD", "Stability", "compare_runs"]
 
@@ -37,16 +37,11 @@ class Stability:
 def _patch_sets(
     concepts: Sequence[Concept], analyses: Sequence[ImageAnalysis], images: Sequence[int], row: int
 ) -> list[set[tuple[int, int]]]:
-    out: list[set[tuple[int, int]]] = [set() for _ in concepts]
     if not concepts:
-        return out
+        return []
     anchors = np.stack([c.anchor for c in concepts])
-    thresholds = np.array([c.threshold for c in concepts])
-    for i in images:
-        a = analyses[i]
-        for k, segments in enumerate(assign_patches(a.features, a.inside[row] >= 0.5, anchors, thresholds)):
-            out[k].update((i, s) for s in segments)
-    return out
+    found = concept_patches(analyses, images, row, anchors, np.array([c.threshold for c in concepts]))
+    return [{(i, s) for i, segments in by_image.items() for s in segments} for by_image in found]
 
 
 def compare_runs(

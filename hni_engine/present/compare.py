@@ -24,8 +24,8 @@ import numpy as np
 from hni_dsl.errors import HniError
 from hni_engine.data.images import ImageSet
 from hni_engine.discovery.analysis import Analyser, analyse_all
-from hni_engine.discovery.deletion import LogitReader, assign_patches, measure_deletion
-from hni_engine.discovery.importance import fill_colour
+from hni_engine.discovery.deletion import LogitReader, measure_deletion
+from hni_engine.discovery.importance import concept_patches, fill_colour
 from hni_engine.graphs.extracted import Extracted, load_extracted
 from hni_engine.network.models import LoadedModel, load_checkpoint
 from hni_engine.network.training import predict_logits
@@ -141,13 +141,7 @@ def _drops(
     analyses = analyse_all(analyser, subset, f"{name}: reading cached patches")
     anchors = np.stack([extracted.anchors[c] for c in concepts])
     thresholds = np.array([extracted.thresholds[c] for c in concepts])
-    patches: list[dict[int, list[int]]] = [{} for _ in concepts]
-    for i, analysis in enumerate(analyses):
-        for k, segments in enumerate(
-            assign_patches(analysis.features, analysis.inside[row] >= 0.5, anchors, thresholds)
-        ):
-            if segments:
-                patches[k][i] = segments
+    patches = concept_patches(analyses, range(len(analyses)), row, anchors, thresholds)
     out: list[list[float | None]] = []
     for side in sides:
         if name not in side.classes:
@@ -197,7 +191,7 @@ def format_comparison(a: Side, b: Side, found: list[ClassComparison]) -> str:
             for cid, (x, y) in c.importance.items():
                 where = "/".join(s for s, nodes in zip("AB", c.nodes) if cid in nodes)
                 concept = b.state.library.concept(cid) or a.state.library.concept(cid)
-                label = f' "{concept.label}"' if concept is not None and concept.label else ""
+                label = f" {json.dumps(concept.label)}" if concept is not None and concept.label else ""
                 lines.append(f"    {cid}{label}".ljust(36) + f" {_num(x)} -> {_num(y)}   in c-SCG {where}")
         keys = sorted(set(c.edges[0]) | set(c.edges[1]), key=lambda k: tuple(int(v) for v in k.split("->")))
         if keys:

@@ -188,7 +188,7 @@ def print_graph(ex: ImageExplanation, name: str, contribution: GraphContribution
         present = bool(ex.batch.present[0, offset + slot - 1])
         where = "at ({:.2f}, {:.2f})".format(*ex.batch.pos[0, offset + slot - 1].tolist()) if present else "absent"
         known = ex.extracted.library.concept(concept_id)
-        shown = concept_id + (f' "{known.label}"' if known is not None and known.label else "")
+        shown = concept_id + (f" {json.dumps(known.label)}" if known is not None and known.label else "")
         print(f"  concept {slot}  {shown:<24} {where:<18} {float(contribution.nodes[slot - 1]):+.3f}")
     for (s, d), value in zip(contribution.edge_list, contribution.edges.tolist()):
         print(f"  edge {s + 1}->{d + 1}".ljust(46) + f"{value:+.3f}")

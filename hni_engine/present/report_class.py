@@ -42,7 +42,7 @@ def _contextimg(path: Path, alt: str) -> str:
     try:
         with Image.open(path) as opened:
             card = opened.convert("RGB")
-    except (OSError, ValueError):
+    except (OSError, ValueError, Image.DecompressionBombError):  # a hand-made library names anything
         return f'<p class="muted">{esc(alt)}: picture unreadable</p>'
     card.thumbnail((CARD_WIDTH, CARD_WIDTH))
     buffer = io.BytesIO()

@@ -8,6 +8,7 @@ from statistics import median
 from hni_dsl import load_library
 from hni_dsl.checker import concept_origin
 from hni_dsl.errors import HniError
+from hni_dsl.escape import escape
 from hni_dsl.library import ClassEntry, ErrorAnalysis, Library, PoolConcept
 from hni_dsl.suggest import did_you_mean
 from hni_engine.store.layout import Layout, WorkspaceError
@@ -58,7 +59,9 @@ def errors_text(e: ErrorAnalysis) -> str:
         f"{_accuracy(e.accuracy_without, e.images_without)} without"
     )
     if e.confusions:
-        text += "; confused: " + ", ".join(f"{c.true}->{c.predicted} ({c.images})" for c in e.confusions)
+        text += "; confused: " + ", ".join(
+            f"{escape(c.true)}->{escape(c.predicted)} ({c.images})" for c in e.confusions
+        )
     return text
 
 
@@ -78,7 +81,7 @@ def show_text(library: Library, entry: ClassEntry, pool: bool) -> None:
             if concept.area is not None:
                 extra.append(f"patch {concept.area:.1%} of its image")
             if concept.place is not None:
-                extra.append(f"sits {concept.place}")
+                extra.append(f"sits {escape(concept.place)}")
             if concept.stable is not None:
                 extra.append("stable across seeds" if concept.stable else "not found with another seed")
             if concept.tcav is not None:
