@@ -110,6 +110,9 @@ class ApplyContext:
     after: Evaluation = field(init=False)
     metrics: dict[str, Any] = field(init=False)
 
+    # -- compare ------------------------------------------------------------------------------------
+    comparison: dict[str, Any] = field(init=False)  # compare.json: the extraction against the new network
+
     # -- record -------------------------------------------------------------------------------------
     run_id: str = field(init=False)
     run_dir: Path = field(init=False)

@@ -1,6 +1,7 @@
 """`hni apply` as a sequence of stages over one context (HNI 3.2, ENGINE.md 5-9).
 
-    resolve -> rebuild I-SCGs -> synthesize defined classes -> retrain the GRN -> distil -> evaluate -> record
+    resolve -> rebuild I-SCGs -> synthesize defined classes -> retrain the GRN -> distil -> evaluate
+        -> compare with the extraction -> record
 
 Each stage is a function of the context (hni_engine.edit.context) that reads what earlier stages wrote
 and adds its own; a new stage is one more entry in STAGES. The caller has checked and planned the
@@ -17,6 +18,7 @@ from collections.abc import Callable
 
 from hni_dsl.library import Library
 from hni_dsl.plan import Plan
+from hni_engine.edit.comparison import compare_with_extraction
 from hni_engine.edit.context import ApplyContext, ApplyResult
 from hni_engine.edit.evaluate import evaluate_before_after
 from hni_engine.edit.failed_run import RunFailed, record_failed_run
@@ -41,6 +43,7 @@ STAGES: tuple[tuple[str | None, Stage], ...] = (
     ("grn", retrain_grn),
     ("distill", distil),
     ("evaluate", evaluate_before_after),
+    ("compare", compare_with_extraction),
     (None, record),  # writes the timings above into the run
 )
 

@@ -1,9 +1,9 @@
-"""Stage 7 of `hni apply`: the run folder `runs/<id>/`, then HEAD moves to it (hni_engine.store.runs).
+"""Stage 8 of `hni apply`: the run folder `runs/<id>/`, then HEAD moves to it (hni_engine.store.runs).
 
 The folder holds the student network and its class list, the edited library (which now says which
 output each defined class has), the retrained GRN, the plan as text and JSON, the scripts applied, the
-metrics and the provenance: hashes of every input (the data's too), the configuration, the seed and the
-versions.
+metrics, the comparison with the extraction (compare.json, edit.comparison) and the provenance: hashes
+of every input (the data's too), the configuration, the seed and the versions.
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def _write(ctx: ApplyContext, folder: Path, metrics: dict[str, Any], config_sha:
         if ref.path in ctx.sources:
             atomic_write_text(folder / "scripts" / f"{i + 1:02d}_{Path(ref.path).name}", ctx.sources[ref.path])
     atomic_write_text(folder / "metrics.json", json.dumps(metrics, indent=2, default=float) + "\n")
+    comparison = {**ctx.comparison, "b": ctx.run_id}
+    atomic_write_text(folder / "compare.json", json.dumps(comparison, indent=2, default=float) + "\n")
     provenance = {
         "format": formats.RUN,
         "run": ctx.run_id,

@@ -43,6 +43,7 @@ def retrain_grn(ctx: ApplyContext) -> None:
             lr_step=g.lr_step,
             lr_gamma=g.lr_gamma,
             weight_decay=g.apply_weight_decay,
+            edge_l1=g.apply_edge_l1,
             seed=config.seed,
             device=ctx.device,
             progress=lambda *a: progress.update(1),

@@ -16,6 +16,7 @@ from typing import Any
 
 from hni_dsl.fileio import InputFileError, atomic_write_text
 from hni_engine.present.report_class import class_anchor, class_section, esc, method_note, num, pts
+from hni_engine.present.report_compare import comparison_part
 from hni_engine.present.report_inputs import ReportInputs, RunView, check_report_output, gather, parse_classes
 from hni_engine.store.preflight import before_report
 from hni_engine.store.workspace import Workspace
@@ -52,6 +53,8 @@ pre {{ background: #f6f6f6; border: 1px solid #ccc; padding: 8px 10px; overflow-
 img {{ max-width: 100%; height: auto; border: 1px solid #ddd; display: block; margin: 8px 0; }}
 .muted {{ color: #666; font-size: 0.9em; }}
 nav ul {{ columns: 3; }}
+.bar {{ display: inline-block; height: 0.7em; background: #999; }}
+.bar.after {{ background: #1a7f37; }} .bar.neg {{ background: #b2182b; }}
 """
 
 
@@ -245,7 +248,7 @@ def render(inputs: ReportInputs) -> str:
     body = [_header(inputs), _contents(inputs), method_note(inputs.library)]
     if inputs.run is not None:
         body.append(_run_section(inputs.run))
-    body += [class_section(inputs, i, e) for i, e in enumerate(inputs.entries)]
+    body += [class_section(inputs, i, e, comparison_part(inputs, e)) for i, e in enumerate(inputs.entries)]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -189,7 +189,8 @@ def _graph_table(library: Library, entry: ClassEntry) -> str:
     )
 
 
-def class_section(inputs: ReportInputs, index: int, entry: ClassEntry) -> str:
+def class_section(inputs: ReportInputs, index: int, entry: ClassEntry, comparison: str = "") -> str:
+    """``comparison``: the run's before/after part for the class (hni_engine.present.report_compare)."""
     library, concepts_dir, library_dir = inputs.library, inputs.ws.concepts_dir, inputs.library_path.parent
     scg = pictures.scg_picture(library, entry, concepts_dir, library_dir)
     pool = pictures.pool_picture(library, entry, concepts_dir, library_dir)
@@ -204,6 +205,7 @@ def class_section(inputs: ReportInputs, index: int, entry: ClassEntry) -> str:
             "<h3>c-SCG</h3>",
             img(scg, f"c-SCG of {entry.name}"),
             _graph_table(library, entry),
+            comparison,
             "<h3>Pool</h3>",
             _pool_table(entry),
             img(pool, f"pool of {entry.name}"),

@@ -19,6 +19,7 @@ from hni_dsl.errors import HniError
 from hni_dsl.fileio import InputFileError, read_text
 from hni_dsl.library import ClassEntry, Library
 from hni_dsl.suggest import did_you_mean
+from hni_engine import formats
 from hni_engine.present.exemplars import refused_exemplars
 from hni_engine.store.names import load_names, with_names
 from hni_engine.store.runs import resolve_run
@@ -37,6 +38,9 @@ class RunView:
     provenance: dict[str, Any]
     plan_text: str
     scripts: list[tuple[str, str]]  # (file name, text) in application order
+    comparison: dict[str, Any] | None = (
+        None  # compare.json: the extraction against this run (hni_engine.edit.comparison)
+    )
 
 
 @dataclass
@@ -127,6 +131,21 @@ class _Provenance(_Checked):
     scripts: list[_Script] = []
 
 
+class _CompareClass(_Checked):
+    name: str
+    accuracy: tuple[float | None, float | None]
+    importance: dict[str, tuple[float | None, float | None]]
+    nodes: tuple[list[str], list[str]]
+    edges: tuple[dict[str, float | None], dict[str, float | None]]
+
+
+class _Compare(_Checked):
+    format: str
+    a: str
+    b: str
+    classes: list[_CompareClass]
+
+
 def _checked(model: type[_Checked], data: dict[str, Any], path: Path, what: str) -> dict[str, Any]:
     """``data`` as ``model`` reads it (numbers as numbers, text as text), or a one-line error naming the field."""
     try:
@@ -159,6 +178,12 @@ def _load_run(ws: Workspace, run_id: str) -> RunView:
         if scripts_dir.is_dir()
         else []
     )
+    comparison = None  # a run made before apply recorded it has none
+    if (folder / "compare.json").is_file():
+        path = folder / "compare.json"
+        comparison = _checked(_Compare, _read_json(path, "run comparison"), path, "a run's comparison")
+        if comparison["format"] != formats.COMPARE:
+            raise InputFileError(f"{path}: format {comparison['format']!r}, expected {formats.COMPARE!r}")
     return RunView(
         run_id,
         folder,
@@ -168,6 +193,7 @@ def _load_run(ws: Workspace, run_id: str) -> RunView:
         provenance,
         read_text(folder / "plan.txt", "plan"),
         scripts,
+        comparison,
     )
 
 

@@ -217,18 +217,16 @@ class GrnConfig(_Section):
     lr_gamma: float = Field(default=0.8, gt=0, le=1, description="multiplies the GRN's lr every lr_step epochs")
     # Not in the papers; measured, off by default (BENCHMARKS.md, "GRN weight decay").
     weight_decay: float = Field(
-        default=0.0,
-        ge=0,
-        description="AdamW weight decay of the GRN `hni extract` trains to mimic the network (0: plain Adam)",
+        default=0.0, ge=0, description="AdamW weight decay of `hni extract`'s GRN, which mimics the network (0: Adam)"
     )
     # Measured: 0 leaves every weight at 1 +- 0.05, 0.01 takes all to ~0.01 (BENCHMARKS.md, "Evidence").
     edge_l1: float = Field(default=0.001, ge=0, description="L1 prior on `hni extract`'s GRN edge weights (0: none)")
     # Measured to help the edit, unlike grn.weight_decay (BENCHMARKS.md, "Human -> NN" and "GRN weight decay").
     apply_weight_decay: float = Field(
-        default=1.0,
-        ge=0,
-        description="AdamW weight decay of the GRN `hni apply` retrains on the edited graphs (0: plain Adam)",
+        default=1.0, ge=0, description="AdamW weight decay of `hni apply`'s GRN, retrained on edited graphs (0: Adam)"
     )
+    # So that a run's edge weights (its library, `hni compare`) carry information, as the extraction's do.
+    apply_edge_l1: float = Field(default=0.001, ge=0, description="L1 prior on `hni apply`'s GRN edge weights (0: off)")
 
 
 class DistillConfig(_Section):

@@ -20,6 +20,7 @@ ADDS = {
     "retrain_grn": ("grn", "grn_report", "grn_accuracy", "grn_per_class"),
     "distil": ("student", "distill_report", "distill_summary"),
     "evaluate_before_after": ("before", "after"),
+    "compare_with_extraction": ("comparison",),
     "record": ("metrics", "run_id", "run_dir"),
 }
 
@@ -54,3 +55,5 @@ def test_each_stage_adds_its_part_of_the_context(context):
     assert (context.ws.runs_dir / "HEAD").read_text().strip() == context.run_id
     metrics = json.loads((context.run_dir / "metrics.json").read_text())
     assert set(metrics["timings_s"]) == {key for key, _ in STAGES if key is not None}
+    comparison = json.loads((context.run_dir / "compare.json").read_text())
+    assert comparison["b"] == context.run_id and {c["name"] for c in comparison["classes"]} == set(context.grn_names)

@@ -47,6 +47,14 @@ def test_compare_remeasures_both_networks(applied: tuple[Path, str], capsys: pyt
     # the same concept, two networks: the drops are measured, not copied
     pairs = [pair for c in by_name.values() for pair in c["importance"].values() if None not in pair]
     assert pairs and any(a != b for a, b in pairs)
+    # apply recorded the same comparison in the run (the report's part): same networks, same images
+    recorded = json.loads((run / "compare.json").read_text())
+    assert (recorded["a"], recorded["b"]) == ("base", run.name)
+    for c in recorded["classes"]:
+        assert c["nodes"] == by_name[c["name"]]["nodes"] and c["edges"] == by_name[c["name"]]["edges"]
+        assert c["accuracy"] == pytest.approx(by_name[c["name"]]["accuracy"], abs=1e-4)
+        for cid, pair in c["importance"].items():
+            assert pair == pytest.approx(by_name[c["name"]]["importance"][cid], abs=1e-3)
     assert main(["-w", str(ws), "compare", "base", run.name[:4], "--device", "cpu"]) == 0
     text = capsys.readouterr().out
     assert f"comparing base (A) with {run.name} (B)" in text and f"{edited}: test accuracy" in text

@@ -260,3 +260,39 @@ def test_run_with_a_defined_class_and_no_exemplar_files(applied, tmp_path):
     with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as img:
         colours = {c for _, c in img.convert("RGB").getcolors(1 << 20)}
     assert (200, 200, 200) in colours  # pictures.MISSING: a concept with no exemplar file
+
+
+def test_report_shows_what_the_run_did_to_each_class(report):
+    """The run's compare.json (the extraction against the run, measured by apply) is a part of each class."""
+    _, text, run = report
+    recorded = json.loads((run / "compare.json").read_text())
+    assert recorded["format"] == "hni-compare/1" and recorded["a"] == "base" and recorded["b"] == run.name
+    parsed = _parse(text)
+    tables = [rows for name, rows in parsed.tables.items() if rows and rows[0][:2] == ["concept", "in c-SCG"]]
+    assert len(tables) == len(recorded["classes"])
+    assert text.count(f"Before and after run {run.name}") == len(recorded["classes"])
+    for rows, found in zip(tables, recorded["classes"]):
+        assert [r[0].split()[0] for r in rows[1:]] == list(found["importance"])
+        for row, (a, b) in zip(rows[1:], found["importance"].values()):
+            assert row[2] == ("\u2013" if a is None else f"{a:+.2f}") and row[3] == (
+                "\u2013" if b is None else f"{b:+.2f}"
+            )
+
+
+def test_a_damaged_comparison_is_refused_by_name(applied, tmp_path, capsys):
+    ws = tmp_path / "ws"
+    shutil.copytree(applied, ws, ignore=shutil.ignore_patterns(".hni"))
+    run = ws / "runs" / (ws / "runs" / "HEAD").read_text().strip()
+    found = json.loads((run / "compare.json").read_text())
+    found["classes"][0]["accuracy"] = ["high", None]
+    (run / "compare.json").write_text(json.dumps(found))
+    out = tmp_path / "r.html"
+    assert main(["-w", str(ws), "report", "-o", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "compare.json" in err and "classes.0.accuracy" in err and not out.exists()
+    (run / "compare.json").write_text(json.dumps({**found, "format": "hni-compare/9", "classes": []}))
+    assert main(["-w", str(ws), "report", "-o", str(out)]) == 3
+    assert "hni-compare/9" in capsys.readouterr().err and not out.exists()
+    (run / "compare.json").unlink()  # a run made before apply recorded it: the report has no such part
+    assert main(["-w", str(ws), "report", "-o", str(out)]) == 0
+    assert "Before and after run" not in out.read_text()

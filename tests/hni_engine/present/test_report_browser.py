@@ -23,6 +23,7 @@ from PIL import Image
 
 from hni_engine.cli.app import main
 from hni_engine.graphs.concept_cards import concept_card, place_summary
+from hni_engine.present.report_compare import BAR_WIDTH
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -120,6 +121,23 @@ def report(tmp_path) -> Path:
     }
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "provenance.json").write_text(json.dumps({"model_sha256": "cd" * 32, "parent_run": None}))
+    first = library["classes"][0]
+    nodes = first["graph"]["nodes"]
+    comparison = {  # as `hni apply` records it: the extraction against the run, the edges dropped
+        "format": "hni-compare/1",
+        "a": "base",
+        "b": run.name,
+        "classes": [
+            {
+                "name": first["name"],
+                "accuracy": [5 / 6, 1.0],
+                "importance": {cid: [0.5 + 0.1 * i, 0.4 - 0.3 * i] for i, cid in enumerate(nodes)},
+                "nodes": [nodes, nodes],
+                "edges": [{f"{e['src']}->{e['dst']}": e["weight"] for e in first["graph"]["edges"]}, {}],
+            }
+        ],
+    }
+    (run / "compare.json").write_text(json.dumps(comparison))
     (ws / "runs" / "HEAD").write_text(run.name + "\n")
     out = tmp_path / "report.html"
     assert main(["-w", str(ws), "report", "-o", str(out)]) == 0
@@ -160,6 +178,9 @@ def test_every_picture_loads_and_nothing_is_logged(chromium, report, tmp_path):
             "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])"
         )
         assert images and all(complete and w > 0 and h > 0 for _, complete, w, h in images), images
+        # the comparison's importance bars are drawn, each as wide as its number says (not collapsed)
+        bars = driver.execute_script("return Array.from(document.querySelectorAll('.bar')).map(b => b.offsetWidth)")
+        assert bars and all(w >= 1 for w in bars) and max(bars) == BAR_WIDTH, bars
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == []
         # no request left the page: every resource it used was the document itself or a data: URI
@@ -189,3 +210,4 @@ def test_chromium_renders_the_report_from_the_command_line(chromium, report, tmp
     assert dom.count("<img") == report.read_text().count("<img") > 0
     assert 'id="accuracy"' in dom
     assert dom.count('class="card"') == report.read_text().count('class="card"') > 0  # the concept cards
+    assert "Before and after run 0001-cafe0123" in dom and dom.count('class="bar ') > 0  # the comparison
