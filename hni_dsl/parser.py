@@ -201,6 +201,20 @@ def _end_position(text: str) -> tuple[int, int]:
     return len(lines), len(lines[-1]) + 1
 
 
+def _word_at(text: str, line: int, column: int) -> str:
+    """The run of letters, digits and _ around (line, column), 1-based; '' where there is none."""
+    lines = text.split("\n")
+    if not 0 < line <= len(lines):
+        return ""
+    row, start = lines[line - 1], column - 1
+    end = start
+    while start > 0 and (row[start - 1].isalnum() or row[start - 1] == "_"):
+        start -= 1
+    while end < len(row) and (row[end].isalnum() or row[end] == "_"):
+        end += 1
+    return row[start:end]
+
+
 def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
     """One diagnostic for one Lark failure, in words."""
     if isinstance(exc, _IndentError):
@@ -227,7 +241,10 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
         expected_words = _describe_expected(allowed) if allowed else None
         shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
         message = f"unexpected character `{shown}`"
-        if char in "-=<>" and "ARROW" in allowed:
+        word = _word_at(text, line, column)
+        if char.isalnum() and not char.isascii() and word:
+            message += f'; a class name beyond A-Z, a-z, 0-9 and _ is written in quotes: "{word}"'
+        elif char in "-=<>" and "ARROW" in allowed:
             message += "; an edge is written `A->B` or `A<->B`"
         elif expected_words:
             message += f"; expected {expected_words}"
@@ -253,6 +270,9 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
         message = f"expected {_describe_expected(expected)}, found {_describe_token(token)}"
         if token.type == "NAME":
             message += _split_hint(str(token), expected) or _keyword_hint(str(token), expected)
+        word = _word_at(text, line, column)
+        if token.type == "INT" and "NAME" in expected and word != str(token):
+            message += f'; a class name that starts with a digit is written in quotes: "{word}"'
         if str(token) in _EDIT_WORDS and "CLASS" in expected:
             message += "; edits go inside a block: `class NAME: ...`"
         elif (

@@ -13,6 +13,7 @@ from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.init_workspace import init_scenario, init_user
+from hni_engine.data.split import SPLIT_FILE
 from hni_engine.graphs.extract import extract
 from hni_engine.network.models import ModelError, build_model, load_checkpoint, save_checkpoint
 from hni_engine.network.training import evaluate, seed_everything, train_classifier
@@ -27,7 +28,7 @@ __all__ = ["cmd_eval", "cmd_extract", "cmd_init", "cmd_train"]
 
 def cmd_init(args: argparse.Namespace) -> int:
     if args.scenario and (args.data or args.model):
-        raise HniError("hni init: give either --scenario NAME, or --data PATH --model CKPT (not both)")
+        raise HniError("hni init: give either --scenario NAME, or --data PATH [--model CKPT] (not both)")
     if args.scenario:
         with bar(None, f"generating the {args.scenario} scenario", "img") as progress:
 
@@ -45,9 +46,9 @@ def cmd_init(args: argparse.Namespace) -> int:
             )
         print(f"workspace {ws.root}: {args.scenario} scenario (seed {args.seed}); next: hni -w {ws.root} train")
         return 0
-    if not (args.data and args.model):
-        raise HniError("hni init: give --scenario NAME, or --data PATH and --model CKPT (with --arch)")
-    ws = init_user(
+    if not args.data:
+        raise HniError("hni init: give --scenario NAME, or --data PATH (and --model CKPT if you have a network)")
+    ws, notes = init_user(
         args.dir,
         args.data,
         args.model,
@@ -55,8 +56,20 @@ def cmd_init(args: argparse.Namespace) -> int:
         input_size=args.input_size,
         feature_layer=args.feature_layer,
         gradcam_layer=args.gradcam_layer,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
     )
-    print(f"workspace {ws.root}: data {args.data}, model {args.model} ({args.arch}); next: hni -w {ws.root} extract")
+    for note in notes:
+        print(note, file=sys.stderr if note.startswith("warning:") else sys.stdout)
+    split = ws.root / "data" / SPLIT_FILE
+    if split.is_file():
+        counts = json.loads(split.read_text(encoding="utf-8"))["counts"]
+        print(
+            f"no test split in {args.data}: {counts['test']} of its images held out for testing "
+            f"(seed {args.seed}; {split})"
+        )
+    network, then = (f"model {args.model}", "extract") if args.model else ("no model yet", "train")
+    print(f"workspace {ws.root}: data {args.data}, {network} ({args.arch}); next: hni -w {ws.root} {then}")
     return 0
 
 

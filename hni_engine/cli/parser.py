@@ -47,6 +47,21 @@ def integer(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1 (not nan).
+
+    >>> fraction("0.25")
+    0.25
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:  # false for nan too
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, e.g. 0.2 (got {text!r})")
+    return value
+
+
 SEED = integer(0, SEED_LIMIT - 1)
 IMAGE_SIZE = integer(16, 1024)  # as hni.toml's model.input_size
 COUNT = integer(0)
@@ -120,16 +135,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = engine_command("init", "make a workspace: a built-in scenario, or your own data and model")
     init.add_argument("dir", metavar="DIR", help="the new workspace folder (must not exist or be empty)")
-    init.add_argument("--scenario", choices=["spurious", "posebias", "zeroshot"], help="built-in synthetic data")
+    init.add_argument(
+        "--scenario", choices=["spurious", "posebias", "zeroshot", "digits"], help="built-in synthetic data"
+    )
     init.add_argument("--seed", type=SEED, default=0, help="seed of the scenario and of every later stage")
     init.add_argument("--quick", action="store_true", help="a small scenario (30 train / 15 test images per class)")
     init.add_argument("--image-size", type=IMAGE_SIZE, default=64, help="synthetic image size in pixels (default 64)")
-    init.add_argument("--data", metavar="PATH", help="your data: PATH/train and PATH/test in ImageFolder layout")
-    init.add_argument("--model", metavar="CKPT", help="your network: a state dict or whole-model file")
+    init.add_argument(
+        "--data",
+        metavar="PATH",
+        help="your data: PATH/train and PATH/test in ImageFolder layout, or one ImageFolder to split (--test-fraction)",
+    )
+    init.add_argument(
+        "--test-fraction",
+        type=fraction,
+        metavar="F",
+        help="with no PATH/test: the share of each class held out for testing, drawn with --seed (default 0.2)",
+    )
+    init.add_argument(
+        "--model", metavar="CKPT", help="your network: a state dict or whole-model file (none: `hni train` makes one)"
+    )
     init.add_argument("--arch", default="resnet18", help="torchvision architecture of --model (default resnet18)")
     init.add_argument("--input-size", type=IMAGE_SIZE, default=224, help="input size of your network (default 224)")
-    init.add_argument("--feature-layer", default="layer4", help="layer for patch features (default layer4)")
-    init.add_argument("--gradcam-layer", default="layer4", help="layer for Grad-CAM (default layer4)")
+    init.add_argument(
+        "--feature-layer", help="layer for patch features (default: the deepest stage whose map is at least 7x7)"
+    )
+    init.add_argument("--gradcam-layer", help="layer for Grad-CAM (default: as --feature-layer)")
 
     train = engine_command("train", "train the original network from scratch on the workspace's data")
     train.add_argument("--epochs", type=POSITIVE, help="override train.epochs of hni.toml")
@@ -173,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--scenario",
-        choices=["spurious", "posebias", "zeroshot"],
+        choices=["spurious", "posebias", "zeroshot", "digits"],
         default="posebias",
         help="which built-in scenario (default posebias: its script needs no reviewer's choice)",
     )

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from hni_dsl.class_names import prefix_clash
 from hni_dsl.errors import HniError
 
 __all__ = [
@@ -153,12 +154,16 @@ def scan_image_folder(root: str | Path) -> tuple[list[str], list[tuple[str, int]
 
 
 def require_classes(root: str | Path, classes: Sequence[str]) -> None:
-    """A classifier tells classes apart: an ImageFolder root with fewer than two is a DataError naming it."""
+    """A classifier tells classes apart (an ImageFolder root with fewer than two is a DataError naming it), and
+    each class has its own concept ids (two folders that would share them are one too)."""
     if len(classes) < 2:
         raise DataError(
             f"{root}: only one class folder ({', '.join(map(repr, classes))}); "
             f"a classifier needs at least two (expected {root}/<class>/<image>)"
         )
+    clash = prefix_clash(classes)
+    if clash is not None:
+        raise DataError(f"{root}: {clash}")
 
 
 def load_image(path: str | Path, size: int) -> np.ndarray:

@@ -124,7 +124,8 @@ def _synthesize_class(
     m = len(entry.graph.nodes)
     parts, part_sources = [], []
     for cid in entry.graph.nodes:
-        owner = cid.split("/")[0]
+        # the class whose pool holds it (an id's prefix is only a spelling of that class's name)
+        owner = next((e.name for e in library.classes if e.pool_rank(cid) is not None), cid.split("/")[0])
         if owner not in coi_names:
             raise ApplyError(f"class {name!r}: part {cid} belongs to {owner!r}, which has no extracted images")
         label = base_classes.index(owner)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hni_dsl.class_names import concept_id, concept_prefix
 from hni_dsl.fileio import staged_folder
 from hni_dsl.library import (
     Library,
@@ -150,7 +151,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
 
     clock = time.perf_counter()
     k = config.extract.top_k
-    nodes = [[NodeConcept(f"{name}/{c.key}", c.anchor, c.threshold) for c in pools[name][:k]] for name in names]
+    nodes = [[NodeConcept(concept_id(name, c.key), c.anchor, c.threshold) for c in pools[name][:k]] for name in names]
     graphs = [
         ClassGraph(name, len(n), tuple((a, b) for a in range(len(n)) for b in range(len(n)) if a != b))
         for name, n in zip(names, nodes)
@@ -270,7 +271,7 @@ def _member_locations(
                         float((ys.max() + 1) / h),
                     ]
                 )
-            out[f"{name}/{c.key}"] = rows
+            out[concept_id(name, c.key)] = rows
     return out
 
 
@@ -295,7 +296,7 @@ def _write_outputs(
     data_file = ws.data_manifest_path.relative_to(ws.concepts_dir)
     with staged_folder(ws.concepts_dir, replace=True) as built:
         write_library(library, built / "library.json")
-        ids = [f"{name}/{c.key}" for name in names for c in pools[name]]
+        ids = [concept_id(name, c.key) for name in names for c in pools[name]]
         anchors = torch.from_numpy(np.stack([c.anchor for name in names for c in pools[name]]))
         thresholds = torch.tensor([c.threshold for name in names for c in pools[name]])
         torch.save(
@@ -316,7 +317,7 @@ def _write_outputs(
             "patch",
         ) as progress:
             for name in names:
-                folder = built / "patches" / name
+                folder = built / "patches" / concept_prefix(name)
                 folder.mkdir(parents=True, exist_ok=True)
                 for c in pools[name]:
                     for i, (image_id, seg_id) in enumerate(c.members[:EXEMPLARS_PER_CONCEPT]):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from hni_dsl.class_names import concept_id, concept_prefix
 from hni_dsl.library import (
     ClassEntry,
     Confusion,
@@ -49,7 +50,7 @@ def concept_card_of(c: Concept, name: str, train: ImageSet, analyser: Analyser, 
         masks = analyser.masks(train.images[image_id], train.digests[image_id])
         shown.append((train.images[image_id], masks[seg_id], Path(train.paths[image_id]).name))
     place = place_summary(c.centres, c.deletion.area)
-    return concept_card(f"{name}/{c.key}", shown, c.centres, place, c.deletion.images, of_images)
+    return concept_card(concept_id(name, c.key), shown, c.centres, place, c.deletion.images, of_images)
 
 
 def build_library(
@@ -106,17 +107,18 @@ def _pool_concept(name: str, c: Concept) -> PoolConcept:
     """A pool concept as the library records it: deletion importance first, TCAV beside it."""
     d = c.deletion
     assert d is not None  # extraction measures every concept (discovery.importance)
+    folder = f"patches/{concept_prefix(name)}"
     return PoolConcept(
-        id=f"{name}/{c.key}",
+        id=concept_id(name, c.key),
         importance=round(d.share, 4),
-        exemplars=tuple(f"patches/{name}/{c.key}_{i}.png" for i in range(min(EXEMPLARS_PER_CONCEPT, len(c.members)))),
+        exemplars=tuple(f"{folder}/{c.key}_{i}.png" for i in range(min(EXEMPLARS_PER_CONCEPT, len(c.members)))),
         images=c.images,
         logit_drop=round(d.logit_drop, 4),
         interval=(round(d.interval[0], 4), round(d.interval[1], 4)),
         p_value=round(d.p_value, 6),
         area=round(d.area, 4),
         place=place_summary(c.centres, d.area).text(),
-        context=f"patches/{name}/{c.key}_context.jpg",
+        context=f"{folder}/{c.key}_context.jpg",
         stable=c.stable,
         errors=_errors(c.errors),
         tcav=round(c.tcav_score, 4),

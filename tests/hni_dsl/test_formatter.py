@@ -39,6 +39,11 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
             'class tank:\n  forbid   concept 1\n  forbid "jeep".c3\n',
             "class tank:\n    forbid concept 1\n    forbid jeep.c3\n",
         ),
+        # real ImageFolder names stay quoted; a quoted identifier loses its quotes
+        (
+            'define class "jack-o\'-lantern" from "fire engine".c1,"2cv".pool[2], "café".c2, edges like "fire_engine"',
+            'define class "jack-o\'-lantern" from "fire engine".c1, "2cv".pool[2], "café".c2, edges like fire_engine\n',
+        ),
         ("", ""),
     ],
 )
