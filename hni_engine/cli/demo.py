@@ -19,8 +19,9 @@ from hni_dsl.fileio import atomic_write_text
 from hni_engine.cli import apply_command, build_commands
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.parser import build_parser
-from hni_engine.oracle.scenario_scripts import example_script
+from hni_engine.oracle.scenario_scripts import example_script, oracle_names
 from hni_engine.store.config import HniConfig, write_config
+from hni_engine.store.names import NAMES_FILE, load_names, write_names
 from hni_engine.store.workspace import Workspace
 
 __all__ = ["cmd_demo", "quick_overrides", "run_demo"]
@@ -96,6 +97,10 @@ def run_demo(
     atomic_write_text(script_path, script)
     print(f"{script_path}:\n")
     print(script.rstrip())
+    # Names make the report and `hni show` readable; here they too come from the oracle, and say so.
+    names = oracle_names(Workspace(target), load_library(ws.library_path))
+    write_names(target, {**load_names(target), **names})
+    print(f"\nnamed {len(names)} c-SCG concepts from the same ground truth ({target / NAMES_FILE}; `hni name`)")
     _step("5/5 applying it: GRN retrained on the edited graphs, distilled into the network")
     run("apply", "--device", d)
     print(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+from hni_dsl.class_names import concept_prefix
 from hni_dsl.errors import HniError
+from hni_dsl.formatter import format_class_name
 from hni_dsl.suggest import did_you_mean
 from hni_engine.present.show import current_library
 from hni_engine.store.layout import Layout
@@ -55,9 +57,11 @@ def cmd_name(args: argparse.Namespace) -> int:
     library = current_library(layout)
     if library.concept(args.concept) is None:
         known = [c.id for e in library.classes for c in e.pool]
+        prefix = args.concept.split("/")[0]
+        owner = next((e.name for e in library.classes if concept_prefix(e.name) == prefix), prefix)
         hint = (
             did_you_mean(args.concept, known, quote=str)
-            or f"; `hni show {args.concept.split('/')[0]} --pool` lists ids"
+            or f"; `hni show {format_class_name(owner)} --pool` lists ids"
         )
         raise HniError(f"no concept {args.concept} in the current library{hint}")
     before = names.get(args.concept)

@@ -34,7 +34,7 @@ from hni_dsl.formatter import format_class_name
 from hni_dsl.library import Library
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
-__all__ = ["ConceptLabels", "concept_labels", "example_script"]
+__all__ = ["ConceptLabels", "concept_labels", "example_script", "oracle_names"]
 
 CONTEXT, BACKGROUND, MIXED = "<context>", "<background>", "<mixed>"
 
@@ -82,6 +82,20 @@ def concept_labels(ws: Workspace, majority: float = 0.5) -> ConceptLabels:
         top, count = votes.most_common(1)[0] if votes else (MIXED, 0)
         labels[concept_id] = top if count >= majority * max(1, sum(votes.values())) else MIXED
     return labels
+
+
+def oracle_names(ws: Workspace, library: Library) -> dict[str, str]:
+    """ORACLE: a name for each c-SCG concept, from what its patches show in the ground truth, marked as the
+    oracle's (the demo's stand-in for a reviewer who names concepts from their exemplars with `hni name`)."""
+    labels = concept_labels(ws)
+    shown = {CONTEXT: "context object", BACKGROUND: "background"}
+    out = {}
+    for entry in library.classes:
+        for cid in entry.graph.nodes:
+            label = labels.get(cid, MIXED)
+            if label != MIXED:
+                out[cid] = f"{shown.get(label, label.replace('_', ' '))} (oracle)"
+    return out
 
 
 def _spurious(library: Library, labels: ConceptLabels, manifest: dict[str, Any]) -> list[str]:
