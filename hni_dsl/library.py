@@ -13,6 +13,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -337,9 +338,29 @@ def load_library(path: str | os.PathLike[str]) -> Library:
     return parse_library(text, str(path))
 
 
+# Lists whose items are each written on one line: a one-concept (one-edge, one-script) change is then a
+# one-line diff in git.
+_ONE_PER_LINE = frozenset({"pool", "edges", "applied"})
+
+
+def _json_text(value: Any, level: int = 0, key: str | None = None) -> str:
+    """``value`` as JSON: objects and lists of objects indented two spaces a level, lists of plain values
+    and the items of _ONE_PER_LINE lists on one line each."""
+    one_line = partial(json.dumps, ensure_ascii=False, separators=(", ", ": "))
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, dict) and value:
+        fields = [f"{inner}{one_line(k)}: {_json_text(v, level + 1, k)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(fields) + f"\n{pad}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        items = [inner + (one_line(v) if key in _ONE_PER_LINE else _json_text(v, level + 1)) for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{pad}]"
+    return one_line(value)
+
+
 def dump_library(library: Library) -> str:
-    """Canonical JSON text (field order of the format, 2-space indent, trailing newline)."""
-    return library.model_dump_json(indent=2) + "\n"
+    """Canonical JSON text: field order of the format, one pool concept, edge or applied script per line,
+    trailing newline. Diffs of an edited library stay as small as the edit."""
+    return _json_text(library.model_dump(mode="json")) + "\n"
 
 
 def library_sha256(library: Library) -> str:

@@ -146,3 +146,24 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path, example_library, mon
         write_library(example_library.with_applied(()), target)
     assert target.read_bytes() == original
     assert [p.name for p in target.parent.iterdir()] == ["library.json"]
+
+
+def test_a_one_concept_change_is_a_one_line_diff(example_library):
+    """library.json diffs like code: each pool concept, edge and applied script sits on a line of its own."""
+    import difflib
+
+    entry = example_library.classes[0]
+    changed = entry.pool[1].model_copy(update={"label": "ladder", "importance": 0.123})
+    pool = (entry.pool[0], changed, *entry.pool[2:])
+    relabelled = example_library.with_class(entry.model_copy(update={"pool": pool}))
+    before, after = dump_library(example_library).splitlines(), dump_library(relabelled).splitlines()
+    changes = [d for d in difflib.unified_diff(before, after, lineterm="", n=0) if d[:1] in "+-"][2:]
+    assert len(changes) == 2 and changes[0].startswith("-") and changes[1].startswith("+")
+    assert '"label": "ladder"' in changes[1] and f'"id": "{changed.id}"' in changes[1]
+
+    edges = entry.graph.edges
+    assert edges, "the example's first class has edges"
+    graph = entry.graph.model_copy(update={"edges": edges[1:]})
+    lines = dump_library(example_library.with_class(entry.model_copy(update={"graph": graph}))).splitlines()
+    removed = [d for d in difflib.unified_diff(before, lines, lineterm="", n=0) if d[:1] in "+-"][2:]
+    assert [d[0] for d in removed] == ["-"] and f'"src": {edges[0].src}, "dst": {edges[0].dst}' in removed[0]
