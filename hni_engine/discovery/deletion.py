@@ -178,6 +178,7 @@ def measure_deletion(
     label: int,
     fill: np.ndarray,
     seed: int,
+    controls: bool = True,
 ) -> tuple[list[ConceptDeletion], DeletionSummary]:
     """Deletion evidence for each concept of one class.
 
@@ -189,6 +190,8 @@ def measure_deletion(
         read: runs the network.
         label: the class's output index.
         fill: (3,) uint8 fill colour.
+        controls: also erase same-area random segments (the p-values' control); without them only the drops
+            and their intervals are measured (half the forward passes), and every p-value is nan.
     """
     rng = np.random.default_rng(seed)
     passes_before = read.passes
@@ -211,17 +214,18 @@ def measure_deletion(
             concept_mask = np.asarray(masks[concept_patches[c][i]].any(axis=0))
             areas[c, k] = concept_mask.mean()
             erased.append(erase(image, concept_mask, fill))
-            random.append(erase(image, _random_area_match(masks, int(concept_mask.sum()), rng), fill))
+            if controls:
+                random.append(erase(image, _random_area_match(masks, int(concept_mask.sum()), rng), fill))
         logits = read(iter(erased + random), label)
         drops[present, k] = base[k] - np.asarray(logits[: len(present)])
-        random_drops[present, k] = base[k] - np.asarray(logits[len(present) :])
+        random_drops[present, k] = base[k] - np.asarray(logits[len(present) :]) if controls else 0.0
     found = []
     for c in range(len(concept_patches)):
         where = ~np.isnan(random_drops[c])
         found.append((drops[c], drops[c][where], random_drops[c][where], areas[c][where]))
 
-    raw = [_paired_p(present, random) for _, present, random, _ in found]
-    adjusted = benjamini_hochberg(raw)
+    raw = [_paired_p(present, random) if controls else float("nan") for _, present, random, _ in found]
+    adjusted = benjamini_hochberg(raw) if controls else raw
     results = []
     for (every, present, _, area), p_raw, p_adj in zip(found, raw, adjusted):
         mean = float(every.mean()) if len(every) else 0.0
@@ -229,7 +233,7 @@ def measure_deletion(
         interval = bootstrap_interval(every, rng)
         median_area = float(np.median(area)) if len(area) else 0.0
         results.append(ConceptDeletion(mean, interval, share, p_raw, p_adj, len(present), median_area))
-    all_random = np.concatenate([r for _, _, r, _ in found]) if found else np.zeros(0)
+    all_random = np.concatenate([r for _, _, r, _ in found]) if found and controls else np.zeros(0)
     summary = DeletionSummary(
         evidence, float(all_random.mean()) if len(all_random) else 0.0, read.passes - passes_before
     )

@@ -143,6 +143,7 @@ def _drops(
             label,
             fill_colour(m.mean),
             config.seed,
+            controls=False,  # the drops only: no p-values here
         )
         out.append([f.logit_drop for f in found])
     return out

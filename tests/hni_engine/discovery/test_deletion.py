@@ -47,7 +47,7 @@ def world() -> dict[str, object]:
     return {"images": images, "model": model, "logits": logits}
 
 
-def _measure(world: dict[str, object], patches: list[dict[int, list[int]]], seed: int = 0):  # type: ignore[no-untyped-def]
+def _measure(world: dict[str, object], patches: list[dict[int, list[int]]], seed: int = 0, controls: bool = True):  # type: ignore[no-untyped-def]
     images = world["images"]
     assert isinstance(images, np.ndarray)
     masks = quadrants()
@@ -62,6 +62,7 @@ def _measure(world: dict[str, object], patches: list[dict[int, list[int]]], seed
         0,
         fill_colour(MEAN),
         seed,
+        controls,
     )
 
 
@@ -117,3 +118,13 @@ def test_erase_fills_only_the_mask_and_leaves_the_input() -> None:
     out = erase(image, mask, np.array([1, 2, 3], np.uint8))
     assert out[0, 0].tolist() == [1, 2, 3] and (out[1:] == 200).all() and (image == 200).all()
     assert fill_colour((0.485, 0.456, 0.406)).tolist() == [124, 116, 104]
+
+
+def test_without_controls_the_drops_are_the_same_for_half_the_passes(world: dict[str, object]) -> None:
+    """`hni compare` needs the drops only: no random erasures, no p-values."""
+    concepts = [{i: [0, 1] for i in range(16)}, {i: [2] for i in range(0, 16, 2)}]
+    full, summary = _measure(world, concepts)
+    drops_only, fewer = _measure(world, concepts, controls=False)
+    assert [c.logit_drop for c in drops_only] == [c.logit_drop for c in full]
+    assert all(np.isnan(c.p_value) for c in drops_only)
+    assert fewer.forward_passes < summary.forward_passes
