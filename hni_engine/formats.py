@@ -8,10 +8,11 @@ of the old layout would misread the new one. The language's own formats (`hni-li
 
 from __future__ import annotations
 
-__all__ = ["ANCHORS", "CACHE_ENTRY", "CHECKPOINT", "COMPARE", "GRN", "RUN", "SYNTHETIC", "WORKSPACE"]
+__all__ = ["ANCHORS", "CACHE_ENTRY", "CHECKPOINT", "COMPARE", "GRN", "RUN", "SOURCE", "SYNTHETIC", "WORKSPACE"]
 
 WORKSPACE = "hni-workspace/1"  # hni.toml
 CHECKPOINT = "hni-model/1"  # model/base.pt and runs/<id>/model.pt
+SOURCE = "hni-source/1"  # model/source.json: the user's checkpoint base.pt was cut from, and which outputs
 ANCHORS = "hni-anchors/1"  # concepts/anchors.pt: concept anchors, thresholds, member locations
 GRN = "hni-grn/2"  # concepts/grn.pt and runs/<id>/grn.pt (2: e_ji gates the edge's features too)
 RUN = "hni-run/1"  # runs/<id>/metrics.json and provenance.json

@@ -1,4 +1,8 @@
-"""`hni apply`: edit scripts (or a saved plan) change the network; the run becomes the current state."""
+"""`hni apply`: edit scripts (or a saved plan) change the network; the run becomes the current state.
+
+Only what is new is applied: a script the current library records as applied (same text) is skipped, and
+one whose text changed since it was applied is refused, naming it (hni_engine.store.history).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,14 @@ from hni_dsl import load_library, make_plan
 from hni_dsl.errors import HniError
 from hni_dsl.escape import escape
 from hni_dsl.fileio import read_text
+from hni_dsl.library import Library
 from hni_dsl.plan import Plan, StalePlanError, apply_plan
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.language_commands import EXIT_ERRORS, print_diagnostics, read_scripts, tally
 from hni_engine.edit.pipeline import apply_plan_to_network
 from hni_engine.store import preflight
 from hni_engine.store.datahash import warn_stale
+from hni_engine.store.history import ScriptSelection, changed_scripts_error, select_scripts
 from hni_engine.store.runs import current_state
 from hni_engine.store.workspace import Workspace
 
@@ -45,6 +51,14 @@ def load_plan_file(path: str) -> tuple[Plan, dict[str, str]]:
     return plan, sources
 
 
+def _refuse_changed(library: Library, scripts: list[tuple[str, str]], where: str) -> ScriptSelection:
+    """Which scripts are new and which applied already; a script edited after it was applied stops here."""
+    chosen = select_scripts(library.applied, scripts)
+    if chosen.changed:
+        raise changed_scripts_error(chosen.changed, where)
+    return chosen
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     limit_threads()
     ws = Workspace(args.workspace)
@@ -55,11 +69,16 @@ def cmd_apply(args: argparse.Namespace) -> int:
     preflight.before_apply(ws, state.model_path)  # a read-only workspace or a full disk: refused before any work
     warn_stale(ws)
     library = load_library(state.library_path)
+    where = f"run {state.run}" if state.run else "the extracted network"
     if len(args.scripts) == 1 and args.scripts[0].endswith(".json"):
         plan, sources = load_plan_file(args.scripts[0])
+        _refuse_changed(library, list(sources.items()), where)
         after = apply_plan(library, plan, sources)  # refuses a stale plan
     else:
         scripts = read_scripts(args)
+        chosen = _refuse_changed(library, scripts, where)
+        if chosen.new:
+            print(f"scripts: {chosen.describe()}")
         outcome = make_plan(library, scripts, str(state.library_path))
         print_diagnostics(outcome.diagnostics, outcome.sources, args.max_errors)
         if outcome.plan is None:
@@ -67,7 +86,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
             return EXIT_ERRORS
         assert outcome.library_after is not None  # there whenever there is a plan
         plan, after, sources = outcome.plan, outcome.library_after, outcome.sources
-    where = f"run {state.run}" if state.run else "the extracted network"
     if not plan.has_changes:
         done = [r.path for r in plan.scripts if r.status == "already_applied"]
         idle = [r.path for r in plan.scripts if r.status == "no_changes"]

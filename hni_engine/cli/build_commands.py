@@ -29,6 +29,8 @@ __all__ = ["cmd_eval", "cmd_extract", "cmd_init", "cmd_train"]
 def cmd_init(args: argparse.Namespace) -> int:
     if args.scenario and (args.data or args.model):
         raise HniError("hni init: give either --scenario NAME, or --data PATH [--model CKPT] (not both)")
+    if args.scenario and args.class_index:
+        raise HniError("hni init: --class-index names the outputs of your --model; a scenario trains its own")
     if args.scenario:
         with bar(None, f"generating the {args.scenario} scenario", "img") as progress:
 
@@ -58,6 +60,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         gradcam_layer=args.gradcam_layer,
         test_fraction=args.test_fraction,
         seed=args.seed,
+        class_index=args.class_index,
     )
     for note in notes:
         print(note, file=sys.stderr if note.startswith("warning:") else sys.stdout)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +16,16 @@ from hni_dsl.fileio import atomic_write_bytes
 from hni_engine.data import synthetic
 from hni_engine.data.images import DataError, require_classes, scan_image_folder
 from hni_engine.data.split import split_image_folder
+from hni_engine.network.heads import SOURCE_FORMAT, match_outputs, select_outputs
 from hni_engine.network.layers import layer_warning, pick_layers
-from hni_engine.network.models import ModelError, build_model, load_checkpoint
+from hni_engine.network.models import ModelError, build_model, load_checkpoint, read_network, save_checkpoint
 from hni_engine.store.config import DataConfig, DistillConfig, ExtractConfig, HniConfig, ModelConfig, write_config
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
 __all__ = ["init_scenario", "init_user", "scenario_config"]
 
 WORKSPACE_MODEL = "model/base.pt"  # a user's checkpoint is copied here (hni.toml's model.checkpoint)
+WORKSPACE_SOURCE = "model/source.json"  # for a checkpoint cut to the data's classes: which file and outputs
 
 
 def _fresh_target(path: Path) -> None:
@@ -136,12 +140,18 @@ def init_user(
     gradcam_layer: str | None = None,
     test_fraction: float | None = None,
     seed: int = 0,
+    class_index: Sequence[tuple[str, int]] = (),
 ) -> tuple[Workspace, list[str]]:
     """A workspace for a user's own data and, if given, a copy of their checkpoint (without one, `hni train`
     trains the network into the workspace); both are checked now.
 
     The data is DATA/train and DATA/test; or, with no test split (DATA/train alone, or DATA/<class>/<image>),
-    split inside the workspace with ``test_fraction`` (default 0.2) and ``seed`` (hni_engine.data.split)."""
+    split inside the workspace with ``test_fraction`` (default 0.2) and ``seed`` (hni_engine.data.split).
+
+    A checkpoint with other outputs than the data's classes (an ImageNet classifier's 1,000) is cut to one
+    output per class, in the data's class order: ``class_index`` pairs (``--class-index CLASS=INDEX``) and
+    names choose the outputs (hni_engine.network.heads). The workspace then holds the cut network, with the
+    source file's sha256, output count and chosen outputs in it and in model/source.json."""
     target = Path(root)
     _fresh_target(target)
     data_root = Path(data).resolve()
@@ -153,13 +163,18 @@ def init_user(
     require_classes(source, classes)
     if layout == "splits":
         scan_image_folder(data_root / "test")
-    model_path = Path(model).resolve() if model is not None else None
+    model_path = _weights_file(model) if model is not None else None
+    if model_path is None and class_index:
+        raise ModelError("--class-index names outputs of --model CKPT; give the checkpoint too")
     # A checkpoint fails early, naming the problem; its recorded normalisation goes into the config.
     # Without one, an unknown architecture is refused now, not at `hni train`.
-    loaded = load_checkpoint(model_path, arch, classes) if model_path is not None else None
-    recorded = loaded.extra if loaded is not None else {}
-    network = loaded.model if loaded is not None else build_model(arch, len(classes))
+    cut = _cut_to_classes(model_path, arch, classes, class_index, input_size) if model_path is not None else None
+    loaded = load_checkpoint(model_path, arch, classes) if model_path is not None and cut is None else None
+    recorded = cut.extra if cut is not None else loaded.extra if loaded is not None else {}
+    network = cut.model if cut is not None else loaded.model if loaded is not None else build_model(arch, len(classes))
     feature_layer, gradcam_layer, notes = _layers(network, input_size, feature_layer, gradcam_layer)
+    if cut is not None:
+        notes.insert(0, _cut_note(cut))
     split = layout == "splits"
     config = HniConfig(
         seed=seed,
@@ -178,7 +193,9 @@ def init_user(
     def build() -> None:
         if not split:
             split_image_folder(source, target / "data", 0.2 if test_fraction is None else test_fraction, seed)
-        if model_path is not None:
+        if cut is not None:
+            _write_cut(cut, arch, classes, target)
+        elif model_path is not None:
             # The workspace keeps its own copy: `hni train --force` replaces that one, never the user's file.
             atomic_write_bytes(target / WORKSPACE_MODEL, model_path.read_bytes())
         write_config(config, target / "hni.toml")
@@ -187,6 +204,68 @@ def init_user(
 
     _whole_or_nothing(target, build)
     return Workspace(target), notes
+
+
+def _weights_file(model: str | Path) -> Path:
+    """The checkpoint's absolute path; a missing one is refused now, saying where it was looked for."""
+    path = Path(model).expanduser().resolve()
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder; --model takes the weights file itself (e.g. {path}/resnet18.pth)")
+    if not path.is_file():
+        raise ModelError(
+            f"{path}: no such weights file; put your checkpoint (a state dict or whole model saved with "
+            "torch.save) at that path, or give its path with --model (hni never downloads weights)"
+        )
+    return path
+
+
+@dataclass
+class _Cut:
+    """A checkpoint cut to the data's classes: the network, and what to record about where it came from."""
+
+    model: nn.Module
+    extra: dict[str, Any]  # what the source checkpoint recorded (normalisation, input size), carried over
+    source: dict[str, Any]  # provenance: written into base.pt (field `source`) and model/source.json
+
+
+def _cut_to_classes(
+    path: Path, arch: str, classes: list[str], class_index: Sequence[tuple[str, int]], input_size: int
+) -> _Cut | None:
+    """The checkpoint cut to one output per class, or None when it is to be copied as it is: no
+    --class-index, and its outputs are the data's classes already (or a class list of its own, which
+    `load_checkpoint` then holds to the data's, as it always has)."""
+    source = read_network(path, arch)
+    if not class_index and (source.classes is not None or source.outputs == len(classes)):
+        return None
+    matches = match_outputs(classes, source.outputs, class_index, recorded=source.classes, source=str(path))
+    indices = [m.index for m in matches]
+    network = select_outputs(source.model, indices, probe_size=input_size, source=str(path))
+    provenance = {
+        "format": SOURCE_FORMAT,
+        "file": str(path),
+        "sha256": source.sha256,
+        "arch": arch,
+        "outputs": source.outputs,
+        "indices": indices,
+        "classes": classes,
+        "matched": [m.record() for m in matches],
+    }
+    extra = {k: v for k, v in source.extra.items() if k not in ("format", "source")}
+    return _Cut(network, extra, provenance)
+
+
+def _write_cut(cut: _Cut, arch: str, classes: list[str], target: Path) -> None:
+    """model/base.pt (an ordinary hni checkpoint, its provenance in field `source`) and model/source.json."""
+    sha = save_checkpoint(cut.model, arch, classes, target / WORKSPACE_MODEL, **cut.extra, source=cut.source)
+    record = {**cut.source, "base_sha256": sha}
+    atomic_write_bytes(target / WORKSPACE_SOURCE, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+
+
+def _cut_note(cut: _Cut) -> str:
+    shown = ", ".join(f"{m['class']} = {m['output']}" for m in cut.source["matched"][:6])
+    more = f", ... {len(cut.source['matched']) - 6} more" if len(cut.source["matched"]) > 6 else ""
+    outputs = cut.source["outputs"]
+    return f"the checkpoint's {outputs} outputs cut to the data's classes: {shown}{more} ({WORKSPACE_SOURCE})"
 
 
 def _layers(

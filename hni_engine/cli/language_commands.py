@@ -18,7 +18,10 @@ from hni_dsl.collector import collector_paused
 from hni_dsl.errors import Diagnostic, HniError, HniSyntaxError, render_diagnostics
 from hni_dsl.escape import escape
 from hni_dsl.fileio import atomic_write_text, read_text
+from hni_dsl.library import Library
+from hni_dsl.plan import Plan
 from hni_engine.store.datahash import warn_stale
+from hni_engine.store.history import changed_scripts_warning, select_scripts
 from hni_engine.store.layout import Layout
 from hni_engine.store.names import load_names
 from hni_engine.store.runs import current_library_path
@@ -143,6 +146,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     path = library_path(args)
     library = load_library(path)
     scripts = read_scripts(args)
+    changed = select_scripts(library.applied, scripts).changed
+    if changed:  # planned as if new; `hni apply` refuses them (hni_engine.store.history)
+        print(changed_scripts_warning(changed), file=sys.stderr)
     labels = load_names(Layout(args.workspace).root)  # names.txt: shown beside the ids, never planned on
     with collector_paused():
         outcome = make_plan(library, scripts, path, labels)
@@ -150,10 +156,50 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if outcome.plan is None:
         print(f"error: no plan: {tally(outcome.diagnostics)}", file=sys.stderr)
         return EXIT_ERRORS
+    form = args.format or ("json" if args.json else "text")
+    if args.json and form != "json":
+        raise UsageError(f"--json and --format {form}: choose one")
+    if args.images and form != "markdown":
+        raise UsageError("--images goes with --format markdown")
     plan_json = outcome.plan.model_dump_json(indent=2) + "\n"
-    if args.output:
-        write_output(args.output, plan_json)
-    sys.stdout.write(plan_json if args.json else outcome.display_text or outcome.plan.text)
+    if form == "markdown":
+        assert outcome.library_after is not None  # a plan was made
+        text = _markdown(args, outcome.plan, library, outcome.library_after, path)
+        if not args.output:
+            sys.stdout.write(text)
+    else:
+        if args.output:
+            write_output(args.output, plan_json)
+        sys.stdout.write(plan_json if form == "json" else outcome.display_text or outcome.plan.text)
     if args.output:
         print(f"plan written to {escape(args.output)}", file=sys.stderr)
     return EXIT_CHANGES if outcome.plan.has_changes else EXIT_OK
+
+
+def _markdown(args: argparse.Namespace, plan: Plan, before: Library, after: Library, path: str) -> str:
+    """The Markdown plan (hni_engine.present.plan_markdown); with -o, written with its pictures."""
+    from pathlib import Path
+
+    try:
+        from hni_engine.present.plan_markdown import plan_markdown, relative_link, write_markdown_plan
+    except ImportError as exc:  # the language alone is installed: no Pillow to draw with
+        missing = exc.name
+        raise UsageError(
+            f"--format markdown draws pictures: it needs the engine extra ({missing} is missing)"
+        ) from None
+
+    images = None
+    if args.output:
+        target = Path(args.output)
+        images = Path(args.images) if args.images else target.with_name(target.name + ".images")
+    elif args.images:
+        raise UsageError("--images needs -o FILE: the Markdown links the pictures relative to its own file")
+    link = relative_link(Path(args.output), images) if images is not None else None
+    layout = Layout(args.workspace)
+    result = plan_markdown(plan, before, after, layout.concepts_dir, Path(path).parent, link)
+    if args.output:
+        try:
+            write_markdown_plan(result, Path(args.output), images)
+        except OSError as exc:
+            raise OutputFileError(f"{escape(args.output)}: cannot be written: {exc.strerror or exc}") from None
+    return result.text

@@ -60,8 +60,7 @@ def cmd_name(args: argparse.Namespace) -> int:
         prefix = args.concept.split("/")[0]
         owner = next((e.name for e in library.classes if concept_prefix(e.name) == prefix), prefix)
         hint = (
-            did_you_mean(args.concept, known, quote=str)
-            or f"; `hni show {format_class_name(owner)} --pool` lists ids"
+            did_you_mean(args.concept, known, quote=str) or f"; `hni show {format_class_name(owner)} --pool` lists ids"
         )
         raise HniError(f"no concept {args.concept} in the current library{hint}")
     before = names.get(args.concept)

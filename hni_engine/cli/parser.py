@@ -14,6 +14,7 @@ from typing import NoReturn
 from hni_engine.cli.config_command import add_config_parser
 from hni_engine.cli.language_commands import EXIT_USAGE
 from hni_engine.cli.name_command import add_name_parser
+from hni_engine.cli.runs_command import add_runs_parsers
 from hni_engine.store.config import SEED_LIMIT
 from hni_engine.store.provenance import package_version
 
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--max-errors", type=COUNT, default=50, metavar="N", help="show at most N diagnostics (default 50)"
         )
+        # Also after the command, as a pre-commit hook's `args` put it: `hni check -w ws edits/x.hni`.
+        p.add_argument("-w", "--workspace", default=argparse.SUPPRESS, help="workspace folder (as `hni -w`)")
         p.set_defaults(handler=handler)
         return p
 
@@ -119,7 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--library", metavar="LIB", help="library.json (default: the workspace's current one, see `hni apply`)"
     )
     plan.add_argument("--json", action="store_true", help="print the plan as JSON (transforms and hashes included)")
-    plan.add_argument("-o", "--output", metavar="PLAN", help="also write the JSON plan to this file")
+    plan.add_argument(
+        "--format",
+        choices=["text", "json", "markdown"],
+        help="text (default), json (as --json), or markdown: the plan for a pull request, with -o and --images",
+    )
+    plan.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="also write the plan to this file (JSON, or Markdown with --format markdown)",
+    )
+    plan.add_argument(
+        "--images",
+        metavar="DIR",
+        help="with --format markdown: the folder for the pictures the Markdown links (default: FILE + .images)",
+    )
 
     # -- the engine (torch) ---------------------------------------------------------------------
     def engine_command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -156,6 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", metavar="CKPT", help="your network: a state dict or whole-model file (none: `hni train` makes one)"
     )
     init.add_argument("--arch", default="resnet18", help="torchvision architecture of --model (default resnet18)")
+
+    def class_index(text: str) -> tuple[str, int]:
+        """CLASS=INDEX (split at the last `=`): a data class, and the output of --model that it is."""
+        name, sep, index = text.rpartition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected CLASS=INDEX, e.g. 'fire engine=555' (got {text!r})")
+        if not (index.strip().isascii() and index.strip().isdigit()):
+            raise argparse.ArgumentTypeError(f"INDEX in CLASS=INDEX must be a whole number >= 0 (got {text!r})")
+        return name, int(index)
+
+    init.add_argument(
+        "--class-index",
+        type=class_index,
+        action="append",
+        default=[],
+        metavar="CLASS=INDEX",
+        help="with --model: the output of the checkpoint that data class CLASS is (repeatable; wins over matching "
+        "class folders by name with the checkpoint's class list or ImageNet's categories), e.g. 'fire engine=555'",
+    )
     init.add_argument("--input-size", type=IMAGE_SIZE, default=224, help="input size of your network (default 224)")
     init.add_argument(
         "--feature-layer", help="layer for patch features (default: the deepest stage whose map is at least 7x7)"
@@ -215,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_config_parser(sub)
     add_name_parser(sub)
+    add_runs_parsers(sub)
 
     show = sub.add_parser(
         "show",

@@ -34,9 +34,11 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "LoadedModel",
     "ModelError",
+    "SourceNetwork",
     "build_model",
     "file_sha256",
     "load_checkpoint",
+    "read_network",
     "save_checkpoint",
 ]
 
@@ -57,6 +59,22 @@ class LoadedModel:
 
     def __repr__(self) -> str:
         return f"LoadedModel(arch={self.arch!r}, classes={len(self.classes)}, sha256={self.sha256[:12]})"
+
+
+@dataclass
+class SourceNetwork:
+    """A checkpoint as it is, before it meets the data: the network with all its outputs, and the class
+    names it records (None for a bare state dict or a whole model)."""
+
+    model: nn.Module
+    arch: str
+    classes: list[str] | None
+    outputs: int
+    sha256: str
+    extra: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"SourceNetwork(arch={self.arch!r}, outputs={self.outputs}, sha256={self.sha256[:12]})"
 
 
 def _classification_archs() -> list[str]:
@@ -185,6 +203,57 @@ def load_checkpoint(path: str | Path, arch: str, classes: Sequence[str]) -> Load
         raise ModelError(f"{path}: the model has {outputs} outputs but {wanted} ({', '.join(classes)})")
     model.eval()
     return LoadedModel(model, ckpt_arch, list(classes), sha, extra)
+
+
+def read_network(path: str | Path, arch: str) -> SourceNetwork:
+    """Load a checkpoint with however many outputs it has (an ImageNet classifier's 1,000, say), checking
+    only that it is a ``arch``; `load_checkpoint` is the one that checks it against the data."""
+    p = Path(path)
+    if not p.is_file():
+        raise ModelError(f"{path}: no such checkpoint")
+    obj = _torch_load(p)
+    sha = file_sha256(p)
+    extra: dict[str, Any] = {}
+    classes: list[str] | None = None
+    if isinstance(obj, nn.Module):
+        model, outputs = obj, _num_outputs(obj, p)
+        what = f"a {arch} (the model in the file is a {type(obj).__name__})"
+        _check_weights(model.state_dict(), build_model(arch, outputs).state_dict(), path, what, "")
+    elif isinstance(obj, dict) and "state_dict" in obj:
+        classes = _class_list(obj.get("classes"), path)
+        ckpt_arch = obj.get("arch", arch)
+        if not isinstance(ckpt_arch, str):
+            raise ModelError(f"{path}: field 'arch' is not an architecture name (got {_shown(ckpt_arch)})")
+        if ckpt_arch != arch:
+            raise ModelError(f"{path}: the checkpoint is a {ckpt_arch!r}, but hni.toml names {arch!r}")
+        outputs = _state_outputs(obj["state_dict"], arch)
+        model = build_model(arch, outputs)
+        _load_state(model, obj["state_dict"], path, arch, "")
+        extra = {k: v for k, v in obj.items() if k not in ("state_dict", "classes", "arch")}
+    elif isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        outputs = _state_outputs(obj, arch)
+        model = build_model(arch, outputs)
+        _load_state(model, obj, path, arch, "")
+    else:
+        raise ModelError(
+            f"{path}: expected a state dict, an hni checkpoint or a whole model (got {type(obj).__name__})"
+        )
+    if classes is not None and len(classes) != outputs:
+        raise ModelError(f"{path}: the model has {outputs} outputs but records {len(classes)} class names")
+    model.eval()
+    return SourceNetwork(model, arch, classes, outputs, sha, extra)
+
+
+def _state_outputs(state: Any, arch: str) -> int:
+    """The number of outputs a state dict's output layer has (1 when it cannot tell: the weights' check
+    that follows then names what is wrong)."""
+    modules = list(build_model(arch, 1).named_modules())
+    # as _num_outputs: the last nn.Linear, or the last nn.Conv2d in a network without one (SqueezeNet)
+    layers = [n for n, m in modules if isinstance(m, nn.Linear)] or [n for n, m in modules if isinstance(m, nn.Conv2d)]
+    if not layers:
+        return 1
+    weight = state.get(f"{layers[-1]}.weight") if isinstance(state, dict) else None
+    return weight.shape[0] if isinstance(weight, torch.Tensor) and weight.ndim >= 1 else 1
 
 
 def _shown(value: Any, limit: int = 60) -> str:

@@ -9,9 +9,11 @@ most:
   back when the kill came between the two renames (so the workspace is as it was before);
 - a temp file `.NAME.XXXXXXXX.tmp` of an atomic write: removed;
 - a HEAD journal: a run renamed into place whose HEAD never moved. The run is whole (it was renamed
-  only once complete), so HEAD moves to it: the apply is finished rather than lost.
+  only once complete), so HEAD moves to it: the apply is finished rather than lost;
+- a run `hni runs --prune` renamed out of sight, `runs/.ID.pruned-XXXXXXXX`, and did not finish
+  deleting (hni_engine.store.history): removed, so the prune is finished.
 
-Those four are repaired by any writer when it takes the workspace lock, and by `hni doctor --fix`. A
+Those five are repaired by any writer when it takes the workspace lock, and by `hni doctor --fix`. A
 HEAD that names a missing or incomplete run, and a run folder that is neither complete nor marked
 failed, cannot come from an interrupted hni; they are reported, and `--fix` points HEAD back at the
 extraction for the first (the runs are kept), and leaves the second for a person to look at.
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
+from hni_engine.store.history import PRUNED
 from hni_engine.store.layout import Layout
 from hni_engine.store.lock import lock_path
 from hni_engine.store.runs import FAILED_FILE, PENDING_HEAD, check_run_name, read_head
@@ -37,12 +40,12 @@ _ASIDE = re.compile(r"\.(?P<name>.+)\.old-[0-9a-f]{8}")
 _TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 # Run folders as `next_run_id` names them.
 _RUN_FOLDER = re.compile(r"[0-9]{4}-[0-9a-f]{8}")
-_LEFTOVER_KINDS = ("partial", "aside", "temp", "pending-head")
+_LEFTOVER_KINDS = ("partial", "aside", "temp", "pending-head", "pruned")
 
 
 @dataclass(frozen=True)
 class Damage:
-    kind: str  # partial | aside | ambiguous | temp | pending-head | lock | head | incomplete-run
+    kind: str  # partial | aside | ambiguous | temp | pending-head | pruned | lock | head | incomplete-run
     path: Path
     problem: str
     fix: str | None  # what --fix does; None when it is left for a person
@@ -63,7 +66,7 @@ def _ours(layout: Layout) -> list[tuple[Path, frozenset[str] | re.Pattern[str], 
     return [
         (layout.root, frozenset({"concepts", "data"}), frozenset({"hni.toml", "report.html", "names.txt"})),
         (layout.runs_dir, _RUN_FOLDER, frozenset({"HEAD", PENDING_HEAD})),
-        (layout.root / "model", frozenset(), frozenset({"base.pt", "base.json"})),
+        (layout.root / "model", frozenset(), frozenset({"base.pt", "base.json", "source.json"})),
     ]
 
 
@@ -100,6 +103,10 @@ def leftovers(layout: Layout) -> list[Damage]:
                     found.append(
                         Damage("ambiguous", path, f"one of {len(paths)} set-aside copies of missing {name}", None)
                     )
+    if layout.runs_dir.is_dir():
+        for path in sorted(layout.runs_dir.iterdir()):
+            if path.is_dir() and not path.is_symlink() and PRUNED.fullmatch(path.name):
+                found.append(Damage("pruned", path, "a run `hni runs --prune` was removing", "remove it"))
     if layout.cache_dir.is_dir():  # hni's own folder: any temp file in it is one of its writes
         for path in sorted(layout.cache_dir.rglob(".*.tmp")):
             if path.is_file() and not path.is_symlink() and _TEMP.fullmatch(path.name):
@@ -165,7 +172,7 @@ def repair(layout: Layout, damages: list[Damage], *, only_leftovers: bool = Fals
     for d in damages:
         if d.fix is None or (only_leftovers and d.kind not in _LEFTOVER_KINDS):
             continue
-        if d.kind == "partial":
+        if d.kind in ("partial", "pruned"):
             shutil.rmtree(d.path, ignore_errors=True)
         elif d.kind == "aside":
             original = d.path.with_name(_ASIDE.fullmatch(d.path.name)["name"])  # type: ignore[index]

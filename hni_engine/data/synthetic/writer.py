@@ -1,4 +1,9 @@
-"""Writing a scenario to disk: the ImageFolder tree, ``scenario.json`` (its manifest) and ``metadata.jsonl``."""
+"""Writing a scenario to disk: the ImageFolder tree, ``scenario.json`` (its manifest) and ``metadata.jsonl``.
+
+Two kinds of world are written the same way: a ``Scenario`` of geometric parts (drawn by scene.render) and
+a ``PhotoScenario`` of real digits on real photographs (drawn by photos.render_photo). ``generate`` and
+``manifest`` take either and pick the kind's renderer and ground truth in ``_render`` and ``manifest``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from hni_dsl.fileio import staged_folder
 from hni_engine import formats
+from hni_engine.data.synthetic.photos import PhotoScenario, photo_manifest, render_photo
 from hni_engine.data.synthetic.scene import context_of, render
 from hni_engine.data.synthetic.spec import Split
 from hni_engine.data.synthetic.world import Scenario
@@ -31,8 +39,11 @@ def _context_counts(spec: Scenario, split: Split, cls: str) -> dict[str, int]:
     return dict(sorted(Counter(owner for owner in owners if owner is not None).items()))
 
 
-def manifest(spec: Scenario) -> dict[str, Any]:
+def manifest(spec: Scenario | PhotoScenario) -> dict[str, Any]:
     """The ground truth of a generated tree, as written to ``scenario.json``."""
+    files = {"manifest": MANIFEST_NAME, "metadata": METADATA_NAME}
+    if isinstance(spec, PhotoScenario):
+        return {**photo_manifest(spec), "files": files}
     cfg = spec.config
     counts = {split.value: {c: cfg.count(split) for c in spec.class_names(split)} for split in Split}
     doc: dict[str, Any] = {
@@ -65,7 +76,7 @@ def manifest(spec: Scenario) -> dict[str, Any]:
             },
         },
         "counts": counts,
-        "files": {"manifest": MANIFEST_NAME, "metadata": METADATA_NAME},
+        "files": files,
     }
     if spec.context is not None:
         rule = spec.context
@@ -92,7 +103,13 @@ def manifest(spec: Scenario) -> dict[str, Any]:
     return doc
 
 
-def _jobs(spec: Scenario) -> Iterator[tuple[Split, str, int]]:
+def _render(spec: Scenario | PhotoScenario, split: Split, cls: str, index: int) -> tuple[Image.Image, dict[str, Any]]:
+    if isinstance(spec, PhotoScenario):
+        return render_photo(spec, split, cls, index)
+    return render(spec, split, cls, index)
+
+
+def _jobs(spec: Scenario | PhotoScenario) -> Iterator[tuple[Split, str, int]]:
     for split in Split:
         for cls in spec.class_names(split):
             for index in range(spec.config.count(split)):
@@ -109,7 +126,7 @@ def _check_target(out: Path, overwrite: bool) -> None:
 
 
 def generate(
-    spec: Scenario,
+    spec: Scenario | PhotoScenario,
     out: str | os.PathLike[str],
     *,
     overwrite: bool = False,
@@ -132,7 +149,7 @@ def generate(
                 folder = tmp / split.value / cls
                 folder.mkdir(parents=True, exist_ok=True)
                 name = _file_name(index, spec.config.count(split))
-                image, record = render(spec, split, cls, index)
+                image, record = _render(spec, split, cls, index)
                 image.save(folder / name, format="PNG")
                 meta.write(json.dumps({"file": f"{split.value}/{cls}/{name}", **record}) + "\n")
                 if progress is not None:
