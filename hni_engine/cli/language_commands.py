@@ -23,7 +23,7 @@ from hni_dsl.plan import Plan
 from hni_engine.store.datahash import warn_stale
 from hni_engine.store.history import changed_scripts_warning, select_scripts
 from hni_engine.store.layout import Layout
-from hni_engine.store.names import load_names
+from hni_engine.store.names import load_names, with_names
 from hni_engine.store.runs import current_library_path
 
 __all__ = [
@@ -196,6 +196,8 @@ def _markdown(args: argparse.Namespace, plan: Plan, before: Library, after: Libr
         raise UsageError("--images needs -o FILE: the Markdown links the pictures relative to its own file")
     link = relative_link(Path(args.output), images) if images is not None else None
     layout = Layout(args.workspace)
+    names = load_names(layout.root)  # people's names for the concepts, shown beside the ids
+    before, after = with_names(before, names), with_names(after, names)
     result = plan_markdown(plan, before, after, layout.concepts_dir, Path(path).parent, link)
     if args.output:
         try:

@@ -11,6 +11,9 @@ what most of its member patches sit on. The scripts then make the paper's edits:
   shows the context or background by the best-ranked pool concept that shows one of the class's parts,
   then forbid every pool concept that shows the context (the network relies on those outside its c-SCG
   too);
+- digits (HNI 4.1.1 with real images): the spurious script, each class's own background photograph
+  playing the context object's part (the records mark the digit as the class's one part and the
+  photograph as a context filling the image, so a concept off the digit's box shows the photograph);
 - posebias (HNI 4.1.2): drop every edge of every class (the relations encode the training pose), and
   keep only the concepts of the part that tells a class apart where it has them (a shared part turns
   with the pose, so its concepts encode the pose too);
@@ -88,7 +91,8 @@ def oracle_names(ws: Workspace, library: Library) -> dict[str, str]:
     """ORACLE: a name for each c-SCG concept, from what its patches show in the ground truth, marked as the
     oracle's (the demo's stand-in for a reviewer who names concepts from their exemplars with `hni name`)."""
     labels = concept_labels(ws)
-    shown = {CONTEXT: "context object", BACKGROUND: "background"}
+    photos = json.loads((ws.root / "data" / "scenario.json").read_text()).get("kind") == "photos"
+    shown = {CONTEXT: "background photograph" if photos else "context object", BACKGROUND: "background"}
     out = {}
     for entry in library.classes:
         for cid in entry.graph.nodes:
@@ -98,10 +102,18 @@ def oracle_names(ws: Workspace, library: Library) -> dict[str, str]:
     return out
 
 
+def _shortcuts(manifest: dict[str, Any]) -> dict[str, str]:
+    """class -> the context it was trained with: spurious's context objects, or (digits) every class's
+    own background photograph."""
+    if manifest.get("kind") == "photos":
+        return {name: c["background"] for name, c in manifest["classes"].items()}
+    return dict(manifest.get("context", {}).get("objects", {}))
+
+
 def _spurious(library: Library, labels: ConceptLabels, manifest: dict[str, Any]) -> list[str]:
     lines = []
     parts_of = {name: set(c["parts"]) for name, c in manifest["classes"].items()}
-    for name in manifest.get("context", {}).get("objects", {}):
+    for name in _shortcuts(manifest):
         entry = library.get(name)
         if entry is None:
             continue
@@ -293,6 +305,11 @@ def example_script(ws: Workspace, library: Library) -> str:
         ]
     elif scenario == "spurious":
         body = _spurious(library, concept_labels(ws), manifest)
+    elif scenario == "digits":
+        body = [
+            "# Each digit was trained mostly on its own background photograph: that photograph is its context.",
+            *_spurious(library, concept_labels(ws), manifest),
+        ]
     elif scenario == "zeroshot":
         body = _zeroshot(library, concept_labels(ws), manifest)
     else:

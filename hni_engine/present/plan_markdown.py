@@ -12,6 +12,7 @@ No torch: pictures are drawn with PIL from the library's exemplar files.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,11 +83,21 @@ def _md(text: str) -> str:
     return out
 
 
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span whatever it holds: a fence longer than any run of backticks in it, and
+    no line break (a span cannot hold one)."""
+    flat = " ".join(text.splitlines())
+    runs = [len(r) for r in re.findall(r"`+", flat)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
 def _concept_line(library: Library, cid: str, link: str | None) -> str:
     concept = library.concept(cid)
     label = f' "{_md(concept.label)}"' if concept is not None and concept.label else ""
     picture = f"<br>![exemplars of {_md(cid)}]({link})" if link else ""
-    return f"`{cid}`{label}{picture}"
+    return f"{_code(cid)}{label}{picture}"
 
 
 def plan_markdown(
@@ -112,10 +123,10 @@ def plan_markdown(
         "",
         f"{_md(_summary(plan))}",
         "",
-        f"- library: `{plan.library}` (sha256 `{plan.library_sha256[:12]}`, after the plan "
+        f"- library: {_code(plan.library)} (sha256 `{plan.library_sha256[:12]}`, after the plan "
         f"`{plan.library_after_sha256[:12]}`)",
     ]
-    lines += [f"- script: `{ref.path}` (sha256 `{ref.sha256[:12]}`, {ref.status})" for ref in plan.scripts]
+    lines += [f"- script: {_code(ref.path)} (sha256 `{ref.sha256[:12]}`, {_md(ref.status)})" for ref in plan.scripts]
     changed = [e for e in after.classes if before.get(e.name) != e]
     for index, entry in enumerate(changed, start=1):
         old = before.get(entry.name)

@@ -164,3 +164,36 @@ def test_zeroshot_script_puts_the_like_class_parts_first_in_layout_order(tmp_pat
     assert result.library_after.get("truck").graph.nodes == ("truck/bar", "truck/ring", "truck/ctx")
     assert result.library_after.get("truck").graph.edges == library.get("truck").graph.edges  # replace keeps them
     assert "define class newcar from truck.c2, truck.c1, edges like truck\n" in text
+
+
+def test_digits_script_replaces_background_photograph_concepts_by_the_digit_and_forbids_them(tmp_path):
+    """digits: each class's own photograph fills the image as its context (the records' `context` box is
+    the whole image), so every concept off the digit's box shows the photograph, and the spurious edits
+    apply to every class."""
+    ws, library = _workspace(tmp_path, "digits")
+    manifest = {
+        "scenario": "digits",
+        "kind": "photos",
+        "image_size": 64,
+        "classes": {
+            "truck": {"digit": 0, "background": "brick", "parts": ["red_bar", "blue_ring"]},
+            "van": {"digit": 1, "background": "grass", "parts": ["green_square"]},
+        },
+    }
+    (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
+    metadata = tmp_path / "data" / "metadata.jsonl"
+    records = [json.loads(line) for line in metadata.read_text().splitlines()]
+    for record in records:
+        record["context"] = {"object": "brick", "of_class": "truck", "box": [0, 0, 64, 64]}
+    metadata.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    labels = concept_labels(ws)
+    assert labels["truck/bg"] == CONTEXT and labels["truck/ctx"] == CONTEXT and labels["truck/bar"] == "red_bar"
+    text = example_script(ws, library)
+    # truck is (ctx, bar, bg): the first photograph slot takes the one digit concept left in the pool (the
+    # ring, pool[4]); then both photograph concepts are forbidden, which removes slot 3 as well.
+    assert "class truck: replace concept 1 with pool[4]\n" in text
+    assert "class truck: forbid pool[1]; forbid pool[3]\n" in text
+    result = check(parse(text), library)
+    assert result.ok
+    truck = result.library_after.get("truck")
+    assert truck.graph.nodes == ("truck/ring", "truck/bar") and truck.forbidden == ("truck/ctx", "truck/bg")

@@ -125,3 +125,17 @@ def test_markdown_plan_needs_no_torch(workspace, tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert any((tmp_path / "plan.md.images").iterdir())
+
+
+def test_names_show_and_nothing_in_them_becomes_html(workspace, tmp_path):
+    """A person's name for a concept appears beside its id, escaped: it cannot add a tag or a link."""
+    library = json.loads((workspace / "concepts" / "library.json").read_text())
+    second = library["classes"][1]
+    dropped = second["graph"]["nodes"][1]  # `drop concept 2` in the fixture's script
+    hostile = "<script>alert(1)</script> *[x](http://e.org)* `tick"
+    assert main(["-w", str(workspace), "name", dropped, hostile]) == 0
+    out = tmp_path / "plan.md"
+    assert main(["-w", str(workspace), "plan", "--format", "markdown", "-o", str(out)]) == 2
+    html = _html(out.read_text())
+    assert "<script>" not in html and 'href="http://e.org"' not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
