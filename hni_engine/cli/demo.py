@@ -20,7 +20,7 @@ from hni_engine.cli import apply_command, build_commands
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.parser import build_parser
 from hni_engine.oracle.scenario_scripts import example_script, oracle_names
-from hni_engine.store.config import HniConfig, write_config
+from hni_engine.store.config import HniConfig, TrainConfig, write_config
 from hni_engine.store.names import NAMES_FILE, load_names, write_names
 from hni_engine.store.workspace import Workspace
 
@@ -43,9 +43,12 @@ def quick_overrides(config: HniConfig) -> HniConfig:
     # its own part). That scenario's discovery costs a few seconds, so it keeps its own settings.
     if e.concept_region != "image":
         e = e.model_copy(update={"images_per_class": 20, "clusters": 12, "cluster_members": 20, "tcav_random_sets": 5})
+    # A scenario that needs more training than the default to learn anything (digits: 36 epochs, or no digit
+    # is learnt at all) keeps its own epochs; the others train for 8.
+    epochs = config.train.epochs if config.train.epochs > TrainConfig().epochs else 8
     return config.model_copy(
         update={
-            "train": config.train.model_copy(update={"epochs": 8}),
+            "train": config.train.model_copy(update={"epochs": epochs}),
             "extract": e,
             "grn": config.grn.model_copy(update={"epochs": 40}),
             "distill": config.distill.model_copy(update={"epochs": 6}),
