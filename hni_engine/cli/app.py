@@ -17,7 +17,14 @@ from types import FrameType, ModuleType
 from hni_dsl.errors import HniError, LibraryError
 from hni_dsl.escape import clip, escape
 from hni_dsl.fileio import InputFileError
-from hni_engine.cli import config_command, doctor_command, language_commands, name_command, runs_command
+from hni_engine.cli import (
+    config_command,
+    doctor_command,
+    language_commands,
+    name_command,
+    runs_command,
+    suggest_command,
+)
 from hni_engine.cli.language_commands import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, UsageError
 from hni_engine.cli.parser import build_parser
 from hni_engine.cli.writing import run_guarded
@@ -33,6 +40,7 @@ TORCH_FREE: dict[str, Handler] = {
     "config": config_command.cmd_config,
     "doctor": doctor_command.cmd_doctor,
     "name": name_command.cmd_name,
+    "suggest": suggest_command.cmd_suggest,
     "runs": runs_command.cmd_runs,
     "checkout": runs_command.cmd_checkout,
 }

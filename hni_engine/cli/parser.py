@@ -15,6 +15,7 @@ from hni_engine.cli.config_command import add_config_parser
 from hni_engine.cli.language_commands import EXIT_USAGE
 from hni_engine.cli.name_command import add_name_parser
 from hni_engine.cli.runs_command import add_runs_parsers
+from hni_engine.cli.suggest_command import add_suggest_parser
 from hni_engine.store.config import SEED_LIMIT
 from hni_engine.store.provenance import package_version
 
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_config_parser(sub)
     add_name_parser(sub)
+    add_suggest_parser(sub)
     add_runs_parsers(sub)
 
     show = sub.add_parser(

@@ -20,7 +20,7 @@ __all__ = ["READERS", "WRITERS", "run_guarded"]
 
 WRITERS = frozenset({"train", "extract", "apply", "checkout"})
 # `hni name` writes when naming, `hni runs` when pruning (not with --dry-run)
-READERS = frozenset({"eval", "show", "report", "explain", "compare", "check", "plan", "runs"})
+READERS = frozenset({"eval", "show", "report", "explain", "compare", "check", "plan", "runs", "suggest"})
 
 
 def _command_line(args: argparse.Namespace) -> str:
