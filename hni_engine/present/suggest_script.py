@@ -75,14 +75,17 @@ def _lines(finding: Finding) -> list[str]:
 
 
 def _render(findings: list[Finding], classes: Sequence[str]) -> str:
+    """One `class X:` block per class, then a second one for its `forbid`s: a block changes each slot once,
+    and a forbid after a replace in the same block would touch the replaced slot again."""
     lines = [HEADER]
     for name in classes:
         mine = [f for f in findings if f.class_name == name and f.detector != "define"]
-        if not mine:
-            continue
-        lines.append(f"class {format_class_name(name)}:")
-        lines += ["    " + line for f in mine for line in _lines(f)]
-        lines.append("")
+        forbids = [f for f in mine if f.statement is not None and f.statement.startswith("forbid")]
+        for block in ([f for f in mine if f not in forbids], forbids):
+            if block:
+                lines.append(f"class {format_class_name(name)}:")
+                lines += ["    " + line for f in block for line in _lines(f)]
+                lines.append("")
     for f in findings:
         if f.detector == "define":
             lines += [*_lines(f), ""]
