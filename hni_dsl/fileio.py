@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +25,9 @@ def read_text(path: str | os.PathLike[str], what: str = "file", *, newline: str 
     """UTF-8 text; ``newline=""`` keeps line endings as they are (``\\r\\n`` stays), as :func:`open` does."""
     name = escape(str(path))  # messages name the file: print it safely, whatever its name holds
     try:
+        kind = os.stat(path).st_mode
+        if not stat.S_ISREG(kind) and not stat.S_ISDIR(kind):  # /dev/zero, a pipe: no end, or no file at all
+            raise InputFileError(f"{name}: not a regular file (a device or a pipe), not a {what}")
         with open(path, encoding="utf-8", newline=newline) as handle:
             return handle.read()
     except FileNotFoundError:

@@ -24,6 +24,7 @@ from hni_engine.store.datahash import warn_stale
 from hni_engine.store.history import changed_scripts_warning, select_scripts
 from hni_engine.store.layout import Layout
 from hni_engine.store.names import load_names, with_names
+from hni_engine.store.plan_outputs import check_images_dir, check_plan_output
 from hni_engine.store.runs import current_library_path
 
 __all__ = [
@@ -161,6 +162,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise UsageError(f"--json and --format {form}: choose one")
     if args.images and form != "markdown":
         raise UsageError("--images goes with --format markdown")
+    if args.output:  # checked before anything is written: a refused output leaves every file as it was
+        check_plan_output(args.output, Layout(args.workspace), [path, *(name for name, _ in scripts)])
     plan_json = outcome.plan.model_dump_json(indent=2) + "\n"
     if form == "markdown":
         assert outcome.library_after is not None  # a plan was made
@@ -188,14 +191,15 @@ def _markdown(args: argparse.Namespace, plan: Plan, before: Library, after: Libr
             f"--format markdown draws pictures: it needs the engine extra ({missing} is missing)"
         ) from None
 
+    layout = Layout(args.workspace)
     images = None
     if args.output:
         target = Path(args.output)
         images = Path(args.images) if args.images else target.with_name(target.name + ".images")
+        check_images_dir(images, layout, target)
     elif args.images:
         raise UsageError("--images needs -o FILE: the Markdown links the pictures relative to its own file")
     link = relative_link(Path(args.output), images) if images is not None else None
-    layout = Layout(args.workspace)
     names = load_names(layout.root)  # people's names for the concepts, shown beside the ids
     before, after = with_names(before, names), with_names(after, names)
     result = plan_markdown(plan, before, after, layout.concepts_dir, Path(path).parent, link)

@@ -37,13 +37,15 @@ def test_count(images: int, fraction: float) -> int:
 
 
 def _place(source: Path, target: Path) -> str:
-    """Hard-link ``source`` at ``target`` (a copy across file systems); returns how."""
+    """Hard-link the file ``source`` is (a symbolic link's target, never the link itself, which could dangle
+    or lead outside) at ``target``, or copy it across file systems; returns how."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    real = source.resolve()
     try:
-        os.link(source, target)
+        os.link(real, target)
         return "link"
     except OSError:
-        shutil.copyfile(source, target)
+        shutil.copyfile(real, target)
         return "copy"
 
 

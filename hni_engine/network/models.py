@@ -160,9 +160,19 @@ def _torch_load(path: Path) -> Any:
             with torch.serialization.safe_globals([*_module_classes(), collections.OrderedDict, functools.partial]):
                 return torch.load(path, map_location="cpu", weights_only=True)
         except Exception:
-            raise ModelError(
-                f"{path}: not a readable checkpoint ({type(first).__name__}: {str(first).splitlines()[0][:200]})"
-            ) from None
+            raise ModelError(f"{path}: not a readable checkpoint ({_why_unreadable(path, first)})") from None
+
+
+def _why_unreadable(path: Path, error: Exception) -> str:
+    """What is wrong with a file torch cannot load, in words a user can act on (not torch's internals)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    text = str(error)
+    if head == b"PK\x03\x04" and ("central directory" in text or "zip archive" in text):
+        return "a PyTorch archive cut short or damaged: copy the file again"
+    if head[:2] not in (b"PK", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+        return "neither a torch.save archive nor a pickle"
+    return f"{type(error).__name__}: {text.splitlines()[0][:200] if text else 'no detail'}"
 
 
 def load_checkpoint(path: str | Path, arch: str, classes: Sequence[str]) -> LoadedModel:

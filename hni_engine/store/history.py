@@ -25,6 +25,7 @@ name is on the list with another hash, and *new* otherwise. Torch-free.
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import uuid
@@ -114,7 +115,8 @@ def _read_record(path: Path) -> tuple[dict[str, Any], str | None]:
 def _accuracy(metrics: dict[str, Any], key: str) -> float | None:
     part = metrics.get(key)
     value = part.get("accuracy") if isinstance(part, dict) else None
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return number if number is not None and math.isfinite(number) and 0 <= number <= 1 else None
 
 
 def _text(value: Any) -> str | None:

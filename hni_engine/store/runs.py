@@ -77,8 +77,8 @@ def read_head(layout: Layout, needs: Sequence[str] = ("library.json",)) -> str |
         run = head.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkspaceError(f"{head}: unreadable ({exc})") from None
-    if not run:
-        return None
+    if not run:  # hni never writes an empty HEAD (the extraction is no HEAD at all): a truncated write
+        raise WorkspaceError(f"{head}: empty; it should name a run (`hni doctor` reports it, `--fix` repairs it)")
     check_run_name(layout, run)
     folder = layout.runs_dir / run
     missing = [name for name in needs if not (folder / name).is_file()]

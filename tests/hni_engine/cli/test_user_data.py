@@ -8,6 +8,7 @@ given twice) and the split itself (deterministic, per class, the user's folder o
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,17 @@ def test_the_split_is_per_class_and_repeatable(tmp_path):
         trained = list((tmp_path / "a" / "train" / name).iterdir())
         assert (len(tested), len(trained)) == (3, 7)
     assert _tree(tmp_path / "a" / "test") == _tree(tmp_path / "b" / "test")
+
+
+def test_a_split_places_files_not_links(tmp_path):
+    """A symbolic link in the user's folder is placed as the file it leads to: the workspace holds no link
+    that could dangle (its target held out on the other side) or lead outside."""
+    data = _folder(tmp_path / "photos", per_class=4, size=16)
+    outside = tmp_path / "elsewhere.png"
+    shutil.copy(data / "café" / "image 0.png", outside)
+    (data / "café" / "linked.png").symlink_to(outside)
+    (data / "café" / "relative.png").symlink_to("image 1.png")
+    split_image_folder(data, tmp_path / "ws", 0.5, seed=0)
+    placed = [p for p in (tmp_path / "ws").rglob("*.png")]
+    assert len(placed) == 3 * 4 + 2 and not any(p.is_symlink() for p in placed)
+    assert all(p.stat().st_size > 0 for p in placed)

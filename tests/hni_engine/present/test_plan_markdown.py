@@ -7,6 +7,7 @@ be a picture on disk; the browser test opens that HTML in Chromium when it is in
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -139,3 +140,33 @@ def test_names_show_and_nothing_in_them_becomes_html(workspace, tmp_path):
     html = _html(out.read_text())
     assert "<script>" not in html and 'href="http://e.org"' not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_outputs_that_would_overwrite_something_are_refused_before_any_write(workspace, tmp_path, capsys):
+    """-o never replaces a device, a script, the library or the workspace's own files; --images never writes
+    into a folder of other files or into the workspace; a refusal writes nothing at all."""
+    w = ["-w", str(workspace), "plan", "--format", "markdown"]
+    script = workspace / "edits" / "001_review.hni"
+    kept = lambda: {p: p.read_bytes() for p in workspace.rglob("*") if p.is_file() and ".hni" not in p.parts}  # noqa: E731
+    before = kept()
+    for target in (script, workspace / "concepts" / "library.json", workspace / "hni.toml"):
+        assert main([*w, "-o", str(target)]) == 3
+        assert "write the plan elsewhere" in capsys.readouterr().err
+    assert main(["-w", str(workspace), "plan", "--json", "-o", str(script)]) == 3  # JSON too
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert main([*w, "-o", str(fifo)]) == 3
+    assert "not a regular file" in capsys.readouterr().err
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "01-bus-after.png").write_bytes(b"USER")  # a name hni would use, among a file of the user's
+    (mine / "notes.txt").write_text("keep")
+    assert main([*w, "-o", str(tmp_path / "p.md"), "--images", str(mine)]) == 3
+    assert "holds files hni did not write (notes.txt)" in capsys.readouterr().err
+    assert main([*w, "-o", str(tmp_path / "p.md"), "--images", str(workspace / "concepts")]) == 3
+    (tmp_path / "adir").mkdir()  # a folder as FILE
+    assert main([*w, "-o", str(tmp_path / "adir")]) == 3
+    assert main([*w, "-o", str(tmp_path / "p.md"), "--images", str(tmp_path / "p.md" / "x")]) == 3
+    assert (mine / "01-bus-after.png").read_bytes() == b"USER"
+    assert not (tmp_path / "p.md").exists() and not (tmp_path / "adir.images").exists()
+    assert kept() == before  # (.hni/ is the workspace's cache: reading the data's file list may fill it)

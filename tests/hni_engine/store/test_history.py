@@ -191,3 +191,18 @@ def test_a_new_script_that_sorts_before_an_applied_one_is_noted():
     applied = [AppliedScript(script="edits/002_b.hni", sha256=text_sha256("b\n"))]
     chosen = select_scripts(applied, [("edits/001_a.hni", "a\n"), ("edits/002_b.hni", "b\n")])
     assert "note: edits/001_a.hni sorts before a script already applied" in chosen.describe()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1.5, -0.1, "0.9", True])
+def test_an_accuracy_that_is_not_one_is_shown_as_unknown(tmp_path, value):
+    """`hni runs --json` stays valid JSON whatever a damaged metrics.json holds (no NaN, no Infinity)."""
+    layout = Layout(tmp_path)
+    layout.runs_dir.mkdir()
+    make_run(layout, "0001-aaaaaaaa", None)
+    metrics = layout.runs_dir / "0001-aaaaaaaa" / "metrics.json"
+    found = json.loads(metrics.read_text())
+    found["after"]["accuracy"] = value
+    metrics.write_text(json.dumps(found))
+    (run,) = read_history(layout).runs
+    assert run.after is None and run.before == 0.5
+    json.dumps(run.as_json(), allow_nan=False)

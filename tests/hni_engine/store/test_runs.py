@@ -89,3 +89,14 @@ def test_a_failing_write_leaves_no_folder_and_head_unmoved(tmp_path):
         record_run(layout, "0002-bbbbbbbb", write)
     assert sorted(p.name for p in layout.runs_dir.iterdir()) == ["0001-aaaaaaaa", "HEAD"]
     assert read_head(layout) == "0001-aaaaaaaa"
+
+
+@pytest.mark.parametrize("content", ["", "  \n\n"])
+def test_an_empty_head_is_damage_not_the_extraction(tmp_path, content):
+    """hni never writes an empty HEAD (the extraction is no HEAD): a truncated one must not read as base,
+    or `hni runs --prune` would take every run for one nobody points to."""
+    layout = Layout(tmp_path)
+    layout.runs_dir.mkdir()
+    layout.head_path.write_text(content)
+    with pytest.raises(WorkspaceError, match="empty; it should name a run"):
+        read_head(layout)
