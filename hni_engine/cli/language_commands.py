@@ -115,12 +115,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_fmt(args: argparse.Namespace) -> int:
     from hni_dsl.formatter import format_text
 
-    if not args.scripts:
-        raise UsageError("hni fmt needs at least one script")
+    paths = list(args.scripts) or sorted(glob.glob(os.path.join(args.workspace, "edits", "*.hni")))
+    if not paths:
+        raise UsageError(
+            f"hni fmt needs a script (none given and no {escape(os.path.join(args.workspace, 'edits', '*.hni'))})"
+        )
+    # Every script is read before any is rewritten: a missing one fails the command with nothing changed.
+    # Line endings as they are on disk: a CRLF file is not in canonical form.
+    texts = [(path, read_text(path, "script", newline="")) for path in paths]
     status = EXIT_OK
-    for path in args.scripts:
-        # Line endings as they are on disk: a CRLF file is not in canonical form.
-        text = read_text(path, "script", newline="")
+    for path, text in texts:
         try:
             formatted = format_text(text, path)
         except HniSyntaxError as exc:

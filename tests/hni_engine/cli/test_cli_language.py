@@ -173,3 +173,19 @@ sys.exit(status)
 def test_language_commands_work_without_torch(argv, expected):
     result = subprocess.run([sys.executable, "-c", NO_TORCH, *argv], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == expected, result.stderr
+
+
+def test_fmt_reads_every_script_before_rewriting_any(tmp_path, capsys):
+    """`hni fmt --write a.hni missing.hni` changes nothing: the missing script fails the command first."""
+    from hni_engine.cli.app import main
+
+    messy = tmp_path / "a.hni"
+    messy.write_text("class tank:   drop edges *\n")
+    assert main(["fmt", "--write", str(messy), str(tmp_path / "missing.hni")]) == 3
+    assert messy.read_text() == "class tank:   drop edges *\n"
+    # no scripts named: the workspace's edits/*.hni, as the other language commands do
+    (tmp_path / "edits").mkdir()
+    (tmp_path / "edits" / "001.hni").write_text("class tank: drop edges *\n")
+    assert main(["fmt", "--check", "-w", str(tmp_path)]) == 0
+    assert main(["-w", str(tmp_path / "nowhere"), "fmt", "--check"]) == 3
+    assert "needs a script" in capsys.readouterr().err
