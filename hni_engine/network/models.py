@@ -191,11 +191,7 @@ def load_checkpoint(path: str | Path, arch: str, classes: Sequence[str]) -> Load
         _check_weights(model.state_dict(), reference, path, what, wanted)
     elif isinstance(obj, dict) and "state_dict" in obj:
         ckpt_classes = _class_list(obj.get("classes"), path)
-        ckpt_arch = obj.get("arch", arch)
-        if not isinstance(ckpt_arch, str):
-            raise ModelError(f"{path}: field 'arch' is not an architecture name (got {_shown(ckpt_arch)})")
-        if ckpt_arch != arch:
-            raise ModelError(f"{path}: the checkpoint is a {ckpt_arch!r}, but hni.toml names {arch!r}")
+        ckpt_arch = _recorded_arch(obj, path, arch)
         if ckpt_classes is not None:
             _check_classes(ckpt_classes, classes, path)
         model = build_model(arch, len(classes))
@@ -231,11 +227,7 @@ def read_network(path: str | Path, arch: str) -> SourceNetwork:
         _check_weights(model.state_dict(), build_model(arch, outputs).state_dict(), path, what, "")
     elif isinstance(obj, dict) and "state_dict" in obj:
         classes = _class_list(obj.get("classes"), path)
-        ckpt_arch = obj.get("arch", arch)
-        if not isinstance(ckpt_arch, str):
-            raise ModelError(f"{path}: field 'arch' is not an architecture name (got {_shown(ckpt_arch)})")
-        if ckpt_arch != arch:
-            raise ModelError(f"{path}: the checkpoint is a {ckpt_arch!r}, but hni.toml names {arch!r}")
+        _recorded_arch(obj, path, arch)
         outputs = _state_outputs(obj["state_dict"], arch)
         model = build_model(arch, outputs)
         _load_state(model, obj["state_dict"], path, arch, "")
@@ -264,6 +256,16 @@ def _state_outputs(state: Any, arch: str) -> int:
         return 1
     weight = state.get(f"{layers[-1]}.weight") if isinstance(state, dict) else None
     return weight.shape[0] if isinstance(weight, torch.Tensor) and weight.ndim >= 1 else 1
+
+
+def _recorded_arch(checkpoint: dict[str, Any], path: str | Path, arch: str) -> str:
+    """The architecture an hni checkpoint records, which must be ``arch`` (an old one may record none)."""
+    recorded = checkpoint.get("arch", arch)
+    if not isinstance(recorded, str):
+        raise ModelError(f"{path}: field 'arch' is not an architecture name (got {_shown(recorded)})")
+    if recorded != arch:
+        raise ModelError(f"{path}: the checkpoint is a {recorded!r}, but hni.toml names {arch!r}")
+    return recorded
 
 
 def _shown(value: Any, limit: int = 60) -> str:
