@@ -134,8 +134,12 @@ def init_scenario(
 def _data_layout(data_root: Path) -> str:
     """``splits`` (DATA/train and DATA/test), ``train-only`` (DATA/train alone) or ``classes`` (DATA is itself
     an ImageFolder root: DATA/<class>/<image>)."""
+    if (data_root / "hni.toml").is_file():
+        raise DataError(f"{data_root}: is an hni workspace, not a folder of images (its images: {data_root / 'data'})")
     if (data_root / "train").is_dir() and (data_root / "test").is_dir():
         return "splits"
+    if data_root.exists() and not data_root.is_dir():
+        raise DataError(f"{data_root}: is a file; --data is a folder of class folders (PATH/<class>/<image>)")
     if not data_root.is_dir():
         raise DataError(
             f"{data_root}: no such folder (expected ImageFolder splits PATH/train and PATH/test, "
@@ -171,6 +175,8 @@ def init_user(
     target = Path(root)
     _fresh_target(target)
     data_root = Path(data).resolve()
+    if target.resolve() == data_root or data_root in target.resolve().parents:
+        raise DataError(f"{target}: inside the data folder {data_root}; make the workspace outside it")
     layout = _data_layout(data_root)
     if layout == "splits" and test_fraction is not None:
         raise DataError(f"{data_root}: has a test split already ({data_root / 'test'}); drop --test-fraction")

@@ -144,7 +144,7 @@ def plan_markdown(
 def _summary(plan: Plan) -> str:
     """The plan text's own last line ("2 classes changed; 1 concept replaced"), as a sentence."""
     last = plan.text.rstrip().splitlines()[-1] if plan.text.strip() else "no changes"
-    return last[:1].upper() + last[1:] + "."
+    return last[:1].upper() + last[1:].rstrip(".") + "."
 
 
 def _graphs(

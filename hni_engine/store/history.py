@@ -267,6 +267,8 @@ def checkout_target(layout: Layout, wanted: str) -> str | None:
     Refuses an unknown or ambiguous run, a failed run (it has no network) and an incomplete folder."""
     if wanted == BASE:
         return None
+    if not wanted.strip():
+        raise WorkspaceError("`hni checkout` needs a run id (or a unique prefix of one), or `base`")
     runs = list_runs(layout)
     ids = [r.id for r in runs]
     complete = [r.id for r in runs if r.status == "complete"]

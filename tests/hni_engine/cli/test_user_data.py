@@ -130,3 +130,16 @@ def test_a_split_places_files_not_links(tmp_path):
     placed = [p for p in (tmp_path / "ws").rglob("*.png")]
     assert len(placed) == 3 * 4 + 2 and not any(p.is_symlink() for p in placed)
     assert all(p.stat().st_size > 0 for p in placed)
+
+
+def test_data_that_is_not_a_folder_of_images_is_named_for_what_it_is(tmp_path, capsys):
+    data = _folder(tmp_path / "photos", per_class=2, size=16)
+    assert main(["init", str(data / "ws"), "--data", str(data)]) == 1
+    assert "inside the data folder" in capsys.readouterr().err and not (data / "ws").exists()
+    assert main(["init", str(tmp_path / "ws"), "--data", str(data / "café" / "image 0.png")]) == 1
+    assert "is a file" in capsys.readouterr().err
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "hni.toml").write_text("")
+    assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "other")]) == 1
+    assert "is an hni workspace, not a folder of images" in capsys.readouterr().err
+    assert not (tmp_path / "ws").exists()

@@ -145,6 +145,8 @@ def test_checkout_target_takes_base_ids_and_prefixes(tree):
         ("0009-aaaaaaaa", r"no run '0009-aaaaaaaa'.*did you mean"),
         ("../../etc", r"no run '../../etc'"),
         ("bsae", r"did you mean 'base'"),
+        ("", r"needs a run id"),  # not a prefix of every id
+        ("  ", r"needs a run id"),
     ],
 )
 def test_checkout_target_refuses_what_head_cannot_name(tree, wanted, message):
