@@ -201,18 +201,20 @@ def _end_position(text: str) -> tuple[int, int]:
     return len(lines), len(lines[-1]) + 1
 
 
-def _word_at(text: str, line: int, column: int) -> str:
-    """The run of letters, digits and _ around (line, column), 1-based; '' where there is none."""
-    lines = text.split("\n")
-    if not 0 < line <= len(lines):
-        return ""
-    row, start = lines[line - 1], column - 1
-    end = start
-    while start > 0 and (row[start - 1].isalnum() or row[start - 1] == "_"):
-        start -= 1
-    while end < len(row) and (row[end].isalnum() or row[end] == "_"):
-        end += 1
-    return row[start:end]
+def _word_at(text: str, line: int, column: int, reach: int = 64) -> str:
+    """The run of letters, digits and _ around (line, column), 1-based, at most ``reach`` characters each
+    side (a 10 MB line costs no more than a short one); '' where there is none."""
+    start = 0
+    for _ in range(line - 1):  # the line's start, without splitting the whole text
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return ""
+    at = start + column - 1
+    window = text[max(start, at - reach) : at + reach]
+    offset = at - max(start, at - reach)
+    left = re.search(r"\w*$", window[:offset])
+    right = re.match(r"\w*", window[offset:])
+    return (left.group() if left else "") + (right.group() if right else "")
 
 
 def _translate(exc: Exception, text: str, file: str) -> Diagnostic:

@@ -88,8 +88,9 @@ def test_plan_output_that_cannot_be_written_is_one_line(tmp_path, capsys):
     (tmp_path / "plan.json").mkdir()  # a folder where the plan file would go
     status = main(["plan", "--library", str(LIBRARY), str(script), "-o", str(tmp_path / "plan.json")])
     out, err = capsys.readouterr()
-    assert status == 1 and out == ""
-    assert err.startswith(f"hni plan: error: {tmp_path / 'plan.json'}: cannot be written: ")
+    # refused before anything is written (hni_engine.store.plan_outputs): an input-file problem, one line
+    assert status == 3 and out == ""
+    assert err.startswith(f"hni plan: error: {tmp_path / 'plan.json'}: is a folder")
     assert err.count("\n") == 1
     assert (tmp_path / "plan.json").is_dir() and not any((tmp_path / "plan.json").iterdir())
 
