@@ -201,17 +201,13 @@ def _end_position(text: str) -> tuple[int, int]:
     return len(lines), len(lines[-1]) + 1
 
 
-def _word_at(text: str, line: int, column: int, reach: int = 64) -> str:
-    """The run of letters, digits and _ around (line, column), 1-based, at most ``reach`` characters each
-    side (a 10 MB line costs no more than a short one); '' where there is none."""
-    start = 0
-    for _ in range(line - 1):  # the line's start, without splitting the whole text
-        start = text.find("\n", start) + 1
-        if start == 0:
-            return ""
-    at = start + column - 1
-    window = text[max(start, at - reach) : at + reach]
-    offset = at - max(start, at - reach)
+def _word_at(text: str, at: int, reach: int = 64) -> str:
+    """The run of letters, digits and _ around offset ``at``, at most ``reach`` characters each side (a 10 MB
+    line, or an error on each of 100,000 lines, costs no more than one short line); '' where there is none."""
+    if not 0 <= at < len(text):
+        return ""
+    window = text[max(0, at - reach) : at + reach]
+    offset = at - max(0, at - reach)
     left = re.search(r"\w*$", window[:offset])
     right = re.match(r"\w*", window[offset:])
     return (left.group() if left else "") + (right.group() if right else "")
@@ -243,8 +239,8 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
         expected_words = _describe_expected(allowed) if allowed else None
         shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
         message = f"unexpected character `{shown}`"
-        word = _word_at(text, line, column)
-        if char.isalnum() and not char.isascii() and word:
+        word = _word_at(text, exc.pos_in_stream or 0) if char.isalnum() and not char.isascii() else ""
+        if word:
             message += f'; a class name beyond A-Z, a-z, 0-9 and _ is written in quotes: "{word}"'
         elif char in "-=<>" and "ARROW" in allowed:
             message += "; an edge is written `A->B` or `A<->B`"
@@ -272,8 +268,8 @@ def _translate(exc: Exception, text: str, file: str) -> Diagnostic:
         message = f"expected {_describe_expected(expected)}, found {_describe_token(token)}"
         if token.type == "NAME":
             message += _split_hint(str(token), expected) or _keyword_hint(str(token), expected)
-        word = _word_at(text, line, column)
-        if token.type == "INT" and "NAME" in expected and word != str(token):
+        word = _word_at(text, token.start_pos or 0) if token.type == "INT" and "NAME" in expected else ""
+        if word and word != str(token):
             message += f'; a class name that starts with a digit is written in quotes: "{word}"'
         if str(token) in _EDIT_WORDS and "CLASS" in expected:
             message += "; edits go inside a block: `class NAME: ...`"
