@@ -11,10 +11,12 @@ import argparse
 import sys
 
 from hni_dsl import load_library
+from hni_dsl.class_names import class_name_problem
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
 from hni_engine.present.suggest_script import next_script_path, suggest
 from hni_engine.store.layout import Layout
+from hni_engine.store.preflight import check_output_file
 from hni_engine.store.runs import current_library_path, read_head
 
 __all__ = ["add_suggest_parser", "cmd_suggest"]
@@ -41,6 +43,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         parts = [p.strip() for p in (args.parts or "").split(",") if p.strip()]
         if not args.define or not parts:
             raise HniError("--define NEW needs --from A,B,... (the classes whose concepts are its parts)")
+        if (problem := class_name_problem(args.define)) is not None:
+            raise HniError(f"--define: {problem}")
         define = (args.define, parts, args.like)
     try:
         drafted = suggest(library, results, args.classes or None, define)
@@ -50,6 +54,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         target = next_script_path(args.output)
         if target.exists():
             raise HniError(f"{target}: exists; `hni suggest` never overwrites a script (name another file)")
+        check_output_file(target, "script")  # its folder exists and can be written; none is made
         atomic_write_text(target, drafted.text)
         counts = {c: sum(f.confidence == c for f in drafted.findings) for c in ("high", "medium", "low")}
         print(

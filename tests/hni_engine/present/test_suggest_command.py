@@ -153,3 +153,8 @@ def test_the_command_is_blind_to_the_generator(tiny_extracted, tmp_path, capsys)
     assert main(["-w", str(ws), "suggest", "--define", "Zed", "--from", f"{a},{b}"]) in (0, 1)
     assert main(["-w", str(ws), "suggest", "--define", "Zed"]) == 1
     assert "needs --from" in capsys.readouterr().err
+    # a name no script could hold, and an output whose folder does not exist: refused, nothing made
+    assert main(["-w", str(ws), "suggest", "--define", "bad\nname", "--from", f"{a},{b}"]) == 1
+    assert "control character" in capsys.readouterr().err
+    assert main(["-w", str(ws), "suggest", "-o", str(tmp_path / "nodir" / "deep" / "x.hni")]) != 0
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "nodir").exists()
