@@ -1,8 +1,8 @@
 """Image data in torchvision's ImageFolder layout (ROOT/<class>/<image>), with clear errors.
 
-Images are decoded once, resized to the network's input size and kept as a uint8 array: the data this
-tool works on (a few thousand small images per run) fits in memory many times over, and every stage
-(training, Grad-CAM, segmentation, features) reads the same pixels.
+A split is read once at load, to check every file decodes and to key each image by its pixels (the cache's
+keys), and is not held: its images are decoded again, batch by batch, when a stage reads them
+(hni_engine.data.image_array). Memory grows with a batch, not with the split.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 
 from hni_dsl.class_names import prefix_clash
 from hni_dsl.errors import HniError
+from hni_engine.data.image_array import FileImages, ImageArray, take
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -59,10 +60,11 @@ class DataError(HniError):
 
 @dataclass
 class ImageSet:
-    """Decoded images of one split: ``images`` (N, S, S, 3) uint8, ``labels`` (N,), class names, file paths."""
+    """One split: ``images`` read as (N, S, S, 3) uint8 (decoded on access), ``labels`` (N,), class names,
+    file paths."""
 
     classes: list[str]
-    images: np.ndarray
+    images: ImageArray
     labels: np.ndarray
     paths: list[str]
     root: str
@@ -78,7 +80,7 @@ class ImageSet:
         idx = np.asarray(indices, dtype=np.int64)
         return ImageSet(
             self.classes,
-            self.images[idx],
+            take(self.images, idx),
             self.labels[idx],
             [self.paths[i] for i in idx],
             self.root,
@@ -123,7 +125,7 @@ def turned_copies(data: ImageSet, copies: int, seed: int) -> tuple[ImageSet, np.
             sources.append(i)
             paths.append(f"{data.paths[i]}#turn{k}")
     source = np.asarray(sources, dtype=np.int64)
-    stacked = np.stack(images) if images else data.images[:0]
+    stacked = np.stack(images) if images else np.asarray(data.images[:0])
     return ImageSet(
         data.classes, stacked, data.labels[source], paths, data.root, [image_digest(image) for image in stacked]
     ), source
@@ -201,7 +203,8 @@ def load_image_folder(
     progress: Callable[[int, int], None] | None = None,
     extra_ok: bool = False,
 ) -> ImageSet:
-    """Decode a whole split. ``classes`` (e.g. the model's) must equal the folder's class list if given;
+    """A split, checked and keyed (every image decoded once) but not held. ``classes`` (e.g. the model's)
+    must equal the folder's class list if given;
     with ``extra_ok`` the folder may also hold classes the model does not know (a zero-shot test split):
     those images are left out and the labels follow ``classes``."""
     found, items = scan_image_folder(root)
@@ -212,15 +215,14 @@ def load_image_folder(
     if classes is not None and list(classes) != found:
         detail = class_difference(classes, found, "missing in the data", "not known to the model")
         raise DataError(f"{root}: the class folders do not match the model's classes ({detail})")
-    images = np.empty((len(items), size, size, 3), dtype=np.uint8)
     digests = []
     for i, (path, _) in enumerate(items):
-        images[i] = load_image(path, size)
-        digests.append(image_digest(images[i]))
+        digests.append(image_digest(load_image(path, size)))  # decoded to check it and key it, then let go
         if progress is not None:
             progress(i + 1, len(items))
     labels = np.array([label for _, label in items], dtype=np.int64)
-    return ImageSet(found, images, labels, [p for p, _ in items], str(root), digests)
+    paths = [p for p, _ in items]
+    return ImageSet(found, FileImages(paths, size, load_image), labels, paths, str(root), digests)
 
 
 def to_tensor(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

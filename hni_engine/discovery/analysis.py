@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from hni_engine.data.image_array import batches
 from hni_engine.data.images import ImageSet, to_tensor
 from hni_engine.discovery.features import PoolFeatures, make_patch_features, pool_map
 from hni_engine.discovery.gradcam import GradCam, binarize, resolve_layer
 from hni_engine.discovery.segmentation import SegmentationConfig, mask_centres, segment
 from hni_engine.network.models import LoadedModel
+from hni_engine.network.precision import mixed_precision
 from hni_engine.progress import bar
 from hni_engine.store.cache import Cache, cache_key
 from hni_engine.store.config import ConfigError, HniConfig
@@ -281,13 +283,13 @@ class Analyser:
         features under "context" when those are on."""
         m = self.config.model
         x = to_tensor(images, m.mean, m.std).to(self.device)
-        with GradCam(self.loaded.model, m.gradcam_layer, also=m.feature_layer) as cam:
+        with mixed_precision(self.device), GradCam(self.loaded.model, m.gradcam_layer, also=m.feature_layer) as cam:
             passed = cam.per_class(x, self.coi)
-        logits, feat = passed.logits, passed.also  # (B, K), (B, D, h, w)
-        assert feat is not None and passed.also_gradients is not None  # `also` was given
-        grads = passed.also_gradients.unbind(1)  # n x (B, D)
+        assert passed.also is not None and passed.also_gradients is not None  # `also` was given
+        logits, feat = passed.logits.float(), passed.also.float()  # (B, K), (B, D, h, w); float32 even from bf16
+        grads = passed.also_gradients.float().unbind(1)  # n x (B, D)
         # No min-max normalisation: binarize keeps the top pixels by rank, which a monotone rescaling keeps.
-        cam_maps = passed.maps  # (B, n, H, W)
+        cam_maps = passed.maps.float()  # (B, n, H, W)
         regions = binarize(cam_maps.flatten(0, 1), self.config.extract.gradcam_keep).view_as(cam_maps)
         results: list[dict[str, Any]] = []
         for b, (label_layers, count) in enumerate(layers):
@@ -320,10 +322,11 @@ class Analyser:
 
 def analyse_all(analyser: Analyser, data: ImageSet, desc: str, batch: int = 32) -> list[ImageAnalysis]:
     out: list[ImageAnalysis] = []
+    order = [np.arange(start, min(start + batch, len(data))) for start in range(0, len(data), batch)]
     with bar(len(data), desc, "img") as progress:
-        for start in range(0, len(data), batch):
-            out.extend(analyser.analyse(data.images[start : start + batch], data.digests[start : start + batch]))
-            progress.update(min(batch, len(data) - start))
+        for idx, pixels in zip(order, batches(data.images, order)):  # decoded ahead by DataLoader workers
+            out.extend(analyser.analyse(pixels, [data.digests[i] for i in idx]))
+            progress.update(len(idx))
     return out
 
 

@@ -36,8 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hni_engine.data.image_array import batches
 from hni_engine.data.images import ImageSet, to_tensor
 from hni_engine.network.guard import LossGuard
+from hni_engine.network.precision import mixed_precision
 from hni_engine.network.training import augment
 from hni_engine.store.config import DistillConfig
 
@@ -172,7 +174,7 @@ def erase(x: Tensor, masks: Tensor, rows: Tensor, probability: float, generator:
 
 def transplant(
     x: Tensor,
-    x_all: Tensor,
+    fetch: Callable[[Tensor], Tensor],
     masks: Tensor,
     rows: Tensor,
     labels: Tensor,
@@ -182,9 +184,9 @@ def transplant(
     """Paste into some images of the batch the masked pixels of a random image of another class.
 
     Args:
-        x: (B, 3, H, W) the batch; x_all: (N, 3, H, W) the whole set, unaltered; masks: (N, H, W) bool;
-        rows: (B,) the batch's indices in the set; labels: (N,) class of every image (donors differ from
-        the receiving image's class).
+        x: (B, 3, H, W) the batch; fetch: indices (M,) -> (M, 3, H, W) those images of the set, unaltered
+        (decoded only for the donors taken); masks: (N, H, W) bool; rows: (B,) the batch's indices in the
+        set; labels: (N,) class of every image (donors differ from the receiving image's class).
     """
     donors = torch.nonzero(masks.flatten(1).any(1)).flatten()
     if len(donors) == 0 or probability <= 0:
@@ -195,7 +197,9 @@ def transplant(
     if not take.any():
         return x
     pasted = (masks[pick] & take[:, None, None])[:, None]  # (B, 1, H, W)
-    return torch.where(pasted, x_all[pick], x)
+    donor = x.clone()
+    donor[take] = fetch(pick[take])
+    return torch.where(pasted, donor, x)
 
 
 def distill(
@@ -229,7 +233,10 @@ def distill(
     """
     generator = torch.Generator().manual_seed(seed)
     student = grow_classifier(copy.deepcopy(original).cpu(), extra_classes).to(device)
-    x_all = to_tensor(train.images, mean, std)
+
+    def fetch(rows: Tensor) -> Tensor:
+        return to_tensor(train.images[rows.numpy()], mean, std)
+
     set_labels = torch.from_numpy(train.labels).long()
     hidden = (
         erase_masks
@@ -247,21 +254,22 @@ def distill(
         for epoch in range(config.epochs):
             student.train()
             order = torch.randperm(len(train), generator=generator)
+            chunks = [order[s * config.batch_size : (s + 1) * config.batch_size] for s in range(steps)]
+            # BatchNorm needs two samples; a last sliver of one joins nothing
+            chunks = [c for s, c in enumerate(chunks) if len(c) >= 2 or s == 0]
             total = 0.0
-            for step in range(steps):
-                idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-                if len(idx) < 2 and step > 0:  # BatchNorm needs two samples; the last sliver joins nothing
-                    continue
-                x = x_all[idx]
+            for idx, pixels in zip(chunks, batches(train.images, [c.numpy() for c in chunks])):
+                x = to_tensor(pixels, mean, std)
                 if hidden is not None and config.erase_removed > 0:
                     x = erase(x, hidden, idx, config.erase_removed, generator)
                 if erase_masks is not None and config.transplant_removed > 0:
-                    x = transplant(x, x_all, erase_masks, idx, set_labels, config.transplant_removed, generator)
+                    x = transplant(x, fetch, erase_masks, idx, set_labels, config.transplant_removed, generator)
                 if forbidden_masks is not None and config.transplant_forbidden > 0:
-                    x = transplant(x, x_all, forbidden_masks, idx, set_labels, config.transplant_forbidden, generator)
+                    x = transplant(x, fetch, forbidden_masks, idx, set_labels, config.transplant_forbidden, generator)
                 if config.augment:
                     x = augment(x, generator)
-                logits = student(x.to(device))
+                with mixed_precision(device):
+                    logits = student(x.to(device)).float()
                 loss = distillation_loss(
                     logits,
                     soft[idx].to(device),

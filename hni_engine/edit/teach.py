@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hni_engine.data.image_array import ConcatImages, ImageArray
 from hni_engine.data.images import ImageSet, turned_copies
 from hni_engine.discovery.analysis import analyse_all, candidate_patches
 from hni_engine.edit import distill as kd
@@ -45,12 +46,12 @@ class StudentData:
     hard: torch.Tensor | None  # None: the run uses no ground truth (zero-shot)
 
     def append(
-        self, images: np.ndarray, paths: list[str], digests: list[str], soft: torch.Tensor, hard: torch.Tensor
+        self, images: ImageArray, paths: list[str], digests: list[str], soft: torch.Tensor, hard: torch.Tensor
     ) -> None:
         d = self.images
         self.images = ImageSet(
             d.classes,
-            np.concatenate([d.images, images]),
+            ConcatImages([d.images, images]),  # the split stays on disk; made images join it in memory
             np.concatenate([d.labels, np.full(len(images), -1)]),
             d.paths + paths,
             d.root,
@@ -60,7 +61,7 @@ class StudentData:
         self.hard = None if self.hard is None else torch.cat([self.hard, hard])
 
 
-def _teacher_original(ctx: ApplyContext, images: np.ndarray) -> torch.Tensor:
+def _teacher_original(ctx: ApplyContext, images: ImageArray) -> torch.Tensor:
     """Teacher 2, the current network, on ``images``, over the student's classes."""
     m = ctx.config.model
     logits = predict_logits(ctx.current.model, images, m.mean, m.std, device=ctx.device)

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from hni_engine.data.image_array import ImageArray, batches
 from hni_engine.data.images import ImageSet, to_tensor
 from hni_engine.network.guard import LossGuard
+from hni_engine.network.precision import mixed_precision
 from hni_engine.store.config import TrainConfig
 
 __all__ = ["Evaluation", "TrainReport", "augment", "evaluate", "predict_logits", "seed_everything", "train_classifier"]
@@ -77,7 +79,6 @@ def train_classifier(
     """Adam with cosine decay and label smoothing; returns the loss curve and (if given) test metrics."""
     generator = seed_everything(seed)
     model.to(device)
-    x_all = to_tensor(train.images, mean, std)  # (N, 3, S, S)
     y_all = torch.from_numpy(train.labels)
     steps_per_epoch = max(1, (len(train) + config.batch_size - 1) // config.batch_size)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -91,13 +92,14 @@ def train_classifier(
     for epoch in range(config.epochs):
         model.train()
         order = torch.randperm(len(train), generator=generator)
+        chunks = [order[s * config.batch_size : (s + 1) * config.batch_size] for s in range(steps_per_epoch)]
         total = 0.0
-        for step in range(steps_per_epoch):
-            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x = x_all[idx]
+        for idx, pixels in zip(chunks, batches(train.images, [c.numpy() for c in chunks])):
+            x = to_tensor(pixels, mean, std)  # (B, 3, S, S)
             if config.augment:
                 x = augment(x, generator)
-            logits = model(x.to(device))
+            with mixed_precision(device):
+                logits = model(x.to(device)).float()
             loss = loss_fn(logits, y_all[idx].to(device))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -119,7 +121,7 @@ def train_classifier(
 @torch.inference_mode()
 def predict_logits(
     model: nn.Module,
-    images: np.ndarray,
+    images: ImageArray,
     mean: Sequence[float],
     std: Sequence[float],
     *,
@@ -130,9 +132,10 @@ def predict_logits(
     was_training = model.training
     model.eval()
     out = []
-    for start in range(0, len(images), batch_size):
-        x = to_tensor(images[start : start + batch_size], mean, std).to(device)
-        out.append(model(x).float().cpu())
+    order = [np.arange(start, min(start + batch_size, len(images))) for start in range(0, len(images), batch_size)]
+    for pixels in batches(images, order):
+        with mixed_precision(device):
+            out.append(model(to_tensor(pixels, mean, std).to(device)).float().cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 0)
 

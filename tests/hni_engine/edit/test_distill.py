@@ -140,16 +140,20 @@ def test_transplant_pastes_another_class_masked_pixels_and_never_its_own():
     masks = torch.zeros(4, 6, 6, dtype=torch.bool)
     masks[1, :2, :2] = True  # the only donor: image 1, class 0
     rows = torch.tensor([0, 2, 3])
-    out = transplant(x_all[rows].clone(), x_all, masks, rows, labels, 1.0, torch.Generator().manual_seed(0))
+
+    def fetch(r: torch.Tensor) -> torch.Tensor:
+        return x_all[r]
+
+    out = transplant(x_all[rows].clone(), fetch, masks, rows, labels, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(out[0], x_all[0])  # same class as the donor: untouched
     for b in (1, 2):  # other classes receive image 1's pixels inside its mask, nothing else changes
         assert torch.equal(out[b, :, :2, :2], torch.ones(3, 2, 2))
         rest = out[b].clone()
         rest[:, :2, :2] = x_all[rows[b], :, :2, :2]
         assert torch.equal(rest, x_all[rows[b]])
-    assert torch.equal(transplant(x_all[rows], x_all, masks, rows, labels, 0.0, torch.Generator()), x_all[rows])
+    assert torch.equal(transplant(x_all[rows], fetch, masks, rows, labels, 0.0, torch.Generator()), x_all[rows])
     empty = torch.zeros_like(masks)
-    assert torch.equal(transplant(x_all[rows], x_all, empty, rows, labels, 1.0, torch.Generator()), x_all[rows])
+    assert torch.equal(transplant(x_all[rows], fetch, empty, rows, labels, 1.0, torch.Generator()), x_all[rows])
 
 
 def test_compose_pastes_the_part_at_the_centre_on_the_base_without_its_objects():
