@@ -63,6 +63,10 @@ class GraphEdge(_Model):
     drop: float | None = optional_number(
         "drop of the class's GRN score on held-out images of the class when the edge is removed"
     )
+    turned_drop: float | None = optional_number(
+        "the same drop on a turned copy of each of those images (rotated by a random angle, then mirrored left "
+        "to right): an edge whose drop changes there reads the images' layout or pose"
+    )
 
 
 class Graph(_Model):

@@ -51,12 +51,13 @@ def _with_output(ctx: ApplyContext, entry: ClassEntry) -> ClassEntry:
 
 
 def _learnt_edges(entry: ClassEntry, drops: list[EdgeDrop] | None) -> ClassEntry:
-    """The class's edges with the weights the run's GRN learnt and their edge-drop test (not the extraction's)."""
+    """The class's edges with the weights the run's GRN learnt and their edge-drop test (not the extraction's).
+    The drop on turned copies is the extraction's and would be compared with the run's: it is left out."""
     if drops is None:
         return entry
     found = {(d.src + 1, d.dst + 1): d for d in drops}
     edges = tuple(
-        e.model_copy(update={"weight": round(found[k].weight, 4), "drop": round(found[k].drop, 4)})
+        e.model_copy(update={"weight": round(found[k].weight, 4), "drop": round(found[k].drop, 4), "turned_drop": None})
         if (k := (e.src, e.dst)) in found
         else e
         for e in entry.graph.edges

@@ -15,8 +15,10 @@ The stages, in the order the data flows (HNI 3.1, VRX 3.1-3.2):
    rotated copies of them when `extract.mimic_turns` asks: stage 1 runs on the copies too, stages 2-3
    never see them); edges kept by |e_ji|; the GRN retrained on the kept edges; fidelity measured on
    held-out (test) images;
-6. the checks a reviewer reads: the edge-drop test of every kept edge, and per concept the network's
-   accuracy on test images with and without it (ConceptExtract's error analysis).
+6. the checks a reviewer reads: the edge-drop test of every kept edge, on the test images and on a turned
+   copy of each (rotated by a random angle, then mirrored: an edge whose drop changes there reads the
+   layout or pose), and per concept the network's accuracy on test images with and without it
+   (ConceptExtract's error analysis).
 
 The data's hash (every image file's, hni_engine.store.datahash) is recorded in `concepts/data.json`, so
 later commands can say when the data changed since.
@@ -42,7 +44,7 @@ from hni_dsl.library import (
     write_library,
 )
 from hni_engine import formats
-from hni_engine.data.images import ImageSet, turned_copies
+from hni_engine.data.images import ImageSet, image_digest, turned_copies
 from hni_engine.discovery.analysis import Analyser, ImageAnalysis, analyse_all
 from hni_engine.discovery.concepts import Concept
 from hni_engine.discovery.errors import concept_errors, presence
@@ -76,6 +78,15 @@ class ExtractResult:
 
 def _grn_batch(analyses: list[ImageAnalysis], indices: np.ndarray, nodes: list[list[NodeConcept]]) -> ISCGBatch:
     return iscg_batch([analyses[i].patches() for i in indices], range(len(nodes)), nodes)
+
+
+def _mirrored_turns(data: ImageSet, seed: int) -> ImageSet:
+    """One turned copy of each image (``turned_copies``: a random angle, the uncovered border reflected),
+    mirrored left to right: a reflection across a random axis, so both a turn and a flip of the layout."""
+    turned, _ = turned_copies(data, 1, seed)
+    mirrored = np.ascontiguousarray(np.asarray(turned.images)[:, :, ::-1])  # (N, S, S, 3)
+    paths = [f"{p}#mirror" for p in turned.paths]
+    return ImageSet(turned.classes, mirrored, turned.labels, paths, turned.root, [image_digest(i) for i in mirrored])
 
 
 def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> ExtractResult:
@@ -202,7 +213,12 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
 
     clock = time.perf_counter()
     # The edge-drop test on held-out images: does each edge's weight say how much its class score uses it?
-    drops = edge_drops(grn, test_batch, torch.tensor([coi.index(label) for label in test.labels]))
+    test_rows = torch.tensor([coi.index(label) for label in test.labels])
+    drops = edge_drops(grn, test_batch, test_rows)
+    # The same test on a turned, mirrored copy of each test image (a seed of its own: not the mimic copies')
+    turned_test = _mirrored_turns(test, config.seed + 1)
+    turned_test_an = analyse_all(analyser, turned_test, "analysing turned test images")
+    turned_drops = edge_drops(grn, _grn_batch(turned_test_an, np.arange(len(turned_test)), nodes), test_rows)
     evidence["edges"] = {name: weight_summary(found) for name, found in drops.items()}
     every = [c for name in names for c in pools[name]]
     present = presence(
@@ -221,7 +237,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     timings["edges_and_errors"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    library = build_library(names, classes, pools, kept_graphs, drops, loaded, config)
+    library = build_library(names, classes, pools, kept_graphs, drops, loaded, config, turned_drops)
     _write_outputs(
         ws,
         library,

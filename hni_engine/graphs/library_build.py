@@ -61,14 +61,24 @@ def build_library(
     drops: dict[str, list[EdgeDrop]],
     loaded: LoadedModel,
     config: HniConfig,
+    turned: dict[str, list[EdgeDrop]] | None = None,
 ) -> Library:
+    """The library's entries; ``drops`` and ``turned`` are the edge-drop tests on the test images and on
+    turned copies of them (graphs.extract), the second recorded as each edge's optional ``turned_drop``."""
     entries = []
     for name, graph in zip(names, graphs):
         concepts = pools[name]
         pool = tuple(_pool_concept(name, c) for c in concepts)
         found = {(e.src, e.dst): e for e in drops[name]}
+        on_turned = {(e.src, e.dst): round(e.drop, 4) for e in (turned or {}).get(name, [])}
         edges = tuple(
-            GraphEdge(src=s + 1, dst=d + 1, weight=round(found[(s, d)].weight, 4), drop=round(found[(s, d)].drop, 4))
+            GraphEdge(
+                src=s + 1,
+                dst=d + 1,
+                weight=round(found[(s, d)].weight, 4),
+                drop=round(found[(s, d)].drop, 4),
+                turned_drop=on_turned.get((s, d)),
+            )
             for s, d in graph.edges
         )
         entries.append(

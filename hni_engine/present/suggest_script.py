@@ -18,9 +18,11 @@ from pathlib import Path
 from hni_dsl import make_plan
 from hni_dsl.formatter import format_class_name, format_text
 from hni_dsl.library import Library
+from hni_engine.present.suggest_layout import layout_edges
 from hni_engine.present.suggestions import (
     Finding,
     defined_class,
+    shortcut_concepts,
     spurious_concepts,
     unstable_concepts,
     weak_classes,
@@ -145,6 +147,10 @@ def suggest(
         spurious = spurious_concepts(entry)
         findings += spurious
         handled = {cid for f in spurious for cid in f.concepts}
+        # shortcut (pinned or area-dense concepts) and layout (edges that change on turned test images)
+        shortcuts = shortcut_concepts(entry, handled)
+        findings += shortcuts + layout_edges(entry)
+        handled |= {cid for f in shortcuts for cid in f.concepts}
         findings += unstable_concepts(entry, handled)
     if define is not None:
         findings.append(defined_class(library, *define))

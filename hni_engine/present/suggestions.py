@@ -11,6 +11,13 @@ take or leave (hni_engine.present.suggest_script).
   the network's mistakes: among the test images that hold it, many are other classes' images the
   network calls this class. A part of the object would mostly sit in the class's own, rightly called
   images; a background or context that other classes' images share drags them to the class.
+- **shortcut**: a concept the class relies on that is pinned to one place in its images (most of its
+  patches in one off-centre ninth of the image, the library's ``place``), or whose erasure takes far more
+  of the class's evidence than its area would explain (``importance`` over ``area``, against the class's
+  other significant concepts). A fixed marker or watermark is both; an object part is neither.
+- **layout** (hni_engine.present.suggest_layout): c-SCG edges whose edge-drop test changes direction or
+  size on turned, mirrored copies of the test images (each edge's ``drop`` against its ``turned_drop``):
+  the class reads how its concepts are arranged, i.e. the pose.
 - **unstable**: a c-SCG concept that a second discovery (seed + 1) did not find again; a stable,
   significant pool concept can take its slot.
 - **weak**: a class the network gets wrong on many test images, with the class it takes it for. It
@@ -31,6 +38,7 @@ __all__ = [
     "Finding",
     "defined_class",
     "false_share",
+    "shortcut_concepts",
     "spurious_concepts",
     "unstable_concepts",
     "weak_classes",
@@ -40,11 +48,18 @@ SIGNIFICANT = 0.05  # a concept's corrected p-value below this: it carries the c
 SPURIOUS_HIGH, SPURIOUS_MEDIUM = 0.5, 0.3  # share of a concept's test images the network wrongly calls its class
 MIN_IMAGES = 5  # test images holding a concept before its errors say anything
 WEAK = 0.6  # test accuracy below which a class is called weak
+# A concept is pinned when this share of its patches sits in one ninth of the image (not the centre, where
+# a centred object's parts sit too).
+PINNED = 0.8
+# Evidence density: the share of the class's evidence a concept carries over the share of the image it
+# covers. Evidence spread evenly over the image gives 1; over an object filling a tenth of it, 10. A
+# shortcut is denser than that and RELATIVE times denser than the median of the class's significant concepts.
+DENSE, RELATIVE = 10.0, 3.0
 
 
 @dataclass
 class Finding:
-    detector: str  # spurious, unstable, weak, define
+    detector: str  # spurious, shortcut, layout, unstable, weak, define
     class_name: str
     reason: str  # the evidence, in numbers
     confidence: str  # high, medium, low
@@ -211,3 +226,84 @@ def defined_class(library: Library, new: str, parts: Sequence[str], like: str | 
     sources = ", ".join(f"{format_class_name(owner)}.pool[{rank}]" for owner, rank in refs)
     statement = f"define class {format_class_name(new)} from {sources}, edges like {format_class_name(edges)}"
     return Finding("define", new, "; ".join(reasons), "medium", statement, ids)
+
+
+def _pinned(concept: PoolConcept) -> tuple[str, float] | None:
+    """The ninth of the image holding at least PINNED of the concept's patches, from its ``place``
+    ('top left (92%)'), if it is not the centre; None otherwise."""
+    region, _, share = (concept.place or "").rpartition(" (")
+    if not region or region == "centre" or not share.endswith("%)"):
+        return None
+    try:
+        fraction = float(share[:-2]) / 100
+    except ValueError:
+        return None
+    return (region, fraction) if fraction >= PINNED else None
+
+
+def evidence_density(concept: PoolConcept) -> float | None:
+    """Share of the class's evidence the concept carries (``importance``) over the share of the image its
+    patches cover (``area``): 1 for evidence spread evenly over the image; None without an area."""
+    if concept.area is None or concept.area <= 0:
+        return None
+    return concept.importance / concept.area
+
+
+def shortcut_concepts(entry: ClassEntry, avoid: Set[str] = frozenset()) -> list[Finding]:
+    """Concepts the class relies on that look like a shortcut: pinned to one off-centre place, or far
+    denser in evidence than their area explains (DENSE, and RELATIVE times the class's median). Both:
+    high; a density twice both bars: medium; one sign alone: low. Each is forbidden, and one in the c-SCG
+    first gives its slot to the best pool concept that is neither (`replace`, then `forbid`). Concepts in
+    ``avoid`` (another detector's) are left alone."""
+    relied = [c for c in entry.pool if _relied_on(c)]
+    densities = [d for c in relied if (d := evidence_density(c)) is not None]
+    median = sorted(densities)[len(densities) // 2] if len(densities) >= 3 else None
+    flagged: dict[str, tuple[str, str]] = {}
+    for concept in relied:
+        if concept.id in avoid or concept.id in entry.forbidden:
+            continue
+        pinned = _pinned(concept) if (concept.images or 0) >= MIN_IMAGES else None
+        density = evidence_density(concept)
+        bar = DENSE if median is None else max(DENSE, RELATIVE * median)
+        dense = density is not None and density >= bar
+        if not (pinned or dense):
+            continue
+        signs = []
+        if pinned:
+            signs.append(f"{pinned[1]:.0%} of its patches sit {pinned[0]}")
+        if density is not None and concept.area is not None:
+            against = "" if median is None else f", the class's significant concepts' median {median:.1f}x"
+            signs.append(
+                f"it carries {concept.importance:.0%} of the class's evidence on {concept.area:.1%} of the image "
+                f"({density:.1f}x its area's share{against})"
+            )
+        if pinned and dense:
+            confidence = "high"
+        elif dense and density is not None and density >= 2 * bar:
+            confidence = "medium"
+        else:
+            confidence = "low"
+        flagged[concept.id] = (confidence, "; ".join(signs))
+    out = []
+    taken = set(flagged) | set(avoid)
+    slots = {cid: i for i, cid in enumerate(entry.graph.nodes, start=1)}
+    for cid, (confidence, seen) in flagged.items():
+        concept = next(c for c in entry.pool if c.id == cid)
+        rank = entry.pool_rank(cid)
+        reason = f"{cid} (pool[{rank}]): {seen}; {_numbers(concept)}"
+        if cid in slots:
+            swap = _replacement(entry, taken)
+            if swap is not None:
+                taken.add(swap[1].id)
+                out.append(
+                    Finding(
+                        "shortcut",
+                        entry.name,
+                        reason + f"; pool[{swap[0]}] ({swap[1].id}) takes its slot: {_numbers(swap[1])}",
+                        confidence,
+                        f"replace concept {slots[cid]} with pool[{swap[0]}]",
+                        [cid, swap[1].id],
+                    )
+                )
+        out.append(Finding("shortcut", entry.name, reason, confidence, f"forbid pool[{rank}]", [cid]))
+    return out
