@@ -5,7 +5,8 @@ inline CSS, no scripts, fonts or links to anything outside it, so it can be mail
 The same inputs give the same bytes (no dates, no absolute times), so a report can be committed and diffed.
 
 Torch-free: it reads the library, extract.json and the run folder's JSON and text files only (gathered and
-checked in :mod:`hni_engine.present.report_inputs`).
+checked in :mod:`hni_engine.present.report_inputs`), and for its suggestions what `hni suggest` reads
+(:mod:`hni_engine.present.report_suggest`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from hni_dsl.fileio import InputFileError, atomic_write_text
 from hni_engine.present.report_class import class_anchor, class_section, esc, method_note, num, pts
 from hni_engine.present.report_compare import comparison_part
 from hni_engine.present.report_inputs import ReportInputs, RunView, check_report_output, gather, parse_classes
+from hni_engine.present.report_suggest import SECTION_ID, card_tags, draft, suggestions_section
+from hni_engine.present.suggest_script import Suggestions
 from hni_engine.store.preflight import before_report
 from hni_engine.store.workspace import Workspace
 
@@ -55,6 +58,9 @@ img {{ max-width: 100%; height: auto; border: 1px solid #ddd; display: block; ma
 nav ul {{ columns: 3; }}
 .bar {{ display: inline-block; height: 0.7em; background: #999; }}
 .bar.after {{ background: #1a7f37; }} .bar.neg {{ background: #b2182b; }}
+.suggestion {{ border-left: 5px solid #999; padding: 2px 0 2px 14px; margin: 18px 0; }}
+.suggestion.high {{ border-color: #b2182b; }} .suggestion.medium {{ border-color: #ffaa00; }}
+.suggestion .pictures {{ display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }}
 """
 
 
@@ -90,6 +96,7 @@ def _contents(inputs: ReportInputs) -> str:
     items = []
     if inputs.run is not None:
         items.append(f'<li><a href="#run">run {esc(inputs.run.run_id)}</a></li>')
+    items.append(f'<li><a href="#{SECTION_ID}">suggestions</a></li>')
     items += [f'<li><a href="#{class_anchor(i)}">{esc(e.name)}</a></li>' for i, e in enumerate(inputs.entries)]
     return "<nav><h2>Contents</h2><ul>\n" + "\n".join(items) + "\n</ul></nav>"
 
@@ -243,12 +250,17 @@ def _run_section(run: RunView) -> str:
 # -- the document ---------------------------------------------------------------------------------
 
 
-def render(inputs: ReportInputs) -> str:
+def render(inputs: ReportInputs, drafted: Suggestions | None = None) -> str:
+    """``drafted``: the suggestions to show (default: what `hni suggest` drafts for the report's classes)."""
     title = f"hni report: {inputs.ws.root.name}" + (f", run {inputs.run.run_id}" if inputs.run else "")
     body = [_header(inputs), _contents(inputs), method_note(inputs.library)]
     if inputs.run is not None:
         body.append(_run_section(inputs.run))
-    body += [class_section(inputs, i, e, comparison_part(inputs, e)) for i, e in enumerate(inputs.entries)]
+    classes = [class_section(inputs, i, e, comparison_part(inputs, e)) for i, e in enumerate(inputs.entries)]
+    # shown before the classes (read first) but made after them: its concept pictures are their cards
+    drafted = drafted if drafted is not None else draft(inputs)
+    body.append(suggestions_section(inputs, drafted, card_tags("\n".join(classes))))
+    body += classes
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

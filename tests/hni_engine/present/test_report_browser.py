@@ -7,6 +7,8 @@ a failure instead, so CI cannot pass without running these tests.
 The screenshots are kept in build/screenshots/ (or $HNI_SCREENSHOT_DIR) for people to look at.
 The workspace is hand-made (the example library, a run folder with metrics), so no network is trained here;
 its concepts have no exemplar files, so the pictures hold gray boxes, which are real PNGs all the same.
+The first class's concepts carry evidence that makes `hni suggest` flag one of them, so the report has
+suggestions with their pictures.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +27,13 @@ from PIL import Image
 
 from hni_engine.cli.app import main
 from hni_engine.graphs.concept_cards import concept_card, place_summary
+from hni_engine.present.report import render
 from hni_engine.present.report_compare import BAR_WIDTH
+from hni_engine.present.report_inputs import gather
+from hni_engine.present.report_suggest import draft
+from hni_engine.present.suggest_script import Suggestions
+from hni_engine.present.suggestions import Finding
+from hni_engine.store.workspace import Workspace
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -85,6 +95,27 @@ def _add_concept_cards(ws: Path, library: dict) -> None:
     (ws / "concepts" / "library.json").write_text(json.dumps(library))
 
 
+def _add_evidence(library: dict) -> None:
+    """The first class's concepts as extraction measures them; its slot 2 (pool[2]) is in 12 of the 20 test
+    images that hold it another class's image the network calls this class: a spurious concept."""
+    entry = library["classes"][0]
+    other = library["classes"][1]["name"]
+    for rank, concept in enumerate(entry["pool"], start=1):
+        wrong = [{"true": other, "predicted": entry["name"], "images": 12}] if rank == 2 else []
+        concept.update(
+            logit_drop=1.0 / rank,
+            p_value=0.001,
+            stable=True,
+            errors={
+                "accuracy_with": 0.5,
+                "accuracy_without": 0.9,
+                "images_with": 20,
+                "images_without": 40,
+                "confusions": wrong,
+            },
+        )
+
+
 @pytest.fixture
 def report(tmp_path) -> Path:
     """A report of a hand-made workspace: the example library and one run (metrics as `hni apply` writes them)."""
@@ -94,6 +125,7 @@ def report(tmp_path) -> Path:
     (ws / "concepts" / "extract.json").write_text(json.dumps({"fidelity_test": 0.9, "model_sha256": "ab" * 32}))
     library = json.loads((ws / "concepts" / "library.json").read_text())
     names = [c["name"] for c in library["classes"] if c["output_index"] is not None]
+    _add_evidence(library)
     _add_concept_cards(ws, library)
     run = ws / "runs" / "0001-cafe0123"
     (run / "scripts").mkdir(parents=True)
@@ -144,7 +176,9 @@ def report(tmp_path) -> Path:
     return out
 
 
-def test_every_picture_loads_and_nothing_is_logged(chromium, report, tmp_path):
+@contextmanager
+def _browser(chromium: str) -> Iterator:
+    """A selenium-driven headless Chromium that keeps the page's console log; quit on the way out."""
     try:
         from selenium import webdriver
     except ImportError:
@@ -172,6 +206,13 @@ def test_every_picture_loads_and_nothing_is_logged(chromium, report, tmp_path):
             f"headless Chromium did not start through selenium (no chromedriver on PATH): {type(exc).__name__}: {exc}"
         )
     try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_every_picture_loads_and_nothing_is_logged(chromium, report, tmp_path):
+    with _browser(chromium) as driver:
         driver.get(report.as_uri())
         assert driver.execute_script("return document.readyState") == "complete"
         images = driver.execute_script(
@@ -188,11 +229,48 @@ def test_every_picture_loads_and_nothing_is_logged(chromium, report, tmp_path):
         assert all(u.startswith("data:") for u in urls), urls
         shot = tmp_path / "report.png"
         driver.save_screenshot(str(shot))
-    finally:
-        driver.quit()
     with Image.open(shot) as img:
         assert img.width > 0 and img.height > 0
     _keep(shot, "report-selenium.png")
+
+
+def test_the_suggestions_are_drawn_with_their_pictures(chromium, report, tmp_path):
+    """Each suggestion is on the page with its pictures decoded and shown (not folded away): the concept
+    `hni suggest` flags, in its images, and an edge on its class's graph (a finding added here: no detector
+    proposes an edge on this library). Every link to a class leads to its section."""
+    inputs = gather(Workspace(report.parent / "ws"))
+    drafted = draft(inputs)
+    name = inputs.entries[0].name
+    edge = Finding("layout", name, "edge 1->2 changes sign on flipped copies", "medium", "drop edge 1->2")
+    page = tmp_path / "suggested.html"
+    page.write_text(render(inputs, Suggestions(drafted.text, [*drafted.findings, edge])), encoding="utf-8")
+    with _browser(chromium) as driver:
+        driver.get(page.as_uri())
+        section = driver.execute_script(
+            "const s = document.getElementById('suggestions'); const r = s.getBoundingClientRect();"
+            "return [getComputedStyle(s).display, r.width, r.height]"
+        )
+        assert section[0] != "none" and section[1] > 0 and section[2] > 0, section
+        cards = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#suggestions article.suggestion')).map(a => "
+            "[a.dataset.detector, a.getBoundingClientRect().height, Array.from(a.querySelectorAll('img')).map(i => "
+            "[i.alt, i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width])])"
+        )
+        # replace slot 2 (the concept and its replacement), forbid it (the concept), drop the edge (the graph)
+        assert [(d, len(imgs)) for d, _, imgs in cards] == [("spurious", 2), ("spurious", 1), ("layout", 1)], cards
+        for _, height, imgs in cards:
+            assert height > 0 and all(done and w > 0 and h > 0 and shown > 0 for _, done, w, h, shown in imgs), cards
+        assert cards[0][2][0][0].endswith("in its images") and cards[2][2][0][0].endswith("edge 1->2 marked")
+        targets = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#suggestions a')).map(a => "
+            "[a.getAttribute('href'), document.querySelector(a.getAttribute('href')) !== null])"
+        )
+        assert targets and all(found for _, found in targets) and targets[0][0] == "#class-1", targets
+        assert [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+        shot = tmp_path / "suggestions.png"
+        driver.execute_script("document.getElementById('suggestions').scrollIntoView()")
+        driver.save_screenshot(str(shot))
+    _keep(shot, "report-suggestions.png")
 
 
 def test_chromium_renders_the_report_from_the_command_line(chromium, report, tmp_path):
@@ -211,3 +289,4 @@ def test_chromium_renders_the_report_from_the_command_line(chromium, report, tmp
     assert 'id="accuracy"' in dom
     assert dom.count('class="card"') == report.read_text().count('class="card"') > 0  # the concept cards
     assert "Before and after run 0001-cafe0123" in dom and dom.count('class="bar ') > 0  # the comparison
+    assert 'id="suggestions"' in dom and dom.count('<article class="suggestion') == 2  # the spurious concept
