@@ -1,0 +1,189 @@
+"""R1 and R2: `hni extract` on a user's ImageFolder at 224 px, streamed from disk.
+
+R1: peak RSS and wall time of `hni extract` at several training-set sizes (default 1,000, 2,000, 4,000 and
+8,000 images). Target: peak RSS grows by less than 25 % from the smallest to the largest size, and time
+grows linearly (seconds per image within 20 % of the smallest size's).
+
+R2: extraction's cost per image against its floor on this machine: SLIC at the workspace's segmentation
+settings plus one forward and one backward pass of the network (batches of 32). Target: at most 1.5x.
+
+The data are the digits world's real photographs (MNIST digits on scikit-image photographs, four classes),
+rendered at 224 px into a plain ImageFolder; the workspace is made as a user would (`hni init --data`) with
+a seeded, untrained resnet18 checkpoint (a forward and backward pass cost the same trained or not, and
+training 8,000 images at 224 px would take longer than the measurement). The test split is fixed (25 images
+per class) so only the training set grows. Each extraction runs in its own process under
+`/usr/bin/time -v`, which reports its peak RSS. The GRN's epochs are cut (``--grn-epochs``, recorded):
+at the default 100, GRN training alone is about 40 minutes at 8,000 images on 2 cores.
+
+Run from the repository root: `.venv/bin/python -m benchmarks.streaming` (``--sizes 1000 2000`` for fewer).
+Writes benchmarks/results/streaming.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = 224
+TEST_PER_CLASS = 25
+R1_RSS_GROWTH, R1_LINEARITY, R2_RATIO = 0.25, 0.20, 1.5
+
+
+def render_folder(root: Path, train_images: int, seed: int) -> None:
+    """``train_images`` training images (split evenly over four digits) and a fixed test split, as PNGs."""
+    from hni_engine.data.synthetic.photos import QUICK_DIGITS, digits, render_photo
+    from hni_engine.data.synthetic.spec import WorldConfig
+
+    per_class = train_images // len(QUICK_DIGITS)
+    config = WorldConfig(image_size=SIZE, train_per_class=per_class, test_per_class=TEST_PER_CLASS, seed=seed)
+    spec = digits(config, classes=QUICK_DIGITS)
+    for split, count in (("train", per_class), ("test", TEST_PER_CLASS)):
+        for c in spec.classes:
+            folder = root / split / c.name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                image, _ = render_photo(spec, split, c.name, i)  # the generator's record is not kept
+                image.save(folder / f"{i:05d}.png")
+
+
+def hni(*argv: str, cwd: Path, timed: bool = False) -> tuple[float, float | None, str]:
+    """Run `hni ARGV` in a fresh process: (wall seconds, peak RSS in MB under /usr/bin/time -v, stderr)."""
+    command = [sys.executable, "-m", "hni_engine.cli", *argv]
+    if timed:
+        command = ["/usr/bin/time", "-v", *command]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"hni {' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr) if timed else None
+    return wall, (int(peak.group(1)) / 1024 if peak else None), done.stderr
+
+
+def _section(text: str, name: str) -> tuple[str, str, str]:
+    """``text`` cut around TOML section ``name``'s body (created empty at the end if missing)."""
+    marker = f"[{name}]\n"
+    if marker not in text:
+        text = text.rstrip("\n") + f"\n\n{marker}"
+    head, body = text.split(marker, 1)
+    cut = body.find("\n[")
+    cut = len(body) if cut < 0 else cut + 1
+    return head + marker, body[:cut], body[cut:]
+
+
+def floor_per_image(workspace: Path, images: int = 64) -> dict[str, float]:
+    """SLIC (the workspace's settings) plus one forward and backward pass, per image, on the first images."""
+    from hni_engine.discovery.segmentation import SegmentationConfig, segment
+    from hni_engine.store.workspace import Workspace
+
+    ws = Workspace(workspace)
+    config = ws.config
+    data = ws.load_split("train", ws.data_classes())
+    pixels = np.asarray(data.images[np.arange(min(images, len(data)))])
+    e = config.extract.segment
+    seg = SegmentationConfig(
+        n_segments=tuple(e.n_segments),
+        compactness=e.compactness,
+        sigma=e.sigma,
+        min_area=e.min_area,
+        dedupe_jaccard=e.dedupe_jaccard,
+    )
+    start = time.perf_counter()
+    for image in pixels:
+        segment(image, seg)
+    slic = (time.perf_counter() - start) / len(pixels)
+    model = torchvision.models.resnet18(num_classes=len(data.classes))
+    model.eval()
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255.0)
+    start = time.perf_counter()
+    for batch in x.split(32):
+        logits = model(batch)
+        logits[:, 0].sum().backward()
+        model.zero_grad(set_to_none=True)
+    network = (time.perf_counter() - start) / len(pixels)
+    return {"slic_s": slic, "forward_backward_s": network, "floor_s": slic + network}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 8000])
+    parser.add_argument("--grn-epochs", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "streaming.json")
+    args = parser.parse_args()
+    rows = []
+    floor: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="hni-streaming-") as tmp:
+        checkpoint = Path(tmp) / "resnet18.pt"
+        torch.manual_seed(args.seed)
+        torch.save(torchvision.models.resnet18(num_classes=4).state_dict(), checkpoint)
+        for n in args.sizes:
+            base = Path(tmp) / f"n{n}"
+            started = time.perf_counter()
+            render_folder(base / "data", n, args.seed)
+            rendered = time.perf_counter() - started
+            ws = base / "ws"
+            hni("init", str(ws), "--data", str(base / "data"), "--model", str(checkpoint), cwd=base)
+            toml = ws / "hni.toml"
+            head, grn, rest = _section(toml.read_text(), "grn")
+            grn = re.sub(r"(?m)^epochs = .*\n", "", grn) + f"epochs = {args.grn_epochs}\n"
+            text = head + grn + rest
+            toml.write_text(text)
+            wall, peak, _ = hni("-w", str(ws), "extract", timed=True, cwd=base)
+            from hni_engine.store.workspace import Workspace
+
+            report = json.loads(Workspace(ws).extract_report_path.read_text())
+            if not floor:
+                floor = floor_per_image(ws)
+            rows.append(
+                {
+                    "train_images": n,
+                    "render_s": round(rendered, 1),
+                    "extract_wall_s": round(wall, 1),
+                    "peak_rss_mb": round(peak or 0.0, 1),
+                    "seconds_per_image": round(wall / n, 4),
+                    "timings": report.get("timings"),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+            subprocess.run(["rm", "-rf", str(base)], check=True)
+    first, last = rows[0], rows[-1]
+    growth = last["peak_rss_mb"] / first["peak_rss_mb"] - 1.0
+    linearity = max(abs(r["seconds_per_image"] / first["seconds_per_image"] - 1.0) for r in rows)
+    analyse = [r["timings"]["analyse"] / r["train_images"] for r in rows if r.get("timings")]
+    per_image = min(r["seconds_per_image"] for r in rows)
+    result = {
+        "sizes": args.sizes,
+        "grn_epochs": args.grn_epochs,
+        "image_size": SIZE,
+        "rows": rows,
+        "r1": {"rss_growth": round(growth, 3), "met_rss": growth < R1_RSS_GROWTH},
+        "r1_time": {"worst_per_image_deviation": round(linearity, 3), "met_time": linearity <= R1_LINEARITY},
+        "r2": {
+            **{k: round(v, 4) for k, v in floor.items()},
+            "extract_s_per_image": round(per_image, 4),
+            "analyse_s_per_image": round(min(analyse), 4) if analyse else None,
+            "ratio": round(per_image / floor["floor_s"], 2),
+            "met": per_image / floor["floor_s"] <= R2_RATIO,
+        },
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("r1", "r1_time", "r2")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
