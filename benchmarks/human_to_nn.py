@@ -37,7 +37,9 @@ import torch
 from benchmarks.nn_to_human import run  # the same subprocess runner: one hni command, timed
 from hni_dsl import load_library, make_plan
 from hni_engine.data import synthetic
+from hni_engine.data.image_array import ConcatImages
 from hni_engine.data.images import load_image_folder
+from hni_engine.data.synthetic.photos import DIGIT_NAMES
 from hni_engine.edit.distill import TEMPERATURES, distill
 from hni_engine.edit.pipeline import apply_plan_to_network
 from hni_engine.network.models import load_checkpoint
@@ -139,14 +141,21 @@ def extra_data_control(ws: Workspace, edited: list[str], seed: int) -> dict:
         world = synthetic.WorldConfig(
             image_size=manifest["image_size"], train_per_class=1, test_per_class=extra, seed=seed + 10_000
         )
-        synthetic.generate(synthetic.scenario(manifest["scenario"], world), Path(tmp) / "data")
+        name = manifest["scenario"]
+        spec = (
+            synthetic.digits(world, classes=tuple(DIGIT_NAMES.index(c) for c in classes))
+            if name in synthetic.PHOTO_SCENARIOS
+            else synthetic.scenario(name, world)
+        )
+        synthetic.generate(spec, Path(tmp) / "data")
         fresh = load_image_folder(Path(tmp) / "data" / "test", config.model.input_size, classes, extra_ok=True)
-    fresh = fresh.subset(np.flatnonzero(np.isin(fresh.labels, [classes.index(n) for n in edited])))
+        fresh = fresh.subset(np.flatnonzero(np.isin(fresh.labels, [classes.index(n) for n in edited])))
+        fresh.images = np.asarray(fresh.images[:])  # decoded before the folder goes
     train = ws.load_split("train", classes)
     test = ws.load_split("test", classes)
     combined = type(train)(
         train.classes,
-        np.concatenate([train.images, fresh.images]),
+        ConcatImages([train.images, fresh.images]),
         np.concatenate([train.labels, fresh.labels]),
         train.paths + fresh.paths,
         train.root,

@@ -11,7 +11,9 @@ arm applied to the same extracted network:
 - suggested: `hni suggest`'s script for every class, as printed (commented-out lines stay out), built from
   the library and the network's test results alone;
 - no-edit: the unmodified c-SCGs through the same path;
-- random-edit: as many random pool replacements and forbids, in the same classes, as the suggestions make.
+- random-edit: as many random pool replacements and forbids, in the same classes, as the suggestions make;
+- extra-data (digits by default, ``--extra-data``): 15 % more unbiased labelled images and a plain
+  fine-tune (benchmarks.human_to_nn).
 
 "Edited classes" are the oracle's, so both scripts are scored on the classes the scenario hurts; the
 suggested script's own classes are recorded too. Gains are test-accuracy points after minus before.
@@ -31,7 +33,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.human_to_nn import ROOT, apply_text, forbids_of, prepare, random_script, replacements_of, summary
+from benchmarks.human_to_nn import (
+    ROOT,
+    apply_text,
+    extra_data_control,
+    forbids_of,
+    prepare,
+    random_script,
+    replacements_of,
+    summary,
+)
 from hni_dsl import load_library, make_plan
 from hni_engine.oracle.scenario_scripts import example_script
 from hni_engine.present.suggest_script import suggest
@@ -77,7 +88,7 @@ def _mean(per_class: dict, names: list[str]) -> float | None:
     return round(float(np.mean(found)), 4) if found else None
 
 
-def one(ws, scenario: str, seed: int) -> dict:
+def one(ws, scenario: str, seed: int, extra_data: bool = False) -> dict:
     library = load_library(ws.library_path)
     oracle_text = example_script(ws, library)
     row: dict = {"scenario": scenario, "seed": seed}
@@ -115,6 +126,8 @@ def one(ws, scenario: str, seed: int) -> dict:
     row["random_script"] = random_text
     if make_plan(library, [("random.hni", random_text)]).plan is not None and random_text.strip():
         row["random_edit"] = summary(apply_text(ws, random_text, "random.hni", report_as_edited=edited), edited)
+    if extra_data:
+        row["extra_data"] = summary(extra_data_control(ws, edited, seed), edited)
     oracle_gain, drafted_gain = _gain(row["oracle"]), _gain(row["suggested"])
     if oracle_gain:
         row["fraction_of_oracle"] = round(drafted_gain / oracle_gain, 3) if drafted_gain is not None else None
@@ -131,6 +144,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workdir", default="/tmp/hni-s1")
+    parser.add_argument("--extra-data", nargs="*", default=["digits"], help="scenarios that also get the control")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "suggest_s1.json")
     args = parser.parse_args()
     set_quiet(True)
@@ -139,7 +153,7 @@ def main() -> None:
     for scenario in args.scenarios:
         for seed in args.seeds:
             ws = prepare(Path(args.workdir), scenario, seed, args.quick)
-            rows.append(one(ws, scenario, seed))
+            rows.append(one(ws, scenario, seed, extra_data=scenario in args.extra_data))
             shown = {k: v for k, v in rows[-1].items() if "script" not in k and k != "findings"}
             print(json.dumps(shown), flush=True)
             args.out.write_text(json.dumps({"benchmark": "suggest_s1", "runs": rows}, indent=2) + "\n")
