@@ -9,13 +9,15 @@ from them without a forward pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from hni_dsl.errors import HniError
 from hni_engine.data.image_array import batches
 from hni_engine.data.images import ImageSet, to_tensor
 from hni_engine.discovery.features import PoolFeatures, make_patch_features, pool_map
@@ -37,6 +39,8 @@ __all__ = [
     "encode_masks",
 ]
 
+
+RECENT_ANALYSES = 256  # released analyses whose features stay in memory: about a discovery set's worth
 
 # -- compact mask storage ------------------------------------------------------------------------
 
@@ -105,19 +109,58 @@ class ImagePatches:
     #                           `extract.concept_region = "image"`)
 
 
-@dataclass
 class ImageAnalysis:
-    """What extraction needs of one image (the masks themselves stay in the cache)."""
+    """What extraction needs of one image (the masks themselves stay in the cache).
 
-    features: np.ndarray  # (S, D) float32 patch features
-    centres: np.ndarray  # (S, 2) normalised (x, y)
-    inside: np.ndarray  # (n, S) fraction of each segment inside each class of interest's Grad-CAM mask
-    #                           (all ones with `extract.concept_region = "image"`: every segment is a candidate)
-    logits: np.ndarray  # (K,) the network's logits
-    gradient: np.ndarray  # (n, D) class-logit gradients at the feature layer, summed over space
-    # (S, D) pool features of the segments in the whole image (crop mode); float16 as cached, which halves
-    # what a default-size extraction holds for them (M1)
-    context: np.ndarray | None = None
+    The patch features are most of its size (S x D floats per image). An analysis that has been
+    `release`d keeps only the small arrays and reads its features back from the workspace cache on each
+    use (through the analyser's small LRU), so a stage that visits every training image holds a batch's
+    features, not the split's.
+
+    Attributes:
+        features: (S, D) float32 patch features.
+        centres: (S, 2) normalised (x, y).
+        inside: (n, S) fraction of each segment inside each class of interest's Grad-CAM mask (all ones
+            with `extract.concept_region = "image"`: every segment is a candidate).
+        logits: (K,) the network's logits.
+        gradient: (n, D) class-logit gradients at the feature layer, summed over space.
+        context: (S, D) float16 pool features of the segments in the whole image (crop mode with context
+            features), or None.
+    """
+
+    def __init__(
+        self,
+        features: np.ndarray,
+        centres: np.ndarray,
+        inside: np.ndarray,
+        logits: np.ndarray,
+        gradient: np.ndarray,
+        context: np.ndarray | None = None,
+        *,
+        stored: Callable[[], tuple[np.ndarray, np.ndarray | None]] | None = None,
+    ) -> None:
+        self._features: np.ndarray | None = features
+        self._context = context
+        self.centres, self.inside, self.logits, self.gradient = centres, inside, logits, gradient
+        self._stored = stored  # reads (features, context) back from the cache
+
+    @property
+    def features(self) -> np.ndarray:
+        if self._features is not None:
+            return self._features
+        assert self._stored is not None  # released only when it can be read back
+        return self._stored()[0]
+
+    @property
+    def context(self) -> np.ndarray | None:
+        if self._features is not None or self._stored is None:
+            return self._context
+        return self._stored()[1]
+
+    def release(self) -> None:
+        """Let go of the features when the cache can give them back (a cache that is off cannot)."""
+        if self._stored is not None:
+            self._features = self._context = None
 
     def node_features(self) -> np.ndarray:
         """What the GRN's nodes receive: the patch features, then the context features where there are any."""
@@ -177,6 +220,7 @@ class Analyser:
         self.feat_key = cache_key("features", loaded.sha256, m.feature_layer, e.feature_mode, pixels, self.seg_key)
         # Context features (crop mode) come from the Grad-CAM pass, so they live in its cache entry.
         self.context = e.context_features and e.feature_mode == "crop"
+        self._recent: OrderedDict[str, tuple[np.ndarray, np.ndarray | None]] = OrderedDict()
         # The region only chooses which segments count as candidates: the cached Grad-CAM overlap stays as it is.
         self.whole_image = e.concept_region == "image"
         self.cam_key = cache_key(
@@ -212,7 +256,7 @@ class Analyser:
             cams = self.cache.load("cams", cache_key(self.cam_key, digest))
             if feat is not None and cams is not None:
                 self.cache.hits += 1
-                out[i] = self._combine(feat, cams)
+                out[i] = self._combine(feat, cams, digest)
             else:
                 todo.append((i, feat, cams))
         if todo:
@@ -250,10 +294,10 @@ class Analyser:
                 if cams is None:
                     cams = {key: value for key, value in cam_by_k[k].items() if key != "pooled"}
                     self.cache.save("cams", cache_key(self.cam_key, digests[i]), cams)
-                out[i] = self._combine(feat, cams)
+                out[i] = self._combine(feat, cams, digests[i])
         return out  # type: ignore[return-value]
 
-    def _combine(self, feat: dict[str, torch.Tensor], cams: dict[str, torch.Tensor]) -> ImageAnalysis:
+    def _combine(self, feat: dict[str, torch.Tensor], cams: dict[str, torch.Tensor], digest: str) -> ImageAnalysis:
         context = cams["context"].half().numpy() if "context" in cams else None
         inside = cams["inside"].numpy()
         if self.whole_image:
@@ -265,7 +309,26 @@ class Analyser:
             cams["logits"].numpy(),
             cams["gradient"].float().numpy(),
             context,
+            stored=(lambda: self._stored(digest)) if self.cache.enabled else None,
         )
+
+    def _stored(self, digest: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """An image's features (and context features) as the cache holds them; the last few stay in memory."""
+        if digest in self._recent:
+            self._recent.move_to_end(digest)
+            return self._recent[digest]
+        feat = self.cache.load("features", cache_key(self.feat_key, digest))
+        cams = self.cache.load("cams", cache_key(self.cam_key, digest)) if self.context else {}
+        if feat is None or cams is None:
+            raise HniError(
+                f"{self.cache.root}: the cached analysis of image {digest} went missing during the run "
+                "(was the cache cleared?); run the command again"
+            )
+        found = (feat["features"].float().numpy(), cams["context"].half().numpy() if "context" in cams else None)
+        self._recent[digest] = found
+        if len(self._recent) > RECENT_ANALYSES:
+            self._recent.popitem(last=False)
+        return found
 
     def _pool_shares_cam_pass(self) -> bool:
         return isinstance(self.features, PoolFeatures) and self.features.run_size == self.config.model.input_size
@@ -320,12 +383,20 @@ class Analyser:
         return results
 
 
-def analyse_all(analyser: Analyser, data: ImageSet, desc: str, batch: int = 32) -> list[ImageAnalysis]:
+def analyse_all(
+    analyser: Analyser, data: ImageSet, desc: str, batch: int = 32, *, hold: bool = True
+) -> list[ImageAnalysis]:
+    """Every image's analysis, in order; with ``hold=False`` each is released as soon as it is made (its
+    features are read back from the cache when used), so memory does not grow with the split."""
     out: list[ImageAnalysis] = []
     order = [np.arange(start, min(start + batch, len(data))) for start in range(0, len(data), batch)]
     with bar(len(data), desc, "img") as progress:
         for idx, pixels in zip(order, batches(data.images, order)):  # decoded ahead by DataLoader workers
-            out.extend(analyser.analyse(pixels, [data.digests[i] for i in idx]))
+            found = analyser.analyse(pixels, [data.digests[i] for i in idx])
+            if not hold:
+                for analysis in found:
+                    analysis.release()
+            out.extend(found)
             progress.update(len(idx))
     return out
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,8 @@ from hni_engine.store.workspace import Workspace
 
 __all__ = ["EXEMPLARS_PER_CONCEPT", "ExtractResult", "extract"]
 
+MATCH_CHUNK = 256  # images matched to the c-SCG nodes at a time (as many as the analyser keeps recent)
+
 
 @dataclass
 class ExtractResult:
@@ -77,7 +80,25 @@ class ExtractResult:
 
 
 def _grn_batch(analyses: list[ImageAnalysis], indices: np.ndarray, nodes: list[list[NodeConcept]]) -> ISCGBatch:
-    return iscg_batch([analyses[i].patches() for i in indices], range(len(nodes)), nodes)
+    """The I-SCGs of ``analyses[indices]``, matched a chunk of images at a time: only a chunk's patch features
+    are in memory at once (released analyses read theirs back from the cache)."""
+    chunks = np.array_split(np.asarray(indices), max(1, -(-len(indices) // MATCH_CHUNK)))
+    return ISCGBatch.cat(
+        [iscg_batch([analyses[i].patches() for i in part], range(len(nodes)), nodes) for part in chunks]
+    )
+
+
+class _FeaturesOf(Sequence[np.ndarray]):
+    """Each analysis's patch features, read when asked for (not all held at once)."""
+
+    def __init__(self, analyses: list[ImageAnalysis]) -> None:
+        self.analyses = analyses
+
+    def __len__(self) -> int:
+        return len(self.analyses)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]  # an int only, as presence() reads it
+        return self.analyses[index].features
 
 
 def _mirrored_turns(data: ImageSet, seed: int) -> ImageSet:
@@ -112,12 +133,13 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     test_keep = np.flatnonzero(np.isin(test.labels, coi))
     train = train.subset(train_keep)
     test = test.subset(test_keep)
-    train_an = analyse_all(analyser, train, "analysing train images")
-    test_an = analyse_all(analyser, test, "analysing test images")
+    # Released as made: features are read back from the cache when a stage needs them (memory stays flat).
+    train_an = analyse_all(analyser, train, "analysing train images", hold=False)
+    test_an = analyse_all(analyser, test, "analysing test images", hold=False)
     turns = config.extract.mimic_turns
     if turns:
         turned, source = turned_copies(train, turns, config.seed)
-        turned_an = analyse_all(analyser, turned, "analysing rotated copies")
+        turned_an = analyse_all(analyser, turned, "analysing rotated copies", hold=False)
     timings["analyse"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -217,12 +239,12 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     drops = edge_drops(grn, test_batch, test_rows)
     # The same test on a turned, mirrored copy of each test image (a seed of its own: not the mimic copies')
     turned_test = _mirrored_turns(test, config.seed + 1)
-    turned_test_an = analyse_all(analyser, turned_test, "analysing turned test images")
+    turned_test_an = analyse_all(analyser, turned_test, "analysing turned test images", hold=False)
     turned_drops = edge_drops(grn, _grn_batch(turned_test_an, np.arange(len(turned_test)), nodes), test_rows)
     evidence["edges"] = {name: weight_summary(found) for name, found in drops.items()}
     every = [c for name in names for c in pools[name]]
     present = presence(
-        [a.features for a in test_an], np.stack([c.anchor for c in every]), np.array([c.threshold for c in every])
+        _FeaturesOf(test_an), np.stack([c.anchor for c in every]), np.array([c.threshold for c in every])
     )
     predicted = np.array([a.logits.argmax() for a in test_an])
     for concept, errors in zip(every, concept_errors(present, test.labels, predicted, classes)):

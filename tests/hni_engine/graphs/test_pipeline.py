@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
+from hni_dsl.errors import HniError
 from hni_engine.cli.app import main
 from hni_engine.data import synthetic
 from hni_engine.progress import set_quiet
@@ -330,3 +331,35 @@ def test_posebias_workspace_looks_for_concepts_in_the_whole_image(tmp_path):
     toml.write_text(bad)
     with pytest.raises(ConfigError, match="concept_region"):
         load_config(toml)
+
+
+def test_released_analyses_read_the_same_features_back_from_the_cache(workspace, tmp_path, make_tiny_config):
+    """Extraction lets go of each image's patch features once analysed and reads them back from the cache
+    when a stage needs them: the same numbers (context features too), without holding the split's."""
+    from hni_engine.discovery import analysis
+    from hni_engine.discovery.analysis import Analyser, analyse_all
+    from hni_engine.network.models import load_checkpoint
+    from hni_engine.store.cache import Cache
+    from hni_engine.store.workspace import Workspace
+
+    ws = Workspace(workspace)
+    classes = ws.data_classes()
+    loaded = load_checkpoint(ws.model_path, "resnet18", classes)
+    train = ws.load_split("train", classes).subset(np.arange(6))
+    config = make_tiny_config(feature_mode="crop")
+    analyser = Analyser(loaded, config, [0, 1, 2], Cache(tmp_path / "cache"), "cpu")
+    held = analyse_all(analyser, train, "held")
+    released = analyse_all(analyser, train, "released", hold=False)
+    assert all(a._features is None for a in released)  # nothing held ...
+    for h, r in zip(held, released):  # ... and the same numbers read back
+        assert np.array_equal(h.features, r.features) and np.array_equal(h.context, r.context)
+        assert np.array_equal(h.patches().features, r.patches().features)
+    assert len(analyser._recent) <= analysis.RECENT_ANALYSES
+    off = Analyser(loaded, config, [0, 1, 2], Cache(tmp_path / "off", enabled=False), "cpu")
+    kept = analyse_all(off, train, "no cache", hold=False)
+    assert all(a._features is not None for a in kept)  # a cache that is off cannot give them back
+    for entry in (tmp_path / "cache" / "features").rglob("*.pt"):
+        entry.unlink()
+    analyser._recent.clear()
+    with pytest.raises(HniError, match="went missing"):
+        _ = released[0].features
