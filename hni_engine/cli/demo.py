@@ -1,9 +1,12 @@
 """`hni demo`: from nothing to a before/after table in one command.
 
 Generates a built-in scenario into a fresh workspace, trains the original network, extracts its
-concepts, writes the scenario's example edit script into `edits/`, applies it and prints per-class test
-accuracy before and after, with where the run folder is. Every step is the ordinary command, so the
-workspace it leaves is one a user can go on with (`hni show`, `hni explain`, more scripts).
+concepts, writes the oracle edit script (it reads the generator's labels) into `edits/`, applies it and
+prints per-class test accuracy before and after. Then it drafts a script from the evidence alone
+(`hni suggest`), applies it blindly to the same extraction, and prints the three side by side: oracle,
+suggested, no edit (hni_engine.cli.demo_compare). Every step is the ordinary command, so the workspace it
+leaves is one a user can go on with (`hni show`, `hni explain`, `hni checkout`, more scripts); HEAD is the
+oracle run.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from pathlib import Path
 from hni_dsl import load_library
 from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
-from hni_engine.cli import apply_command, build_commands
+from hni_engine.cli import apply_command, build_commands, runs_command, suggest_command
+from hni_engine.cli.demo_compare import comparison, suggest_and_apply
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.parser import build_parser
-from hni_engine.oracle.scenario_scripts import example_script, oracle_names
+from hni_engine.oracle.scenario_scripts import oracle_names, oracle_script
 from hni_engine.store.config import HniConfig, TrainConfig, write_config
 from hni_engine.store.names import NAMES_FILE, load_names, write_names
+from hni_engine.store.runs import read_head
 from hni_engine.store.workspace import Workspace
 
 __all__ = ["cmd_demo", "quick_overrides", "run_demo"]
@@ -32,6 +37,8 @@ STEPS = {
     "train": build_commands.cmd_train,
     "extract": build_commands.cmd_extract,
     "apply": apply_command.cmd_apply,
+    "checkout": runs_command.cmd_checkout,
+    "suggest": suggest_command.cmd_suggest,
 }
 
 
@@ -80,23 +87,24 @@ def run_demo(
     w, d = str(target), device
 
     def run(*argv: str) -> None:
+        print(f"$ hni -w {w} {' '.join(argv)}", flush=True)
         args = build_parser().parse_args(["-w", w, *argv])
         status = STEPS[args.command](args)
         if status != 0:
             raise HniError(f"the demo stopped: `hni -w {w} {' '.join(argv)}` exited with status {status}")
 
-    _step(f"1/5 generating the {scenario} scenario{' (quick)' if quick else ''} into {target}")
+    _step(f"1/6 generating the {scenario} scenario{' (quick)' if quick else ''} into {target}")
     run("init", w, "--scenario", scenario, "--seed", str(seed), *(["--quick"] if quick else []), "--device", d)
     ws = Workspace(target)
     if quick:
         write_config(quick_overrides(ws.config), ws.config_path)
-    _step("2/5 training the original network from scratch")
+    _step("2/6 training the original network from scratch")
     run("train", "--device", d)
-    _step("3/5 extracting concepts, c-SCGs and the GRN that mimics the network")
+    _step("3/6 extracting concepts, c-SCGs and the GRN that mimics the network")
     run("extract", "--device", d)
-    _step("4/5 the example edit script, written by an oracle from the generator's ground truth (hni_engine.oracle)")
-    script = example_script(Workspace(target), load_library(ws.library_path))
-    script_path = target / "edits" / f"001_{scenario}.hni"
+    _step("4/6 the oracle edit script: it reads the generator's labels, which a user does not have (hni_engine.oracle)")
+    script = oracle_script(Workspace(target), load_library(ws.library_path))
+    script_path = target / "edits" / f"001_{scenario}-oracle.hni"
     atomic_write_text(script_path, script)
     print(f"{script_path}:\n")
     print(script.rstrip())
@@ -104,11 +112,19 @@ def run_demo(
     names = oracle_names(Workspace(target), load_library(ws.library_path))
     write_names(target, {**load_names(target), **names})
     print(f"\nnamed {len(names)} c-SCG concepts from the same ground truth ({target / NAMES_FILE}; `hni name`)")
-    _step("5/5 applying it: GRN retrained on the edited graphs, distilled into the network")
-    run("apply", "--device", d)
+    _step("5/6 applying it: GRN retrained on the edited graphs, distilled into the network")
+    run("apply", str(script_path), "--device", d)
+    oracle = read_head(ws)
+    if oracle is None:  # the oracle script changed nothing: there is no run to set the suggestions beside
+        raise HniError(f"the demo stopped: {script_path} changed nothing, so `hni apply` made no run")
+    _step("6/6 what a user gets without the labels: `hni suggest`'s script, applied blindly to the same extraction")
+    suggested = suggest_and_apply(ws, run, d)
+    print("\n" + "\n".join(comparison(ws, oracle, suggested)))
+    other = f"`hni -w {target} checkout {suggested.run}` the suggestions' run, " if suggested.run else ""
     print(
-        f"\ndemo finished in {time.perf_counter() - start:.0f} s. Workspace: {target}. "
-        f"Next: hni -w {target} show CLASS, hni -w {target} eval --model {target}/runs/<id>"
+        f"\ndemo finished in {time.perf_counter() - start:.0f} s. Workspace: {target}; HEAD is the oracle run "
+        f"{oracle} ({other}`checkout base` the extraction). Next: hni -w {target} show CLASS, "
+        f"hni -w {target} runs, hni -w {target} report"
     )
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -210,6 +211,7 @@ def test_define_class_grows_the_network(ws, capsys):
 
 def test_quick_demo_runs_to_its_table(tmp_path, capsys, monkeypatch):
     from hni_engine.cli import demo
+    from hni_engine.cli.demo_compare import NO_EDIT_ROW, ORACLE_ROW, SUGGESTED_ROW
 
     # The demo's own quick settings, shrunk further so the test stays fast; the path is the same.
     original = demo.quick_overrides
@@ -230,8 +232,32 @@ def test_quick_demo_runs_to_its_table(tmp_path, capsys, monkeypatch):
     assert main(["demo", "--quick", "--dir", str(target), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "before   after" in out and "edited classes: mean accuracy" in out
-    assert (target / "edits" / "001_posebias.hni").read_text().count("drop edges *") >= 1
-    assert (target / "runs" / "HEAD").is_file()
+    assert (target / "edits" / "001_posebias-oracle.hni").read_text().count("drop edges *") >= 1
+    # The last table: oracle, suggested (accepted blindly) and no edit, each from what its network recorded.
+    table = out[out.rindex("edited classes (") :]
+    lines = {name: table.split(name, 1)[1].split("\n", 1)[0] for name in (ORACLE_ROW, SUGGESTED_ROW, NO_EDIT_ROW)}
+    numbers = {name: [float(x) for x in re.findall(r"\b\d\.\d{3}\b", line)] for name, line in lines.items()}
+    assert main(["-w", str(target), "runs", "--json"]) == 0
+    runs = {r["id"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
+    oracle = next(i for i, r in runs.items() if r["scripts"] == ["001_posebias-oracle.hni"])
+    assert (target / "runs" / "HEAD").read_text().strip() == oracle  # HEAD stays on the oracle run
+    assert lines[ORACLE_ROW].endswith(f"run {oracle} (HEAD)")
+    metrics = json.loads((target / "runs" / oracle / "metrics.json").read_text())
+    base = json.loads((target / "model" / "base.json").read_text())
+    edited = [base["per_class"][c] for c in metrics["edited_classes"]]
+    # "edited classes" are the oracle's; "all classes" is the accuracy the run and `hni train` recorded
+    assert numbers[ORACLE_ROW][-1] == round(metrics["after"]["accuracy"], 3)
+    assert numbers[NO_EDIT_ROW][0] == round(sum(edited) / len(edited), 3)
+    assert numbers[NO_EDIT_ROW][-1] == round(base["test_accuracy"], 3)
+    suggested = target / "edits" / "0002-suggested.hni"
+    assert suggested.read_text().startswith("# Suggested by `hni suggest`")
+    others = [r for i, r in runs.items() if i != oracle]
+    if not numbers[SUGGESTED_ROW]:  # nothing proposed: nothing applied
+        assert "no statement proposed in 0002-suggested.hni; nothing applied" in lines[SUGGESTED_ROW] and not others
+    else:  # applied to the same extraction as the oracle, not on top of it
+        assert [(r["parent"], r["scripts"]) for r in others] == [("base", ["0002-suggested.hni"])]
+        assert lines[SUGGESTED_ROW].endswith(f"run {others[0]['id']}")
+        assert numbers[SUGGESTED_ROW][-1] == round(runs[others[0]["id"]]["after_accuracy"], 3)
     # A second demo into the same folder is refused unless --force.
     assert main(["demo", "--quick", "--dir", str(target), "--device", "cpu"]) == 1
 
