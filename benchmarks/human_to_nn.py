@@ -44,7 +44,7 @@ from hni_engine.edit.distill import TEMPERATURES, distill
 from hni_engine.edit.pipeline import apply_plan_to_network
 from hni_engine.network.models import load_checkpoint
 from hni_engine.network.training import evaluate
-from hni_engine.oracle.scenario_scripts import example_script
+from hni_engine.oracle.scenario_scripts import oracle_script
 from hni_engine.progress import set_quiet
 from hni_engine.store.runs import current_state, reset_head
 from hni_engine.store.workspace import Workspace
@@ -201,7 +201,7 @@ def summary(metrics: dict, edited: list[str]) -> dict:
 
 def one(ws: Workspace, scenario: str, seed: int, controls: bool) -> dict:
     library = load_library(ws.library_path)
-    text = example_script(ws, library)
+    text = oracle_script(ws, library)
     (ws.edits_dir / f"001_{scenario}.hni").write_text(text)
     outcome = make_plan(library, [("example.hni", text)])
     row = {"scenario": scenario, "seed": seed, "script": text}

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from hni_dsl import load_library
-from hni_engine.oracle.scenario_scripts import example_script
+from hni_engine.oracle.scenario_scripts import oracle_script
 from hni_engine.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository root: commands run there, results go below it
@@ -38,7 +38,7 @@ def check_workspace(path: Path) -> dict:
     empty.write_text("# no edits\n", encoding="utf-8")
     scenario = json.loads((path / "data" / "scenario.json").read_text())["scenario"]
     example = ws.edits_dir / f"001_{scenario}.hni"
-    example.write_text(example_script(ws, library), encoding="utf-8")
+    example.write_text(oracle_script(ws, library), encoding="utf-8")
     checked = hni("-w", str(path), "check", str(empty))
     planned = hni("-w", str(path), "plan", str(example))
     statements = [line for line in example.read_text().splitlines() if line and not line.startswith("#")]
@@ -48,7 +48,7 @@ def check_workspace(path: Path) -> dict:
         "check_empty_exit": checked.returncode,
         "plan_example_exit": planned.returncode,
         "example_statements": len(statements),
-        "example_script": example.read_text(),
+        "oracle_script": example.read_text(),
         "errors": (checked.stderr + planned.stderr).strip()[-2000:],
         "passed": checked.returncode == 0 and planned.returncode in (0, 2),
     }

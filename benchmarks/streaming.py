@@ -155,7 +155,7 @@ def main() -> None:
                     "extract_wall_s": round(wall, 1),
                     "peak_rss_mb": round(peak or 0.0, 1),
                     "seconds_per_image": round(wall / n, 4),
-                    "timings": report.get("timings"),
+                    "timings": report.get("timings_s"),
                 }
             )
             print(json.dumps(rows[-1]), flush=True)

@@ -44,7 +44,7 @@ from benchmarks.human_to_nn import (
     summary,
 )
 from hni_dsl import load_library, make_plan
-from hni_engine.oracle.scenario_scripts import example_script
+from hni_engine.oracle.scenario_scripts import oracle_script
 from hni_engine.present.suggest_script import suggest
 from hni_engine.present.suggestions import defined_class
 from hni_engine.progress import set_quiet
@@ -90,7 +90,7 @@ def _mean(per_class: dict, names: list[str]) -> float | None:
 
 def one(ws, scenario: str, seed: int, extra_data: bool = False) -> dict:
     library = load_library(ws.library_path)
-    oracle_text = example_script(ws, library)
+    oracle_text = oracle_script(ws, library)
     row: dict = {"scenario": scenario, "seed": seed}
     if scenario == "zeroshot":
         return {**row, **zeroshot_row(ws, library, oracle_text)}

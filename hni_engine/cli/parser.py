@@ -238,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = engine_command(
         "demo",
-        "from nothing to a before/after table: generate a scenario, train, extract, apply its example edit script",
+        "from nothing to a before/after table: generate a scenario, train, extract, apply the oracle's edit "
+        "script (from the generator's labels) and the suggestions (from the evidence), compare with no edit",
     )
     demo.add_argument(
         "--scenario",

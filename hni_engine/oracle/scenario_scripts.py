@@ -37,7 +37,7 @@ from hni_dsl.formatter import format_class_name
 from hni_dsl.library import Library
 from hni_engine.store.workspace import Workspace, WorkspaceError
 
-__all__ = ["ConceptLabels", "concept_labels", "example_script", "oracle_names"]
+__all__ = ["ConceptLabels", "concept_labels", "oracle_names", "oracle_script"]
 
 CONTEXT, BACKGROUND, MIXED = "<context>", "<background>", "<mixed>"
 
@@ -56,7 +56,7 @@ def concept_labels(ws: Workspace, majority: float = 0.5) -> ConceptLabels:
     """Label each pool concept by where the centres of its member patches fall (metadata boxes)."""
     manifest_path = ws.root / "data" / "scenario.json"
     if not manifest_path.is_file():
-        raise WorkspaceError(f"{manifest_path}: missing; example scripts exist only for built-in scenarios")
+        raise WorkspaceError(f"{manifest_path}: missing; oracle scripts exist only for built-in scenarios")
     size = json.loads(manifest_path.read_text())["image_size"]
     records = {}
     for line in (ws.root / "data" / "metadata.jsonl").read_text().splitlines():
@@ -290,13 +290,13 @@ def _zeroshot(library: Library, labels: ConceptLabels, manifest: dict[str, Any])
     return lines
 
 
-def example_script(ws: Workspace, library: Library) -> str:
-    """The scenario's example edit script for this workspace's extracted library."""
+def oracle_script(ws: Workspace, library: Library) -> str:
+    """The ORACLE's edit script for this workspace's extracted library: written from the generator's labels."""
     manifest = json.loads((ws.root / "data" / "scenario.json").read_text())
     scenario = manifest.get("scenario")
     header = [
-        f"# {scenario}: the scenario's example edits, written from what each concept's member patches",
-        "# show (hni_engine.scenario_scripts). Review them with `hni show CLASS --pool` before applying.",
+        f"# {scenario}: the ORACLE's edits, written from the generator's labels (data/metadata.jsonl: what",
+        "# each concept's member patches show; hni_engine.oracle), which a user does not have.",
     ]
     if scenario == "posebias":
         body = [
@@ -313,5 +313,5 @@ def example_script(ws: Workspace, library: Library) -> str:
     elif scenario == "zeroshot":
         body = _zeroshot(library, concept_labels(ws), manifest)
     else:
-        raise WorkspaceError(f"{ws.root}: scenario {scenario!r} has no example script")
+        raise WorkspaceError(f"{ws.root}: scenario {scenario!r} has no oracle script")
     return "\n".join(header + body) + "\n"

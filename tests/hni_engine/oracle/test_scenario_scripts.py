@@ -8,7 +8,7 @@ import torch
 
 from hni_dsl import check, parse
 from hni_dsl.library import ClassEntry, Graph, GraphEdge, Library, PoolConcept
-from hni_engine.oracle.scenario_scripts import BACKGROUND, CONTEXT, concept_labels, example_script
+from hni_engine.oracle.scenario_scripts import BACKGROUND, CONTEXT, concept_labels, oracle_script
 from hni_engine.store.workspace import Workspace
 
 
@@ -88,7 +88,7 @@ def test_concepts_are_labelled_by_where_their_members_sit(tmp_path):
 
 def test_spurious_script_replaces_context_and_background_by_genuine_parts(tmp_path):
     ws, library = _workspace(tmp_path)
-    text = example_script(ws, library)
+    text = oracle_script(ws, library)
     assert "class truck: replace concept 1 with pool[4]\n" in text  # ctx -> ring (bar is already slot 2)
     # Then every pool concept showing the context is forbidden, in or out of the c-SCG.
     assert "class truck: forbid pool[1]\n" in text
@@ -102,7 +102,7 @@ def test_posebias_script_drops_every_edge_and_keeps_the_concepts_of_the_class_ow
     """A shared part turns with the pose, so its concepts carry the pose: a class keeps the concepts of
     the parts only it has (here all of truck's), context and background slots give way to them."""
     ws, library = _workspace(tmp_path, "posebias")
-    text = example_script(ws, library)
+    text = oracle_script(ws, library)
     # truck is (ctx, bar, bg): ctx -> the ring (pool[4]), bar stays, bg goes; then the edges.
     assert "class truck: replace concept 1 with pool[4]; drop concept 3; drop edges *\n" in text
     assert "class van" not in text  # its one concept shows nothing (no members) and it has no edges
@@ -117,7 +117,7 @@ def test_posebias_script_keeps_the_nodes_of_a_class_whose_own_part_no_concept_sh
     manifest = json.loads((tmp_path / "data" / "scenario.json").read_text())
     manifest["classes"]["van"]["parts"] = ["red_bar", "blue_ring"]  # shares both: truck has none of its own
     (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
-    text = example_script(ws, library)
+    text = oracle_script(ws, library)
     assert "# truck: no concept shows a part of its own; its nodes stay\nclass truck: drop edges *\n" in text
 
 
@@ -133,7 +133,7 @@ def test_zeroshot_script_takes_a_part_from_another_class_that_has_it(tmp_path):
         "ghost": {"parts": [{"class": "van", "part": "green_square"}], "layout_from": "van"},
     }
     (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
-    text = example_script(ws, library)
+    text = oracle_script(ws, library)
     assert "# newcar: no concept of van shows blue_ring; truck's does\n" in text
     # References are to the library the layout fix leaves: truck's slots 1-2 are now bar, ring.
     assert "define class newcar from truck.c2, truck.c1, edges like truck\n" in text
@@ -153,7 +153,7 @@ def test_zeroshot_script_puts_the_like_class_parts_first_in_layout_order(tmp_pat
         }
     }
     (tmp_path / "data" / "scenario.json").write_text(json.dumps(manifest))
-    text = example_script(ws, library)
+    text = oracle_script(ws, library)
     # truck is (ctx, bar, bg) and its layout is (red_bar, blue_ring): bar to slot 1, ring (pool[4]) to 2.
     assert (
         "class truck: replace concept 1 with pool[2]; replace concept 2 with pool[4]; "
@@ -188,7 +188,7 @@ def test_digits_script_replaces_background_photograph_concepts_by_the_digit_and_
     metadata.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     labels = concept_labels(ws)
     assert labels["truck/bg"] == CONTEXT and labels["truck/ctx"] == CONTEXT and labels["truck/bar"] == "red_bar"
-    text = example_script(ws, library)
+    text = oracle_script(ws, library)
     # truck is (ctx, bar, bg): the first photograph slot takes the one digit concept left in the pool (the
     # ring, pool[4]); then both photograph concepts are forbidden, which removes slot 3 as well.
     assert "class truck: replace concept 1 with pool[4]\n" in text
