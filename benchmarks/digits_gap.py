@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_accuracy(ws: Path) -> dict:
     report = json.loads((ws / "model" / "base.json").read_text())
-    return {"accuracy": report["test"]["accuracy"], "per_class": report["test"]["per_class"]}
+    return {"accuracy": report["test_accuracy"], "per_class": report["per_class"]}
 
 
 def main() -> None:
