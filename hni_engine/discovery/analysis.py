@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -94,19 +93,30 @@ def _pool_by_labels(fmap: torch.Tensor, layers: np.ndarray, count: int) -> torch
     return pooled / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-@dataclass
 class ImagePatches:
     """One image's candidate patches: features, centres, and per class which patches overlap its Grad-CAM.
 
     ``features`` are what the GRN's nodes receive. Their leading dimensions are the space concepts live
     in (the anchors' size); any trailing ones (the patch's context features, see
-    ``ExtractConfig.context_features``) travel with the node but take no part in matching.
+    ``ExtractConfig.context_features``) travel with the node but take no part in matching. They may be
+    given as a function that reads them (a released analysis's): then they are read on each use, not held.
+
+    Attributes:
+        features: (S, D) float32, D >= the anchors' size.
+        centres: (S, 2) normalised (x, y).
+        candidates: (n_classes, S) bool: segment overlaps that class's Grad-CAM mask (every segment with
+            `extract.concept_region = "image"`).
     """
 
-    features: np.ndarray  # (S, D) float32, D >= the anchors' size
-    centres: np.ndarray  # (S, 2) normalised (x, y)
-    candidates: np.ndarray  # (n_classes, S) bool: segment overlaps that class's Grad-CAM mask (every segment with
-    #                           `extract.concept_region = "image"`)
+    def __init__(
+        self, features: np.ndarray | Callable[[], np.ndarray], centres: np.ndarray, candidates: np.ndarray
+    ) -> None:
+        self._features = features
+        self.centres, self.candidates = centres, candidates
+
+    @property
+    def features(self) -> np.ndarray:
+        return self._features if isinstance(self._features, np.ndarray) else self._features()
 
 
 class ImageAnalysis:
@@ -175,8 +185,10 @@ class ImageAnalysis:
         graphs sees the approved concepts alone (context features carry what surrounds each patch,
         removed concepts included, and a GRN taught with labels learns the shortcut back from them).
         """
-        features = self.node_features() if context else self.features
-        return ImagePatches(features, self.centres, self.inside > 0 if candidates is None else candidates)
+        rows = self.inside > 0 if candidates is None else candidates
+        if self._features is None:  # released: the patches read the features back too, when used
+            return ImagePatches(self.node_features if context else lambda: self.features, self.centres, rows)
+        return ImagePatches(self.node_features() if context else self.features, self.centres, rows)
 
 
 class Analyser:

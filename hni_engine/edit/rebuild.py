@@ -38,9 +38,10 @@ def rebuild_graphs(ctx: ApplyContext) -> None:
     train, test = ctx.train, ctx.test
     ctx.coi_train = train.subset(np.flatnonzero(np.isin(train.labels, ctx.coi)))
     ctx.grn_test = test.subset(np.flatnonzero(np.isin([ctx.eval_classes[i] for i in test.labels], ctx.grn_names)))
-    train_an = analyse_all(analyser, ctx.coi_train, "reading cached train patches")
+    # Released as read: the patches read their features back from the cache when used (memory stays flat).
+    train_an = analyse_all(analyser, ctx.coi_train, "reading cached train patches", hold=False)
     misses_train = cache.misses
-    test_an = analyse_all(analyser, ctx.grn_test, "reading cached test patches")
+    test_an = analyse_all(analyser, ctx.grn_test, "reading cached test patches", hold=False)
     coi_names, defined = ctx.coi_names, ctx.defined
     ctx.rows_of = {
         n: coi_names.index(n) if n in coi_names else len(coi_names) + defined.index(n) for n in ctx.grn_names

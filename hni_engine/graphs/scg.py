@@ -65,11 +65,12 @@ def match_class(
     present = np.zeros((len(images), k), dtype=bool)
     pos = np.zeros((len(images), k, 2), dtype=np.float32)
     for i, image in enumerate(images):
+        features = image.features  # read once (a released analysis reads it from the cache)
         cand = np.flatnonzero(image.candidates[class_index])
-        chosen = match_nodes(image.features[cand], anchors, thresholds)
+        chosen = match_nodes(features[cand], anchors, thresholds)
         hit = chosen >= 0
         patches = cand[chosen[hit]]
-        x[i, hit] = image.features[patches]
+        x[i, hit] = features[patches]
         present[i, hit] = True
         pos[i, hit] = image.centres[patches]
     return torch.from_numpy(x), torch.from_numpy(present), torch.from_numpy(pos)
