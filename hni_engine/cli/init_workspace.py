@@ -214,7 +214,14 @@ def init_user(
 
     def build() -> None:
         if not split:
-            split_image_folder(source, target / "data", 0.2 if test_fraction is None else test_fraction, seed)
+            fraction = 0.2 if test_fraction is None else test_fraction
+            counts = split_image_folder(source, target / "data", fraction, seed)["counts"]
+            held = counts["test"] / max(1, counts["test"] + counts["train"])
+            if abs(held - fraction) > 0.05:  # rounding per class (at least one test image each, never all)
+                notes.append(
+                    f"--test-fraction {fraction}: held out {counts['test']} of {counts['test'] + counts['train']} "
+                    f"images ({held:.1%}), since each class keeps at least one test and one training image"
+                )
         if cut is not None:
             _write_cut(cut, arch, classes, target)
         elif model_path is not None:

@@ -166,6 +166,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise UsageError(f"--json and --format {form}: choose one")
     if args.images and form != "markdown":
         raise UsageError("--images goes with --format markdown")
+    if args.output == "-":  # the usual spelling of standard output, not a file named "-"
+        args.output = None
     if args.output:  # checked before anything is written: a refused output leaves every file as it was
         check_plan_output(args.output, Layout(args.workspace), [path, *(name for name, _ in scripts)])
     plan_json = outcome.plan.model_dump_json(indent=2) + "\n"

@@ -50,7 +50,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         drafted = suggest(library, results, args.classes or None, define)
     except ValueError as exc:
         raise HniError(str(exc)) from None
-    if args.output:
+    if args.output and args.output != "-":  # "-": standard output, as without -o
         target = next_script_path(args.output)
         if target.exists():
             raise HniError(f"{target}: exists; `hni suggest` never overwrites a script (name another file)")

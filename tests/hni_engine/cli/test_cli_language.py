@@ -113,7 +113,7 @@ def test_fmt_syntax_error_leaves_the_file_alone(capsys, tmp_path):
     assert broken.read_text() == "class tank drop edges *\n"
 
 
-def test_plan_exit_statuses_and_outputs(capsys, workspace, tmp_path):
+def test_plan_exit_statuses_and_outputs(capsys, workspace, tmp_path, monkeypatch):
     status, out, _ = run(capsys, "-w", workspace, "plan")
     assert status == 2
     assert out.startswith("~ fire_engine\n    concept 2: ")
@@ -124,6 +124,12 @@ def test_plan_exit_statuses_and_outputs(capsys, workspace, tmp_path):
     assert status == 2
     assert json.loads(out) == json.loads(plan_file.read_text())
     assert json.loads(out)["scripts"][0]["path"].endswith("001_node.hni")
+
+    # "-o -" is standard output, as without -o: no file named "-" appears
+    monkeypatch.chdir(tmp_path)
+    status, dashed, _err = run(capsys, "-w", workspace, "plan", "--json", "-o", "-")
+    assert status == 2 and json.loads(dashed) == json.loads(out)
+    assert not (workspace / "-").exists() and not (tmp_path / "-").exists()
 
     empty = tmp_path / "empty.hni"
     empty.write_text("# nothing\n")

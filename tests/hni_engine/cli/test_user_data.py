@@ -143,3 +143,13 @@ def test_data_that_is_not_a_folder_of_images_is_named_for_what_it_is(tmp_path, c
     assert main(["init", str(tmp_path / "ws"), "--data", str(tmp_path / "other")]) == 1
     assert "is an hni workspace, not a folder of images" in capsys.readouterr().err
     assert not (tmp_path / "ws").exists()
+
+
+def test_a_fraction_that_rounds_away_is_said(tmp_path, capsys):
+    data = _folder(tmp_path / "photos", per_class=4, size=16)
+    ws = tmp_path / "ws"
+    assert main(["init", str(ws), "--data", str(data), "--test-fraction", "0.01", "--input-size", "32"]) == 0
+    out = capsys.readouterr()
+    assert "--test-fraction 0.01: held out" in out.out + out.err and "at least one test" in out.out + out.err
+    split = json.loads((ws / "data" / "split.json").read_text())
+    assert split["counts"]["test"] == len(CLASSES)  # one per class, as said

@@ -129,7 +129,7 @@ def test_next_script_number(tmp_path):
     assert next_script_path(str(tmp_path / "mine.hni")) == tmp_path / "mine.hni"
 
 
-def test_the_command_is_blind_to_the_generator(tiny_extracted, tmp_path, capsys):
+def test_the_command_is_blind_to_the_generator(tiny_extracted, tmp_path, capsys, monkeypatch):
     ws = tmp_path / "ws"
     shutil.copytree(tiny_extracted, ws, ignore=shutil.ignore_patterns(".hni"))
     assert main(["-w", str(ws), "suggest"]) == 0
@@ -144,6 +144,10 @@ def test_the_command_is_blind_to_the_generator(tiny_extracted, tmp_path, capsys)
     assert written.read_text() == first and "nothing applied" in capsys.readouterr().err
     assert main(["-w", str(ws), "check", str(written)]) == 0
     assert main(["fmt", "--check", str(written)]) == 0
+    monkeypatch.chdir(tmp_path)  # "-o -" is standard output: no file named "-"
+    capsys.readouterr()
+    assert main(["-w", str(ws), "suggest", "-o", "-"]) == 0
+    assert capsys.readouterr().out == first and not (tmp_path / "-").exists()
     assert main(["-w", str(ws), "suggest", "-o", str(written)]) == 1  # never overwrites
     assert "exists" in capsys.readouterr().err
     assert main(["-w", str(ws), "suggest", "nosuch"]) == 1
