@@ -24,6 +24,7 @@ name is on the list with another hash, and *new* otherwise. Torch-free.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -292,7 +293,28 @@ def checkout_target(layout: Layout, wanted: str) -> str | None:
             f"run {record.id} is incomplete ({', '.join(missing)} missing in {folder}), so HEAD cannot name it "
             "(`hni doctor` reports it)"
         )
+    damage = network_damage(folder)
+    if damage is not None:
+        raise WorkspaceError(f"run {record.id} is damaged ({damage}), so HEAD cannot name it")
     return record.id
+
+
+def network_damage(folder: Path) -> str | None:
+    """Why the run's network is not the one it recorded (its library's ``model_sha256``), or None."""
+    library = folder / "library.json"
+    try:
+        recorded = json.loads(library.read_text(encoding="utf-8")).get("meta", {}).get("model_sha256")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        return f"{library} cannot be read: {type(exc).__name__}"
+    if not isinstance(recorded, str):
+        return None  # nothing recorded to compare with
+    digest = hashlib.sha256()
+    with open(folder / "model.pt", "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != recorded:
+        return f"{folder / 'model.pt'} has sha256 {digest.hexdigest()[:12]}..., its library recorded {recorded[:12]}..."
+    return None
 
 
 # -- which scripts a state holds ------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -152,6 +153,20 @@ def test_checkout_target_takes_base_ids_and_prefixes(tree):
 def test_checkout_target_refuses_what_head_cannot_name(tree, wanted, message):
     with pytest.raises(WorkspaceError, match=message):
         checkout_target(tree, wanted)
+
+
+def test_checkout_refuses_a_run_whose_network_is_not_the_one_it_recorded(tree):
+    folder = tree.runs_dir / "0002-bbbbbbbb"
+    (folder / "model.pt").write_bytes(b"the network")
+    recorded = hashlib.sha256(b"the network").hexdigest()
+    (folder / "library.json").write_text(json.dumps({"meta": {"model_sha256": recorded}}))
+    assert checkout_target(tree, "0002") == "0002-bbbbbbbb"  # intact
+    (folder / "model.pt").write_bytes(b"the network, damaged")
+    with pytest.raises(WorkspaceError, match=r"run 0002-bbbbbbbb is damaged \(.*model.pt has sha256"):
+        checkout_target(tree, "0002")
+    (folder / "library.json").write_text("{not json")
+    with pytest.raises(WorkspaceError, match=r"is damaged \(.*library.json cannot be read"):
+        checkout_target(tree, "0002")
 
 
 def test_move_head_is_checked_and_atomic(tree):
