@@ -127,23 +127,35 @@ def spurious_concepts(entry: ClassEntry) -> list[Finding]:
     """Concepts that go with the network's mistakes: each is forbidden, and one in the c-SCG first gives its
     slot to the best pool concept that does not (`replace`, then `forbid`)."""
     flagged = _spurious_ids(entry)
+    reasons = {
+        cid: (
+            confidence,
+            f"{share:.0%} of the {images} test images holding it are other classes' images the network calls "
+            f"{entry.name}",
+        )
+        for cid, (confidence, share, images) in flagged.items()
+    }
+    return _replace_then_forbid("spurious", entry, reasons, set(flagged))
+
+
+def _replace_then_forbid(
+    detector: str, entry: ClassEntry, flagged: Mapping[str, tuple[str, str]], taken: set[str]
+) -> list[Finding]:
+    """For each flagged concept (id -> (confidence, what was seen)): in the c-SCG, a replacement by the best
+    pool concept not ``taken``; then `forbid`, so that distillation removes it."""
     out = []
-    taken: set[str] = set(flagged)
     slots = {cid: i for i, cid in enumerate(entry.graph.nodes, start=1)}
-    for cid, (confidence, share, images) in flagged.items():
+    for cid, (confidence, seen) in flagged.items():
         concept = next(c for c in entry.pool if c.id == cid)
         rank = entry.pool_rank(cid)
-        reason = (
-            f"{cid} (pool[{rank}]): {share:.0%} of the {images} test images holding it are other classes' "
-            f"images the network calls {entry.name}; {_numbers(concept)}"
-        )
+        reason = f"{cid} (pool[{rank}]): {seen}; {_numbers(concept)}"
         if cid in slots:
             swap = _replacement(entry, taken)
             if swap is not None:
                 taken.add(swap[1].id)
                 out.append(
                     Finding(
-                        "spurious",
+                        detector,
                         entry.name,
                         reason + f"; pool[{swap[0]}] ({swap[1].id}) takes its slot: {_numbers(swap[1])}",
                         confidence,
@@ -151,7 +163,7 @@ def spurious_concepts(entry: ClassEntry) -> list[Finding]:
                         [cid, swap[1].id],
                     )
                 )
-        out.append(Finding("spurious", entry.name, reason, confidence, f"forbid pool[{rank}]", [cid]))
+        out.append(Finding(detector, entry.name, reason, confidence, f"forbid pool[{rank}]", [cid]))
     return out
 
 
@@ -284,26 +296,4 @@ def shortcut_concepts(entry: ClassEntry, avoid: Set[str] = frozenset()) -> list[
         else:
             confidence = "low"
         flagged[concept.id] = (confidence, "; ".join(signs))
-    out = []
-    taken = set(flagged) | set(avoid)
-    slots = {cid: i for i, cid in enumerate(entry.graph.nodes, start=1)}
-    for cid, (confidence, seen) in flagged.items():
-        concept = next(c for c in entry.pool if c.id == cid)
-        rank = entry.pool_rank(cid)
-        reason = f"{cid} (pool[{rank}]): {seen}; {_numbers(concept)}"
-        if cid in slots:
-            swap = _replacement(entry, taken)
-            if swap is not None:
-                taken.add(swap[1].id)
-                out.append(
-                    Finding(
-                        "shortcut",
-                        entry.name,
-                        reason + f"; pool[{swap[0]}] ({swap[1].id}) takes its slot: {_numbers(swap[1])}",
-                        confidence,
-                        f"replace concept {slots[cid]} with pool[{swap[0]}]",
-                        [cid, swap[1].id],
-                    )
-                )
-        out.append(Finding("shortcut", entry.name, reason, confidence, f"forbid pool[{rank}]", [cid]))
-    return out
+    return _replace_then_forbid("shortcut", entry, flagged, set(flagged) | set(avoid))
