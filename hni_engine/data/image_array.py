@@ -49,11 +49,28 @@ def _positions(index: slice | np.ndarray | Sequence[int], length: int) -> np.nda
 class FileImages:
     """Image files decoded on each read, resized to ``size`` (hni_engine.data.images.load_image)."""
 
-    def __init__(self, paths: Sequence[str], size: int, decode: Callable[[str, int], np.ndarray]) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        size: int,
+        decode: Callable[[str, int], np.ndarray],
+        digests: Sequence[str] = (),
+        verify: Callable[[str, np.ndarray, str], None] | None = None,
+    ) -> None:
         self.paths = list(paths)
         self.size = size
         self.decode = decode
+        # What each file held when the split was loaded: ``verify`` refuses a file changed since (the
+        # cache's entries and the run's provenance name those pixels, not the new ones).
+        self.digests = list(digests)
+        self.verify = verify
         self.dtype = np.dtype(np.uint8)
+
+    def _read(self, i: int) -> np.ndarray:
+        image = self.decode(self.paths[i], self.size)
+        if self.verify is not None and self.digests:
+            self.verify(self.paths[i], image, self.digests[i])
+        return image
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -64,19 +81,21 @@ class FileImages:
 
     def __getitem__(self, index: Index) -> np.ndarray:
         if isinstance(index, (int, np.integer)):
-            return self.decode(self.paths[int(index)], self.size)
+            return self._read(int(index) + (len(self) if int(index) < 0 else 0))
         positions = _positions(index, len(self))
         out = np.empty((len(positions), self.size, self.size, 3), dtype=np.uint8)
         for k, i in enumerate(positions):
-            out[k] = self.decode(self.paths[int(i)], self.size)
+            out[k] = self._read(int(i))
         return out
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        for path in self.paths:
-            yield self.decode(path, self.size)
+        for i in range(len(self)):
+            yield self._read(i)
 
     def take(self, indices: np.ndarray) -> FileImages:
-        return FileImages([self.paths[int(i)] for i in indices], self.size, self.decode)
+        picked = [int(i) for i in indices]
+        digests = [self.digests[i] for i in picked] if self.digests else []
+        return FileImages([self.paths[i] for i in picked], self.size, self.decode, digests, self.verify)
 
 
 class ConcatImages:

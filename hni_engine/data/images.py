@@ -222,7 +222,17 @@ def load_image_folder(
             progress(i + 1, len(items))
     labels = np.array([label for _, label in items], dtype=np.int64)
     paths = [p for p, _ in items]
-    return ImageSet(found, FileImages(paths, size, load_image), labels, paths, str(root), digests)
+    images = FileImages(paths, size, load_image, digests, unchanged_since_loaded)
+    return ImageSet(found, images, labels, paths, str(root), digests)
+
+
+def unchanged_since_loaded(path: str, image: np.ndarray, digest: str) -> None:
+    """A DataError naming ``path`` when its pixels are not those it had when its split was loaded."""
+    if image_digest(image) != digest:
+        raise DataError(
+            f"{path}: changed while this command was running (its pixels differ from when it was loaded); "
+            "the command stopped here: run it again once the data stays put"
+        )
 
 
 def to_tensor(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

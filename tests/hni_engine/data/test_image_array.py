@@ -14,7 +14,7 @@ from PIL import Image
 from hni_dsl.errors import HniError
 from hni_engine.data import image_array
 from hni_engine.data.image_array import ConcatImages, FileImages, batches, take
-from hni_engine.data.images import load_image, load_image_folder
+from hni_engine.data.images import DataError, load_image, load_image_folder
 
 SIZE = 8
 
@@ -115,3 +115,21 @@ def test_worker_count_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("HNI_DATA_WORKERS", bad)
         with pytest.raises(HniError, match="HNI_DATA_WORKERS"):
             image_array.default_workers()
+
+
+def test_a_file_changed_after_loading_is_refused_by_name(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            pixels = rng.integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
+    data = load_image_folder(tmp_path, SIZE)
+    subset = data.subset(np.array([4, 1]))  # a subset checks its own files too
+    assert np.array_equal(subset.images[0], data.images[4])
+    changed = Path(data.paths[4])
+    Image.fromarray(rng.integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)).save(changed)
+    for read in (lambda: data.images[4], lambda: subset.images[0], lambda: data.images[np.array([0, 4])]):
+        with pytest.raises(DataError, match=f"{changed}: changed while this command was running"):
+            read()
+    assert np.array_equal(data.images[0], load_image(data.paths[0], SIZE))  # the others still read
