@@ -110,6 +110,12 @@ def random_script(
     return "\n".join(lines) + "\n"
 
 
+def random_script_like(library, after, seed: int) -> str:
+    """A random edit of the size of the one that made ``after``: its replacements and forbids, per class."""
+    rng = np.random.default_rng(seed)
+    return random_script(library, after, rng, replacements_of(library, after), forbids_of(library, after))
+
+
 def forbids_of(library, after) -> dict[str, int]:
     """How many concepts the example script forbade per class."""
     out = {
@@ -245,14 +251,7 @@ def one(ws: Workspace, scenario: str, seed: int, controls: bool) -> dict:
         ),
         edited,
     )
-    rng = np.random.default_rng(seed)
-    random_text = random_script(
-        library,
-        outcome.library_after,
-        rng,
-        replacements_of(library, outcome.library_after),
-        forbids_of(library, outcome.library_after),
-    )
+    random_text = random_script_like(library, outcome.library_after, seed)
     row["random_script"] = random_text
     random_metrics = apply_text(ws, random_text, "random_edit.hni", kind=edit["kind"], report_as_edited=edited)
     row["random_edit"] = summary(random_metrics, edited)

@@ -37,10 +37,8 @@ from benchmarks.human_to_nn import (
     ROOT,
     apply_text,
     extra_data_control,
-    forbids_of,
     prepare,
-    random_script,
-    replacements_of,
+    random_script_like,
     summary,
 )
 from hni_dsl import load_library, make_plan
@@ -115,14 +113,7 @@ def one(ws, scenario: str, seed: int, extra_data: bool = False) -> dict:
     applied = apply_text(ws, drafted.text, "suggested.hni", report_as_edited=edited)
     row["suggested"] = summary(applied, edited)
     row["suggested_own_classes"] = applied["edited_classes"]
-    rng = np.random.default_rng(seed)
-    random_text = random_script(
-        library,
-        outcome.library_after,
-        rng,
-        replacements_of(library, outcome.library_after),
-        forbids_of(library, outcome.library_after),
-    )
+    random_text = random_script_like(library, outcome.library_after, seed)
     row["random_script"] = random_text
     if make_plan(library, [("random.hni", random_text)]).plan is not None and random_text.strip():
         row["random_edit"] = summary(apply_text(ws, random_text, "random.hni", report_as_edited=edited), edited)

@@ -30,6 +30,7 @@ __all__ = [
     "compare",
     "data_roots",
     "data_state",
+    "file_sha256",
     "image_files",
     "recorded_state",
     "stale_data_warning",
@@ -108,7 +109,8 @@ def image_files(root: Path) -> Iterator[tuple[str, Path]]:
                 yield path.relative_to(root).as_posix(), path
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
@@ -149,7 +151,7 @@ def data_state(layout: Layout, roots: Mapping[str, Path] | None = None) -> DataS
                 if isinstance(known, list) and len(known) == 3 and known[:2] == [stat.st_size, stat.st_mtime_ns]:
                     sha = str(known[2])
                 else:
-                    sha = _file_sha256(path)
+                    sha = file_sha256(path)
             except OSError as exc:
                 raise WorkspaceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
             fresh[key] = [stat.st_size, stat.st_mtime_ns, sha]

@@ -24,7 +24,6 @@ name is on the list with another hash, and *new* otherwise. Torch-free.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -40,6 +39,7 @@ from hni_dsl.escape import clip, escape
 from hni_dsl.library import AppliedScript
 from hni_dsl.plan import text_sha256
 from hni_dsl.suggest import did_you_mean
+from hni_engine.store.datahash import file_sha256
 from hni_engine.store.layout import Layout, WorkspaceError
 from hni_engine.store.runs import FAILED_FILE, HEAD_NEEDS, check_run_name, is_run_name, read_head
 
@@ -308,12 +308,12 @@ def network_damage(folder: Path) -> str | None:
         return f"{library} cannot be read: {type(exc).__name__}"
     if not isinstance(recorded, str):
         return None  # nothing recorded to compare with
-    digest = hashlib.sha256()
-    with open(folder / "model.pt", "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != recorded:
-        return f"{folder / 'model.pt'} has sha256 {digest.hexdigest()[:12]}..., its library recorded {recorded[:12]}..."
+    try:
+        found = file_sha256(folder / "model.pt")
+    except OSError as exc:
+        return f"{folder / 'model.pt'} cannot be read: {exc.strerror or type(exc).__name__}"
+    if found != recorded:
+        return f"{folder / 'model.pt'} has sha256 {found[:12]}..., its library recorded {recorded[:12]}..."
     return None
 
 
