@@ -20,6 +20,7 @@ ENGINE_LEVELS = (
     "data",
     "store",
     "network",
+    "compute",
     "discovery",
     "graphs",
     "edit",

@@ -13,6 +13,7 @@ from hni_dsl.errors import HniError
 from hni_dsl.fileio import atomic_write_text
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.init_workspace import init_scenario, init_user
+from hni_engine.compute.backend import resolve_backend
 from hni_engine.data.split import SPLIT_FILE
 from hni_engine.graphs.extract import extract
 from hni_engine.network.models import ModelError, build_model, load_checkpoint, save_checkpoint
@@ -193,8 +194,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     _warn(ws.check_config("extract"))
     preflight.before_extract(ws, use_cache=not args.no_cache)
     device = resolve_device(args.device)
+    backend = resolve_backend(args.backend, ws.config.compute)
+    if backend.distributed:
+        print(f"computing on {backend.describe()}", file=sys.stderr)
     start = time.perf_counter()
-    result = extract(ws, device=device, use_cache=not args.no_cache)
+    result = extract(ws, device=device, use_cache=not args.no_cache, backend=backend)
     print(f"concept library: {ws.library_path} ({len(result.library.classes)} classes)")
     print(f"GRN fidelity (top-1 agreement with the network, held-out images): {result.fidelity:.3f}")
     for name, used in result.report.get("frequency_rule_relaxed", {}).items():

@@ -210,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = engine_command("extract", "discover concepts, build the c-SCGs and train the GRN that mimics the network")
     ex.add_argument("--no-cache", action="store_true", help="recompute every stage (the cache is left alone)")
+    ex.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        help="where the per-image pass runs (default: hni.toml's compute.backend; ray: README, 'Running on a cluster')",
+    )
     _wait_flag(ex)
 
     apply = engine_command(

@@ -217,6 +217,9 @@ class Analyser:
                 resolve_layer(loaded.model, layer)
             except ValueError as exc:
                 raise ConfigError(config_path, str(exc), field_name) from None
+        # Set by a command that computes elsewhere (discovery.analysis_shards): fills the cache for a split's
+        # images before `analyse_all` reads them.
+        self.prefetch: Callable[[ImageSet, str], None] | None = None
         self.features = make_patch_features(
             e.feature_mode,
             model=loaded.model,
@@ -400,6 +403,8 @@ def analyse_all(
 ) -> list[ImageAnalysis]:
     """Every image's analysis, in order; with ``hold=False`` each is released as soon as it is made (its
     features are read back from the cache when used), so memory does not grow with the split."""
+    if analyser.prefetch is not None:
+        analyser.prefetch(data, desc)
     out: list[ImageAnalysis] = []
     order = [np.arange(start, min(start + batch, len(data))) for start in range(0, len(data), batch)]
     with bar(len(data), desc, "img") as progress:

@@ -39,14 +39,17 @@ import numpy as np
 import torch
 
 from hni_dsl.class_names import concept_id, concept_prefix
+from hni_dsl.errors import HniError
 from hni_dsl.fileio import staged_folder
 from hni_dsl.library import (
     Library,
     write_library,
 )
 from hni_engine import formats
+from hni_engine.compute.backend import Backend
 from hni_engine.data.images import ImageSet, image_digest, turned_copies
 from hni_engine.discovery.analysis import Analyser, ImageAnalysis, analyse_all
+from hni_engine.discovery.analysis_shards import AnalyserRecipe, sharded_prefetch
 from hni_engine.discovery.concepts import Concept
 from hni_engine.discovery.errors import concept_errors, presence
 from hni_engine.discovery.importance import rank_by_deletion
@@ -110,8 +113,15 @@ def _mirrored_turns(data: ImageSet, seed: int) -> ImageSet:
     return ImageSet(turned.classes, mirrored, turned.labels, paths, turned.root, [image_digest(i) for i in mirrored])
 
 
-def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> ExtractResult:
+def extract(
+    ws: Workspace, *, device: str = "cpu", use_cache: bool = True, backend: Backend | None = None
+) -> ExtractResult:
+    """Everything `hni extract` makes, written into ``ws``; the per-image pass runs on ``backend`` (local
+    when None: this process)."""
     config = ws.config
+    backend = backend or Backend("local")
+    if backend.distributed and not use_cache:
+        raise HniError("the ray backend hands each image's analysis back through the workspace cache: drop --no-cache")
     torch.manual_seed(config.seed)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -126,6 +136,9 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
     coi = [classes.index(n) for n in names]
     cache = Cache(ws.cache_dir, enabled=use_cache)
     analyser = Analyser(loaded, config, coi, cache, device, str(ws.config_path))
+    if backend.distributed:
+        recipe = AnalyserRecipe(str(ws.root), tuple(classes), tuple(coi), device)
+        analyser.prefetch = sharded_prefetch(backend, recipe, analyser)
     timings["load"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -276,6 +289,7 @@ def extract(ws: Workspace, *, device: str = "cpu", use_cache: bool = True) -> Ex
         relaxed,
         data,
         evidence,
+        backend.describe(),
     )
     timings["write"] = time.perf_counter() - clock
     return ExtractResult(library, held_out, json.loads(ws.extract_report_path.read_text()))
@@ -329,6 +343,7 @@ def _write_outputs(
     relaxed: dict[str, float],
     data: DataState,
     evidence: dict[str, Any],
+    compute: str,
 ) -> None:
     # Written beside concepts/ and swapped in whole: an interrupted extraction leaves the old one.
     data_file = ws.data_manifest_path.relative_to(ws.concepts_dir)
@@ -374,6 +389,7 @@ def _write_outputs(
             # rotated copies the GRN also mimicked (extract.mimic_turns), beside the originals
             "images": {"train": len(train), "rotated_copies": report.n_train + report.n_val - len(train)},
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
+            "compute": compute,  # where the per-image pass ran (the results do not depend on it)
             "cache": cache.stats(),
             # classes whose concepts recur in fewer images than extract.min_cluster_images asks (value used)
             "frequency_rule_relaxed": relaxed,

@@ -136,7 +136,7 @@ def test_effective_settings_mark_what_the_file_sets(tmp_path):
         assert s.value == (list(value) if isinstance(value, tuple) else value), s.key
 
 
-SECTIONS = {"model", "data", "train", "extract", "extract.segment", "grn", "distill"}
+SECTIONS = {"model", "data", "train", "extract", "extract.segment", "grn", "distill", "compute"}
 
 
 def test_settings_follow_the_written_order():

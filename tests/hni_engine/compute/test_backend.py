@@ -1,0 +1,94 @@
+"""The compute backend's plumbing without Ray: choosing it, its errors, and the sharded per-image pass run
+in this process (the same shards and tasks a Ray run sends)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from hni_engine.compute.backend import Backend, BackendError, resolve_backend
+from hni_engine.compute.shards import run_shards
+from hni_engine.store.config import ComputeConfig, ConfigError, load_config
+
+
+def test_local_is_the_default_and_the_flag_wins():
+    assert resolve_backend(None, ComputeConfig()).name == "local"
+    assert resolve_backend("local", ComputeConfig(backend="ray")).name == "local"
+
+
+def test_ray_missing_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    with pytest.raises(BackendError, match=r"hni\[scale\]"):
+        resolve_backend("ray", ComputeConfig())
+    with pytest.raises(BackendError, match=r"hni\[scale\]"):
+        resolve_backend(None, ComputeConfig(backend="ray"))
+
+
+def test_an_unknown_backend_in_the_config_names_the_file_and_field(tmp_path):
+    path = tmp_path / "hni.toml"
+    path.write_text('[compute]\nbackend = "spark"\n')
+    with pytest.raises(ConfigError, match=r"hni\.toml: field 'compute\.backend'"):
+        load_config(path)
+
+
+def test_shards_run_in_order_here_and_report_progress():
+    out = run_shards(Backend("local"), lambda a, b: a * b, [(1, 2), (3, 4), (5, 6)], [1, 1, 1], "multiplying")
+    assert out == [2, 12, 30]
+    assert run_shards(Backend("local"), lambda: 1, [], [], "nothing") == []
+
+
+def test_sharded_analysis_fills_the_cache_as_the_local_pass_does(tiny_extracted, tmp_path):
+    """Shards of 5 images, analysed by the task a Ray worker runs, give the analyses a local pass gives."""
+    from hni_engine.discovery.analysis import Analyser, analyse_all
+    from hni_engine.discovery.analysis_shards import AnalyserRecipe, sharded_prefetch, uncached
+    from hni_engine.network.models import load_checkpoint
+    from hni_engine.store.cache import Cache
+    from hni_engine.store.workspace import Workspace
+
+    root = tmp_path / "ws"
+    shutil.copytree(tiny_extracted, root)
+    ws = Workspace(root)
+    reference = _analyses(ws, Cache(ws.cache_dir))
+    shutil.rmtree(ws.cache_dir)
+
+    classes = ws.data_classes()
+    coi = [classes.index(n) for n in ws.classes_of_interest(classes)]
+    loaded = load_checkpoint(ws.model_path, ws.config.model.arch, classes)
+    analyser = Analyser(loaded, ws.config, coi, Cache(ws.cache_dir), "cpu", str(ws.config_path))
+    train = ws.load_split("train", classes)
+    assert len(uncached(analyser, train.digests)) == len(train)
+    recipe = AnalyserRecipe(str(root), tuple(classes), tuple(coi), "cpu")
+    analyser.prefetch = sharded_prefetch(Backend("local", shard_images=5), recipe, analyser)
+    sharded = analyse_all(analyser, train, "analysing")
+    assert len(uncached(analyser, train.digests)) == 0
+    assert analyser.cache.misses == 0  # the driver computed nothing itself: every analysis came from a shard
+    for a, b in zip(sharded, reference):
+        np.testing.assert_allclose(a.features, b.features, rtol=1e-3, atol=1e-3)
+        np.testing.assert_array_equal(a.inside, b.inside)
+        np.testing.assert_allclose(a.logits, b.logits, rtol=1e-4, atol=1e-4)
+
+
+def _analyses(ws, cache):
+    from hni_engine.discovery.analysis import Analyser, analyse_all
+    from hni_engine.network.models import load_checkpoint
+
+    classes = ws.data_classes()
+    coi = [classes.index(n) for n in ws.classes_of_interest(classes)]
+    loaded = load_checkpoint(ws.model_path, ws.config.model.arch, classes)
+    analyser = Analyser(loaded, ws.config, coi, cache, "cpu", str(ws.config_path))
+    return analyse_all(analyser, ws.load_split("train", classes), "analysing")
+
+
+def test_extract_with_ray_missing_fails_cleanly_and_changes_nothing(tiny_extracted, tmp_path, monkeypatch, capsys):
+    from hni_engine.cli.app import main
+
+    root = tmp_path / "ws"
+    shutil.copytree(tiny_extracted, root)
+    before = (root / "concepts" / "library.json").read_bytes()
+    monkeypatch.setitem(sys.modules, "ray", None)
+    assert main(["-w", str(root), "extract", "--device", "cpu", "--backend", "ray"]) != 0
+    assert "hni[scale]" in capsys.readouterr().err
+    assert (root / "concepts" / "library.json").read_bytes() == before
