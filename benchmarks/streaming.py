@@ -129,9 +129,17 @@ def main() -> None:
     parser.add_argument("--grn-epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "streaming.json")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep --out's rows of other sizes (a size measured later, on its own)"
+    )
+    parser.add_argument("--backend", choices=["local", "ray"], default="local", help="`hni extract --backend`")
     args = parser.parse_args()
     rows = []
     floor: dict[str, float] = {}
+    if args.merge and args.out.exists():
+        earlier = json.loads(args.out.read_text())
+        rows = [r for r in earlier["rows"] if r["train_images"] not in args.sizes]
+        floor = {k: earlier["r2"][k] for k in ("slic_s", "forward_backward_s", "floor_s")}
     with tempfile.TemporaryDirectory(prefix="hni-streaming-") as tmp:
         checkpoint = Path(tmp) / "resnet18.pt"
         torch.manual_seed(args.seed)
@@ -148,24 +156,25 @@ def main() -> None:
             grn = re.sub(r"(?m)^epochs = .*\n", "", grn) + f"epochs = {args.grn_epochs}\n"
             text = head + grn + rest
             toml.write_text(text)
-            wall, peak, _ = hni("-w", str(ws), "extract", timed=True, cwd=base)
+            wall, peak, _ = hni("-w", str(ws), "extract", "--backend", args.backend, timed=True, cwd=base)
             from hni_engine.store.workspace import Workspace
 
             report = json.loads(Workspace(ws).extract_report_path.read_text())
             if not floor:
                 floor = floor_per_image(ws)
-            rows.append(
-                {
-                    "train_images": n,
-                    "render_s": round(rendered, 1),
-                    "extract_wall_s": round(wall, 1),
-                    "peak_rss_mb": round(peak or 0.0, 1),
-                    "seconds_per_image": round(wall / n, 4),
-                    "timings": report.get("timings_s"),
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+            row = {
+                "train_images": n,
+                "render_s": round(rendered, 1),
+                "extract_wall_s": round(wall, 1),
+                "peak_rss_mb": round(peak or 0.0, 1),
+                "seconds_per_image": round(wall / n, 4),
+                "timings": report.get("timings_s"),
+                "backend": report.get("compute"),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
             subprocess.run(["rm", "-rf", str(base)], check=True)
+    rows.sort(key=lambda r: r["train_images"])
     first, last = rows[0], rows[-1]
     growth = last["peak_rss_mb"] / first["peak_rss_mb"] - 1.0
     slopes = [
@@ -181,7 +190,8 @@ def main() -> None:
     else:  # one size: only the amortised figure exists
         per_image = amortised
     result = {
-        "sizes": args.sizes,
+        "sizes": [r["train_images"] for r in rows],
+        "backend": args.backend,
         "grn_epochs": args.grn_epochs,
         "image_size": SIZE,
         "rows": rows,
