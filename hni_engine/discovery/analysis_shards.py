@@ -23,7 +23,7 @@ from hni_engine.network.models import load_checkpoint
 from hni_engine.store.cache import Cache, cache_key
 from hni_engine.store.workspace import Workspace
 
-__all__ = ["AnalyserRecipe", "analyse_shard", "sharded_prefetch", "uncached"]
+__all__ = ["AnalyserRecipe", "Remote", "analyse_shard", "analyser_for", "sharded_prefetch", "uncached"]
 
 BATCH = 32  # images per forward pass inside a task, as analyse_all's
 
@@ -38,10 +38,19 @@ class AnalyserRecipe:
     device: str
 
 
+@dataclass(frozen=True)
+class Remote:
+    """Where a command's tasks run and how they rebuild its analyser there."""
+
+    backend: Backend
+    recipe: AnalyserRecipe
+
+
 _built: dict[AnalyserRecipe, Analyser] = {}  # per worker process: later shards reuse the loaded network
 
 
-def _analyser(recipe: AnalyserRecipe) -> Analyser:
+def analyser_for(recipe: AnalyserRecipe) -> Analyser:
+    """The recipe's analyser in this (worker) process, built once: one CPU, the workspace's cache."""
     if recipe not in _built:
         torch.set_num_threads(1)  # a task has one CPU
         ws = Workspace(recipe.workspace)
@@ -55,7 +64,7 @@ def _analyser(recipe: AnalyserRecipe) -> Analyser:
 
 def analyse_shard(recipe: AnalyserRecipe, images: ImageArray, digests: Sequence[str]) -> int:
     """Analyse one shard where the task runs (its results go into the workspace cache); the images done."""
-    analyser = _analyser(recipe)
+    analyser = analyser_for(recipe)
     for start in range(0, len(digests), BATCH):
         idx = np.arange(start, min(start + BATCH, len(digests)))
         analyser.analyse(np.asarray(images[idx]), list(digests[start : start + BATCH]))

@@ -49,7 +49,7 @@ from hni_engine import formats
 from hni_engine.compute.backend import Backend
 from hni_engine.data.images import ImageSet, image_digest, turned_copies
 from hni_engine.discovery.analysis import Analyser, ImageAnalysis, analyse_all
-from hni_engine.discovery.analysis_shards import AnalyserRecipe, sharded_prefetch
+from hni_engine.discovery.analysis_shards import AnalyserRecipe, Remote, sharded_prefetch
 from hni_engine.discovery.concepts import Concept
 from hni_engine.discovery.errors import concept_errors, presence
 from hni_engine.discovery.importance import rank_by_deletion
@@ -136,9 +136,9 @@ def extract(
     coi = [classes.index(n) for n in names]
     cache = Cache(ws.cache_dir, enabled=use_cache)
     analyser = Analyser(loaded, config, coi, cache, device, str(ws.config_path))
+    remote = Remote(backend, AnalyserRecipe(str(ws.root), tuple(classes), tuple(coi), device))
     if backend.distributed:
-        recipe = AnalyserRecipe(str(ws.root), tuple(classes), tuple(coi), device)
-        analyser.prefetch = sharded_prefetch(backend, recipe, analyser)
+        analyser.prefetch = sharded_prefetch(backend, remote.recipe, analyser)
     timings["load"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -192,6 +192,7 @@ def extract(
         chosen,
         {n: classes.index(n) for n in names},
         {n: j for j, n in enumerate(names)},
+        remote,
     )
     timings["importance"] = time.perf_counter() - clock
 

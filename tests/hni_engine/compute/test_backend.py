@@ -92,3 +92,58 @@ def test_extract_with_ray_missing_fails_cleanly_and_changes_nothing(tiny_extract
     assert main(["-w", str(root), "extract", "--device", "cpu", "--backend", "ray"]) != 0
     assert "hni[scale]" in capsys.readouterr().err
     assert (root / "concepts" / "library.json").read_bytes() == before
+
+
+def test_a_class_measured_by_its_task_gets_the_evidence_measured_here(tiny_extracted):
+    """The deletion task sees the class's images as 0..n-1: the same drops, intervals and p-values."""
+    from hni_engine.discovery.analysis import Analyser
+    from hni_engine.discovery.analysis_shards import AnalyserRecipe
+    from hni_engine.discovery.deletion import LogitReader, measure_deletion
+    from hni_engine.discovery.importance import fill_colour, measure_class
+    from hni_engine.network.models import load_checkpoint
+    from hni_engine.store.cache import Cache
+    from hni_engine.store.workspace import Workspace
+
+    ws = Workspace(tiny_extracted)
+    classes = ws.data_classes()
+    coi = [classes.index(n) for n in ws.classes_of_interest(classes)]
+    loaded = load_checkpoint(ws.model_path, ws.config.model.arch, classes)
+    analyser = Analyser(loaded, ws.config, coi, Cache(ws.cache_dir), "cpu", str(ws.config_path))
+    train = ws.load_split("train", classes)
+    images = [3, 7, 8, 20]
+    # two made-up concepts: the first segments of some images, the last segments of others
+    counts = {i: len(analyser.masks(train.images[i], train.digests[i])) for i in images}
+    patches = [{3: [0, 1], 8: [2]}, {7: [counts[7] - 1], 8: [0], 20: [1, 2]}]
+    base = [float(v) for v in loaded.model(_tensor(train.images[images], ws))[:, coi[0]].detach()]
+    fill = fill_colour(ws.config.model.mean)
+    m = ws.config.model
+    read = LogitReader(loaded.model, m.mean, m.std, "cpu", 64)
+    here, here_summary = measure_deletion(
+        images,
+        patches,
+        lambda i: train.images[i],
+        lambda i: analyser.masks(train.images[i], train.digests[i]),
+        base,
+        read,
+        coi[0],
+        fill,
+        ws.config.seed,
+    )
+    recipe = AnalyserRecipe(str(tiny_extracted), tuple(classes), tuple(coi), "cpu")
+    at = {i: k for k, i in enumerate(images)}
+    local = [{at[i]: s for i, s in found.items()} for found in patches]
+    picked = np.asarray(images)
+    there, there_summary = measure_class(
+        recipe, train.images[picked], [train.digests[i] for i in images], local, base, coi[0], fill, ws.config.seed
+    )
+    for a, b in zip(here, there):
+        assert a.images == b.images and a.p_raw == pytest.approx(b.p_raw)
+        assert a.logit_drop == pytest.approx(b.logit_drop, abs=1e-4)
+        assert a.interval == pytest.approx(b.interval, abs=1e-4)
+    assert here_summary.forward_passes == there_summary.forward_passes
+
+
+def _tensor(pixels, ws):
+    from hni_engine.data.images import to_tensor
+
+    return to_tensor(np.asarray(pixels), ws.config.model.mean, ws.config.model.std)
