@@ -20,6 +20,7 @@ from hni_dsl.library import Library
 from hni_dsl.plan import Plan, StalePlanError, apply_plan
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.language_commands import EXIT_ERRORS, print_diagnostics, read_scripts, tally
+from hni_engine.compute.backend import resolve_backend
 from hni_engine.edit.pipeline import apply_plan_to_network
 from hni_engine.store import preflight
 from hni_engine.store.datahash import warn_stale
@@ -63,6 +64,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     limit_threads()
     ws = Workspace(args.workspace)
     _ = ws.config  # a bad hni.toml fails here, before any work
+    backend = resolve_backend(args.backend, ws.config.compute)  # so does a backend that cannot be used
     for line in ws.check_config("apply"):  # hni.toml against what train and extract ran with
         print(line, file=sys.stderr)
     state = current_state(ws)
@@ -96,8 +98,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return 0
     print(plan.text.rstrip())
     print(f"applying to {where} ({state.model_path})")
+    if backend.distributed:
+        print(f"distilling on {backend.describe()}")
     result = apply_plan_to_network(
-        ws, plan, after, sources, device=resolve_device(args.device), use_cache=not args.no_cache
+        ws, plan, after, sources, device=resolve_device(args.device), use_cache=not args.no_cache, backend=backend
     )
     print()
     print(result.table())

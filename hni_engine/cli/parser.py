@@ -223,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
         "distil into the network, write runs/<id>/",
     )
     apply.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        help="where distillation trains (default: hni.toml's compute.backend; ray: Ray Train, compute.workers workers)",
+    )
+    apply.add_argument(
         "scripts",
         nargs="*",
         metavar="SCRIPT|PLAN.json",

@@ -17,6 +17,7 @@ from torch import nn
 
 from hni_dsl.library import Library
 from hni_dsl.plan import Plan
+from hni_engine.compute.backend import Backend
 from hni_engine.data.images import ImageSet
 from hni_engine.discovery.analysis import Analyser, ImagePatches
 from hni_engine.edit.distill import DistillReport, Temperatures
@@ -45,6 +46,7 @@ class ApplyContext:
     use_cache: bool = True
     kind_override: str | None = None  # controls: the temperatures of the edit controlled for
     report_as_edited: list[str] | None = None  # controls: the classes reported as edited
+    backend: Backend = field(default_factory=lambda: Backend("local"))  # where distillation trains
     timings: dict[str, float] = field(default_factory=dict)
 
     # -- resolve ------------------------------------------------------------------------------------

@@ -218,6 +218,10 @@ def distill(
     erase_masks: Tensor | None = None,
     forbidden_masks: Tensor | None = None,
     progress: Callable[[int, int, float], object] | None = None,
+    rank: int = 0,
+    world: int = 1,
+    wrap: Callable[[nn.Module], nn.Module] | None = None,
+    total_loss: Callable[[float], float] | None = None,
 ) -> tuple[nn.Module, DistillReport]:
     """Train a copy of ``original`` (grown by ``extra_classes`` outputs) on precomputed soft labels.
 
@@ -230,9 +234,15 @@ def distill(
             probability ``config.transplant_removed`` an image also receives another class's masked pixels.
         forbidden_masks: (N, H, W) bool, pixels of the concepts each image's class is forbidden: erased like
             ``erase_masks`` and pasted into other classes' images with probability ``config.transplant_forbidden``.
+        rank, world, wrap, total_loss: data-parallel training (edit.distill_ray): this worker trains on every
+            ``world``-th image of each batch from ``rank`` on, ``wrap`` makes the model average its gradients
+            across workers (DDP), and ``total_loss`` sums an epoch's loss over the workers.
     """
+    # Every worker draws what a local run draws (the order, and the erasing, pasting and shifts of the whole
+    # batch), then trains on its share of the batch: the inputs are a local run's, split.
     generator = torch.Generator().manual_seed(seed)
     student = grow_classifier(copy.deepcopy(original).cpu(), extra_classes).to(device)
+    trained = wrap(student) if wrap is not None else student  # the same parameters, maybe averaged by DDP
 
     def fetch(rows: Tensor) -> Tensor:
         return to_tensor(train.images[rows.numpy()], mean, std)
@@ -244,7 +254,7 @@ def distill(
         else (forbidden_masks if erase_masks is None else erase_masks | forbidden_masks)
     )  # what erasing removes
     steps = max(1, -(-len(train) // config.batch_size))
-    optimiser = torch.optim.SGD(student.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=1e-4)
+    optimiser = torch.optim.SGD(trained.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * steps)
     report = DistillReport(epochs=config.epochs)
     start = time.perf_counter()
@@ -252,11 +262,11 @@ def distill(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for epoch in range(config.epochs):
-            student.train()
+            trained.train()
             order = torch.randperm(len(train), generator=generator)
             chunks = [order[s * config.batch_size : (s + 1) * config.batch_size] for s in range(steps)]
-            # BatchNorm needs two samples; a last sliver of one joins nothing
-            chunks = [c for s, c in enumerate(chunks) if len(c) >= 2 or s == 0]
+            # BatchNorm needs two samples (per worker); a last sliver joins nothing
+            chunks = [c for s, c in enumerate(chunks) if len(c) >= 2 * world or s == 0]
             total = 0.0
             for idx, pixels in zip(chunks, batches(train.images, [c.numpy() for c in chunks])):
                 x = to_tensor(pixels, mean, std)
@@ -268,12 +278,13 @@ def distill(
                     x = transplant(x, fetch, forbidden_masks, idx, set_labels, config.transplant_forbidden, generator)
                 if config.augment:
                     x = augment(x, generator)
+                x, share = x[rank::world], idx[rank::world]  # this worker's share (all of it when local)
                 with mixed_precision(device):
-                    logits = student(x.to(device)).float()
+                    logits = trained(x.to(device)).float()
                 loss = distillation_loss(
                     logits,
-                    soft[idx].to(device),
-                    labels[idx].to(device) if labels is not None else None,
+                    soft[share].to(device),
+                    labels[share].to(device) if labels is not None else None,
                     alpha=config.alpha,
                     beta=config.beta,
                     t_student=temperatures.student,
@@ -283,8 +294,8 @@ def distill(
                 optimiser.step()
                 schedule.step()
                 guard.step(loss.item(), epoch + 1)
-                total += loss.item() * len(idx)
-            report.loss.append(total / len(train))
+                total += loss.item() * len(share)
+            report.loss.append((total_loss(total) if total_loss is not None else total) / len(train))
             guard.epoch(report.loss[-1], student.parameters())
             if progress is not None:
                 progress(epoch + 1, config.epochs, report.loss[-1])

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from hni_dsl.library import Library
 from hni_dsl.plan import Plan
+from hni_engine.compute.backend import Backend
 from hni_engine.edit.comparison import compare_with_extraction
 from hni_engine.edit.context import ApplyContext, ApplyResult
 from hni_engine.edit.evaluate import evaluate_before_after
@@ -58,6 +59,7 @@ def apply_plan_to_network(
     use_cache: bool = True,
     kind: str | None = None,
     report_as_edited: list[str] | None = None,
+    backend: Backend | None = None,
 ) -> ApplyResult:
     """Apply a verified plan to the current state's network; returns the run written (now HEAD).
 
@@ -73,6 +75,7 @@ def apply_plan_to_network(
         use_cache=use_cache,
         kind_override=kind,
         report_as_edited=report_as_edited,
+        backend=backend or Backend("local"),
     )
     for key, stage in STAGES:
         start = time.perf_counter()

@@ -11,6 +11,7 @@ forbidden concepts are erased or transplanted while the labels stay.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from hni_engine.data.images import ImageSet, turned_copies
 from hni_engine.discovery.analysis import analyse_all, candidate_patches
 from hni_engine.edit import distill as kd
 from hni_engine.edit.context import ApplyContext
+from hni_engine.edit.distill_ray import distill_on_ray
 from hni_engine.edit.masks import forbidden_concept_masks, forbidden_concepts, removed_concept_masks
 from hni_engine.graphs.grn import ISCGBatch, predict
 from hni_engine.graphs.scg import iscg_batch
@@ -136,8 +138,14 @@ def distil(ctx: ApplyContext) -> None:
     forbidden_masks, forbidden_images = forbidden_concept_masks(ctx, forbidden)
     total = len(data.images)
     d, m = ctx.config.distill, ctx.config.model
-    with bar(d.epochs, f"distilling into {m.arch} ({ctx.kind} edit)", "epoch") as progress:
-        ctx.student, ctx.distill_report = kd.distill(
+    where = f" on Ray Train, {ctx.backend.workers} workers" if ctx.backend.distributed else ""
+    with bar(d.epochs, f"distilling into {m.arch} ({ctx.kind} edit{where})", "epoch") as progress:
+        train = (
+            partial(distill_on_ray, ctx.backend, ctx.ws.root / ".hni" / "ray-train")
+            if ctx.backend.distributed
+            else kd.distill
+        )
+        ctx.student, ctx.distill_report = train(
             ctx.current.model,
             data.images,
             data.soft,
@@ -153,6 +161,7 @@ def distil(ctx: ApplyContext) -> None:
             forbidden_masks=_padded(forbidden_masks, total),
             progress=lambda e, n, loss: (progress.update(1), progress.set_postfix(loss=f"{loss:.3f}")),
         )
+        progress.update(d.epochs - progress.n)  # Ray Train's workers do not report here: the bar ends full
     ctx.distill_summary = {
         "temperatures": vars(ctx.temperatures),
         "alpha": d.alpha,
@@ -171,4 +180,5 @@ def distil(ctx: ApplyContext) -> None:
         "composite_images": int(sum(len(c) for c in ctx.composites)),
         "turns": d.turns,
         "loss": [round(x, 5) for x in ctx.distill_report.loss],
+        "compute": ctx.backend.describe(),
     }

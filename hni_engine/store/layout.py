@@ -14,6 +14,7 @@ edits/*.hni              edit scripts, applied in file-name order
 names.txt                people's names for concepts (`hni name`, hni_engine.store.names)
 runs/<id>/, runs/HEAD    what `hni apply` made, and which run is current (hni_engine.store.runs)
 .hni/cache/              content-addressed stage results, safe to delete
+.hni/ray-train/          Ray Train checkpoints of `apply --backend ray`, removed once loaded
 ```
 """
 

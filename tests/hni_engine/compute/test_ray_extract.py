@@ -85,3 +85,21 @@ def test_ray_gives_the_library_and_the_network_local_gives(tiny_extracted, tmp_p
 
 def _overall(metrics: dict) -> float:
     return float(metrics["after"]["accuracy"])
+
+
+@pytest.mark.slow
+def test_distillation_on_ray_train_matches_local(tiny_extracted, tmp_path, local_ray):
+    """`hni apply --backend ray`: two DDP workers, each half of every batch; test accuracy within a point."""
+    metrics = {}
+    for backend in ("local", "ray"):
+        root = tmp_path / backend
+        shutil.copytree(tiny_extracted, root)
+        name = next(n for n, e in _classes(root).items() if e["graph"]["edges"])
+        (root / "edits" / "001.hni").write_text(f"class {name}: drop edges *\n")
+        assert main(["-w", str(root), "apply", "--device", "cpu", "--backend", backend]) == 0
+        run_id = (root / "runs" / "HEAD").read_text().strip()
+        metrics[backend] = json.loads((root / "runs" / run_id / "metrics.json").read_text())
+        assert not (root / ".hni" / "ray-train").exists() or not any((root / ".hni" / "ray-train").iterdir())
+    assert metrics["ray"]["distill"]["compute"].startswith("ray")
+    assert len(metrics["ray"]["distill"]["loss"]) == len(metrics["local"]["distill"]["loss"])
+    assert abs(_overall(metrics["local"]) - _overall(metrics["ray"])) <= 0.01
