@@ -24,7 +24,7 @@ from typing import cast
 
 import numpy as np
 from scipy import stats
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from hni_engine.discovery.deletion import ConceptDeletion
 from hni_engine.discovery.errors import ConceptErrors
@@ -104,6 +104,18 @@ def _p_value(concept: list[float], random: list[float]) -> float:
     return 1.0 if math.isnan(p) else float(p)
 
 
+# Past this many patches in one class (a large `extract.images_per_class`), k-means runs on mini-batches:
+# its memory and time then follow the batch, not the patch count (Sculley 2010, as scikit-learn has it).
+MINIBATCH_FROM = 50_000
+MINIBATCH_SIZE = 4096
+
+
+def _kmeans(k: int, seed: int, patches: int) -> KMeans | MiniBatchKMeans:
+    if patches >= MINIBATCH_FROM:
+        return MiniBatchKMeans(n_clusters=k, batch_size=MINIBATCH_SIZE, n_init=4, random_state=seed)
+    return KMeans(n_clusters=k, n_init=4, random_state=seed)
+
+
 def discover_concepts(
     features: np.ndarray, owners: np.ndarray, random_pool: np.ndarray, gradients: np.ndarray, config: DiscoveryConfig
 ) -> list[Concept]:
@@ -121,7 +133,7 @@ def discover_concepts(
     k = min(config.clusters, len(features))
     if k < 2:
         return []
-    km = KMeans(n_clusters=k, n_init=4, random_state=config.seed).fit(features)
+    km = _kmeans(k, config.seed, len(features)).fit(features)
     distances = np.linalg.norm(features - km.cluster_centers_[km.labels_], axis=1)
 
     # Random CAVs (random vs random) are the null distribution of the significance test.

@@ -78,3 +78,18 @@ def test_a_concept_the_logit_falls_along_is_not_significant_and_ranks_last():
     falling = concepts[true.index(0)]
     assert falling.tcav_score < 0.1 and falling.p_value > 0.5
     assert true.index(0) > true.index(2) > true.index(1)  # rising, then neutral, then falling
+
+
+def test_many_patches_cluster_on_mini_batches_and_find_the_same_concepts(monkeypatch):
+    import hni_engine.discovery.concepts as concepts_module
+
+    args = _world(images=40)
+    config = DiscoveryConfig(clusters=6, min_cluster_images=0.5, cluster_members=15)
+    full = discover_concepts(*args, config)
+    monkeypatch.setattr(concepts_module, "MINIBATCH_FROM", 10)
+    monkeypatch.setattr(concepts_module, "MINIBATCH_SIZE", 32)
+    assert isinstance(concepts_module._kmeans(6, 0, 160), concepts_module.MiniBatchKMeans)
+    batched = discover_concepts(*args, config)
+    found = [{frozenset(int(s) for _, s in c.members) for c in run} for run in (full, batched)]
+    assert {frozenset({0}), frozenset({1}), frozenset({2})} <= found[0]
+    assert {frozenset({0}), frozenset({1}), frozenset({2})} <= found[1]
