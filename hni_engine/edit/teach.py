@@ -140,11 +140,7 @@ def distil(ctx: ApplyContext) -> None:
     d, m = ctx.config.distill, ctx.config.model
     where = f" on Ray Train, {ctx.backend.workers} workers" if ctx.backend.distributed else ""
     with bar(d.epochs, f"distilling into {m.arch} ({ctx.kind} edit{where})", "epoch") as progress:
-        train = (
-            partial(distill_on_ray, ctx.backend, ctx.ws.root / ".hni" / "ray-train")
-            if ctx.backend.distributed
-            else kd.distill
-        )
+        train = partial(distill_on_ray, ctx.backend, ctx.ws.ray_train_dir) if ctx.backend.distributed else kd.distill
         ctx.student, ctx.distill_report = train(
             ctx.current.model,
             data.images,

@@ -11,9 +11,11 @@ most:
 - a HEAD journal: a run renamed into place whose HEAD never moved. The run is whole (it was renamed
   only once complete), so HEAD moves to it: the apply is finished rather than lost;
 - a run `hni runs --prune` renamed out of sight, `runs/.ID.pruned-XXXXXXXX`, and did not finish
-  deleting (hni_engine.store.history): removed, so the prune is finished.
+  deleting (hni_engine.store.history): removed, so the prune is finished;
+- a Ray Train checkpoint, `.hni/ray-train/distill-*`, of an `apply --backend ray` that never loaded it
+  (hni_engine.edit.distill_ray): removed (the run it was for was never written).
 
-Those five are repaired by any writer when it takes the workspace lock, and by `hni doctor --fix`. A
+Those six are repaired by any writer when it takes the workspace lock, and by `hni doctor --fix`. A
 HEAD that names a missing or incomplete run, and a run folder that is neither complete nor marked
 failed, cannot come from an interrupted hni; they are reported, and `--fix` points HEAD back at the
 extraction for the first (the runs are kept), and leaves the second for a person to look at.
@@ -40,12 +42,13 @@ _ASIDE = re.compile(r"\.(?P<name>.+)\.old-[0-9a-f]{8}")
 _TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 # Run folders as `next_run_id` names them.
 _RUN_FOLDER = re.compile(r"[0-9]{4}-[0-9a-f]{8}")
-_LEFTOVER_KINDS = ("partial", "aside", "temp", "pending-head", "pruned")
+_LEFTOVER_KINDS = ("partial", "aside", "temp", "pending-head", "pruned", "ray-train")
+_RAY_TRAIN_RUN = re.compile(r"distill-[0-9]{8}-[0-9]{6}")
 
 
 @dataclass(frozen=True)
 class Damage:
-    kind: str  # partial | aside | ambiguous | temp | pending-head | pruned | lock | head | incomplete-run
+    kind: str  # partial | aside | ambiguous | temp | pending-head | pruned | ray-train | lock | head | incomplete-run
     path: Path
     problem: str
     fix: str | None  # what --fix does; None when it is left for a person
@@ -111,6 +114,10 @@ def leftovers(layout: Layout) -> list[Damage]:
         for path in sorted(layout.cache_dir.rglob(".*.tmp")):
             if path.is_file() and not path.is_symlink() and _TEMP.fullmatch(path.name):
                 found.append(Damage("temp", path, "a temp file of an interrupted write", "remove it"))
+    if layout.ray_train_dir.is_dir():
+        for path in sorted(layout.ray_train_dir.iterdir()):
+            if path.is_dir() and not path.is_symlink() and _RAY_TRAIN_RUN.fullmatch(path.name):
+                found.append(Damage("ray-train", path, "a Ray Train checkpoint an interrupted apply left", "remove it"))
     found += _lock_damage(layout)
     pending = layout.runs_dir / PENDING_HEAD
     if pending.is_file():
@@ -172,7 +179,7 @@ def repair(layout: Layout, damages: list[Damage], *, only_leftovers: bool = Fals
     for d in damages:
         if d.fix is None or (only_leftovers and d.kind not in _LEFTOVER_KINDS):
             continue
-        if d.kind in ("partial", "pruned"):
+        if d.kind in ("partial", "pruned", "ray-train"):
             shutil.rmtree(d.path, ignore_errors=True)
         elif d.kind == "aside":
             original = d.path.with_name(_ASIDE.fullmatch(d.path.name)["name"])  # type: ignore[index]

@@ -105,3 +105,8 @@ class Layout:
     @property
     def cache_dir(self) -> Path:
         return self.root / ".hni" / "cache"
+
+    @property
+    def ray_train_dir(self) -> Path:
+        """Where `apply --backend ray` has Ray Train put the student's checkpoint (removed once loaded)."""
+        return self.root / ".hni" / "ray-train"

@@ -153,3 +153,15 @@ def test_two_set_aside_copies_of_a_missing_folder_are_left_for_a_person(ws, caps
     assert "one of 2 set-aside copies of missing concepts" in out and "put it back" not in out
     assert (ws / ".concepts.old-11111111").is_dir() and (ws / ".concepts.old-22222222").is_dir()
     assert not (ws / "concepts").exists()
+
+
+def test_a_ray_train_checkpoint_of_an_interrupted_apply_is_removed(ws, capsys):
+    left = ws / ".hni" / "ray-train" / "distill-20261203-101500"
+    (left / "checkpoint_x").mkdir(parents=True)
+    (left / "checkpoint_x" / "student.pt").write_bytes(b"weights")
+    mine = ws / ".hni" / "ray-train" / "my-notes"  # not a name hni gives: never touched
+    mine.mkdir()
+    assert main(["-w", str(ws), "doctor"]) == 1
+    assert "distill-20261203-101500: a Ray Train checkpoint an interrupted apply left" in capsys.readouterr().out
+    assert main(["-w", str(ws), "doctor", "--fix"]) == 0
+    assert not left.exists() and mine.is_dir()
