@@ -8,6 +8,7 @@ the same path (README, "Running on a cluster").
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from types import ModuleType
@@ -66,10 +67,9 @@ def resolve_backend(flag: str | None, config: ComputeConfig) -> Backend:
 def import_ray() -> ModuleType:
     """The `ray` module, or a BackendError that says how to install it."""
     try:
-        import ray
+        return importlib.import_module("ray")  # typed the same with or without Ray's own annotations
     except ImportError:
         raise BackendError(f"the ray backend needs Ray, which is not installed here: {INSTALL_HINT}") from None
-    return ray
 
 
 def connect(backend: Backend) -> ModuleType:
