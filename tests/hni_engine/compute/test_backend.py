@@ -147,3 +147,51 @@ def _tensor(pixels, ws):
     from hni_engine.data.images import to_tensor
 
     return to_tensor(np.asarray(pixels), ws.config.model.mean, ws.config.model.std)
+
+
+def test_a_killed_sharded_pass_resumes_with_only_the_images_it_had_not_finished(tiny_extracted, tmp_path, monkeypatch):
+    """Images whose shards finished are in the cache; the next run sends only the others."""
+    from hni_engine.discovery.analysis import Analyser
+    from hni_engine.discovery.analysis_shards import AnalyserRecipe, sharded_prefetch, uncached
+    from hni_engine.network.models import load_checkpoint
+    from hni_engine.store.cache import Cache
+    from hni_engine.store.workspace import Workspace
+
+    root = tmp_path / "ws"
+    shutil.copytree(tiny_extracted, root)
+    ws = Workspace(root)
+    shutil.rmtree(ws.cache_dir)
+    classes = ws.data_classes()
+    coi = [classes.index(n) for n in ws.classes_of_interest(classes)]
+    loaded = load_checkpoint(ws.model_path, ws.config.model.arch, classes)
+    analyser = Analyser(loaded, ws.config, coi, Cache(ws.cache_dir), "cpu", str(ws.config_path))
+    train = ws.load_split("train", classes)
+    recipe = AnalyserRecipe(str(root), tuple(classes), tuple(coi), "cpu")
+    sent: list[int] = []
+
+    class Killed(Exception):
+        pass
+
+    def dies_after_two_shards(backend, task, shards, sizes, desc, unit="img"):
+        for shard in shards[:2]:
+            task(*shard)
+            sent.append(len(shard[2]))
+        raise Killed
+
+    from hni_engine.discovery import analysis_shards
+
+    original = analysis_shards.run_shards
+    monkeypatch.setattr(analysis_shards, "run_shards", dies_after_two_shards)
+    with pytest.raises(Killed):
+        sharded_prefetch(Backend("local", shard_images=5), recipe, analyser)(train, "analysing")
+    assert sent == [5, 5] and len(uncached(analyser, train.digests)) == len(train) - 10
+
+    counted = []
+
+    def counts(backend, task, shards, sizes, desc, unit="img"):
+        counted.extend(sizes)
+        return original(backend, task, shards, sizes, desc, unit)
+
+    monkeypatch.setattr(analysis_shards, "run_shards", counts)
+    sharded_prefetch(Backend("local", shard_images=5), recipe, analyser)(train, "analysing")
+    assert sum(counted) == len(train) - 10 and len(uncached(analyser, train.digests)) == 0
