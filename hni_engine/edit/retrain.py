@@ -6,12 +6,15 @@ same plan on the same workspace gives the same GRN.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from hni_engine.edit.context import ApplyContext
 from hni_engine.graphs.edge_evidence import edge_drops
 from hni_engine.graphs.grn import GRN, ClassGraph, predict, train_grn
 from hni_engine.graphs.grn.training import single_thread
+from hni_engine.graphs.grn_ray import train_grn_on_ray
 from hni_engine.progress import bar
 
 __all__ = ["retrain_grn"]
@@ -32,7 +35,8 @@ def retrain_grn(ctx: ApplyContext) -> None:
     ):
         torch.manual_seed(config.seed)  # the initial weights: not whatever the process drew before
         grn = ctx.grn = GRN(graphs, ctx.grn_train_set.x.shape[-1])
-        ctx.grn_report = train_grn(
+        fit = partial(train_grn_on_ray, ctx.backend, ctx.ws.ray_train_dir) if ctx.backend.distributed else train_grn
+        ctx.grn_report = fit(
             grn,
             ctx.grn_train_set,
             ctx.grn_train_targets,

@@ -33,6 +33,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,7 @@ from hni_engine.discovery.stability import compare_runs
 from hni_engine.graphs.edge_evidence import edge_drops, weight_summary
 from hni_engine.graphs.grn import GRN, ClassGraph, ISCGBatch, TrainReport, fidelity, train_grn
 from hni_engine.graphs.grn.training import single_thread
+from hni_engine.graphs.grn_ray import train_grn_on_ray
 from hni_engine.graphs.library_build import EXEMPLARS_PER_CONCEPT, build_library, concept_card_of, exemplar
 from hni_engine.graphs.scg import NodeConcept, iscg_batch
 from hni_engine.network.models import LoadedModel, load_checkpoint
@@ -229,9 +231,11 @@ def extract(
         device=device,
     )
     dim = train_batch.x.shape[-1]
+    fit = partial(train_grn_on_ray, backend, ws.ray_train_dir) if backend.distributed else train_grn
     with bar(g.epochs, "training the GRN (all edges)", "epoch") as progress, single_thread():
         full = GRN(graphs, dim)
-        train_grn(full, train_batch, targets, progress=lambda *a: progress.update(1), **train_args)
+        fit(full, train_batch, targets, progress=lambda *a: progress.update(1), **train_args)
+        progress.update(g.epochs - progress.n)  # Ray Train's workers do not report here: the bar ends full
     held_out_all_edges = fidelity(full, test_batch, test_logits)
     # Keep the edges with the largest |e_ji| per class, then retrain on the kept graph.
     learnt = full.edge_weights()
@@ -243,7 +247,8 @@ def extract(
         kept_graphs.append(ClassGraph(graph.name, graph.n_nodes, tuple(sorted((s, d) for s, d, _ in keep))))
     with bar(g.epochs, "training the GRN (kept edges)", "epoch") as progress, single_thread():
         grn = GRN(kept_graphs, dim)
-        report = train_grn(grn, train_batch, targets, progress=lambda *a: progress.update(1), **train_args)
+        report = fit(grn, train_batch, targets, progress=lambda *a: progress.update(1), **train_args)
+        progress.update(g.epochs - progress.n)
     held_out = fidelity(grn, test_batch, test_logits)
     timings["grn"] = time.perf_counter() - clock
 

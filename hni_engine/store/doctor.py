@@ -12,8 +12,8 @@ most:
   only once complete), so HEAD moves to it: the apply is finished rather than lost;
 - a run `hni runs --prune` renamed out of sight, `runs/.ID.pruned-XXXXXXXX`, and did not finish
   deleting (hni_engine.store.history): removed, so the prune is finished;
-- a Ray Train checkpoint, `.hni/ray-train/distill-*`, of an `apply --backend ray` that never loaded it
-  (hni_engine.edit.distill_ray): removed (the run it was for was never written).
+- a Ray Train checkpoint, `.hni/ray-train/distill-*` or `grn-*`, that a `--backend ray` command never
+  loaded (hni_engine.compute.data_parallel): removed (the run it was for was never written).
 
 Those six are repaired by any writer when it takes the workspace lock, and by `hni doctor --fix`. A
 HEAD that names a missing or incomplete run, and a run folder that is neither complete nor marked
@@ -43,7 +43,7 @@ _TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 # Run folders as `next_run_id` names them.
 _RUN_FOLDER = re.compile(r"[0-9]{4}-[0-9a-f]{8}")
 _LEFTOVER_KINDS = ("partial", "aside", "temp", "pending-head", "pruned", "ray-train")
-_RAY_TRAIN_RUN = re.compile(r"distill-[0-9]{8}-[0-9]{6}")
+_RAY_TRAIN_RUN = re.compile(r"(distill|grn)-[0-9]{8}-[0-9]{6}")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,9 @@ def leftovers(layout: Layout) -> list[Damage]:
     if layout.ray_train_dir.is_dir():
         for path in sorted(layout.ray_train_dir.iterdir()):
             if path.is_dir() and not path.is_symlink() and _RAY_TRAIN_RUN.fullmatch(path.name):
-                found.append(Damage("ray-train", path, "a Ray Train checkpoint an interrupted apply left", "remove it"))
+                found.append(
+                    Damage("ray-train", path, "a Ray Train checkpoint an interrupted command left", "remove it")
+                )
     found += _lock_damage(layout)
     pending = layout.runs_dir / PENDING_HEAD
     if pending.is_file():

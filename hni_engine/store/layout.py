@@ -14,7 +14,7 @@ edits/*.hni              edit scripts, applied in file-name order
 names.txt                people's names for concepts (`hni name`, hni_engine.store.names)
 runs/<id>/, runs/HEAD    what `hni apply` made, and which run is current (hni_engine.store.runs)
 .hni/cache/              content-addressed stage results, safe to delete
-.hni/ray-train/          Ray Train checkpoints of `apply --backend ray`, removed once loaded
+.hni/ray-train/          Ray Train checkpoints of `--backend ray` (GRN, student), removed once loaded
 ```
 """
 
@@ -108,5 +108,5 @@ class Layout:
 
     @property
     def ray_train_dir(self) -> Path:
-        """Where `apply --backend ray` has Ray Train put the student's checkpoint (removed once loaded)."""
+        """Where `--backend ray` has Ray Train put its checkpoints (the GRN's, the student's; removed once loaded)."""
         return self.root / ".hni" / "ray-train"

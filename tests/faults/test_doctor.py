@@ -162,6 +162,6 @@ def test_a_ray_train_checkpoint_of_an_interrupted_apply_is_removed(ws, capsys):
     mine = ws / ".hni" / "ray-train" / "my-notes"  # not a name hni gives: never touched
     mine.mkdir()
     assert main(["-w", str(ws), "doctor"]) == 1
-    assert "distill-20261203-101500: a Ray Train checkpoint an interrupted apply left" in capsys.readouterr().out
+    assert "distill-20261203-101500: a Ray Train checkpoint an interrupted command left" in capsys.readouterr().out
     assert main(["-w", str(ws), "doctor", "--fix"]) == 0
     assert not left.exists() and mine.is_dir()

@@ -145,6 +145,10 @@ def train_grn(
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
+    rank: int = 0,
+    world: int = 1,
+    wrap: Callable[[nn.Module], nn.Module] | None = None,
+    total_loss: Callable[[float], float] | None = None,
 ) -> TrainReport:
     """Train `model` in place on I-SCGs; keeps the weights that did best on a seeded validation split.
 
@@ -162,6 +166,9 @@ def train_grn(
     `groups` (N,) keeps images of one group on the same side of the validation split (a training image and
     its rotated copies), so validation measures images whose sources were never trained on.
     `progress(epoch, epochs, metrics)` is called after every epoch.
+    ``rank``, ``world``, ``wrap``, ``total_loss``: data-parallel training (graphs.grn_ray): every worker draws
+    what a local run draws and steps on every ``world``-th image of each batch from ``rank`` on, ``wrap``
+    averages the gradients across workers (DDP), ``total_loss`` sums an epoch's loss over them.
     """
     if mode not in ("mimic", "labels"):
         raise ValueError(f"mode must be 'mimic' or 'labels' (got {mode!r})")
@@ -186,6 +193,7 @@ def train_grn(
         raise ValueError(f"no training images left after the validation split (got {n} images)")
 
     model.to(device)
+    trained = wrap(model) if wrap is not None else model  # the same parameters, maybe averaged by DDP
     train_batch, train_targets = batch[train_idx].to(device), targets[train_idx].to(device)
     val_batch, val_targets = batch[val_idx], targets[val_idx]
     if weight_decay < 0:
@@ -217,15 +225,20 @@ def train_grn(
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else [], device_type=dev.type):
         torch.manual_seed(seed)
         for epoch in range(1, epochs + 1):
-            model.train()
+            trained.train()
             perm = torch.randperm(len(train_idx), generator=generator).to(device)
             total = 0.0
             for s in range(0, len(perm), batch_size):
                 idx = perm[s : s + batch_size]
+                if len(idx) < world:  # a worker would have no share of this sliver
+                    continue
                 step = train_batch[idx]
                 if mask_one_concept:
                     step = ISCGBatch(step.x, _mask_one_concept(step.present, generator), step.pos)
-                loss = _loss(model(step), train_targets[idx], mode, temperature)
+                if world > 1:  # this worker's share of the batch, drawn as a local run draws it
+                    share = torch.arange(rank, len(idx), world, device=idx.device)
+                    step, idx = step[share], idx[share]
+                loss = _loss(trained(step), train_targets[idx], mode, temperature)
                 optimiser.zero_grad(set_to_none=True)
                 prior = edge_l1 * model.edge_scale.abs().sum() if edge_l1 else 0.0
                 (loss + prior).backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward has no annotations
@@ -235,7 +248,7 @@ def train_grn(
                 guard.step(loss.item(), epoch)
                 total += loss.item() * len(idx)
             schedule.step()
-            report.train_loss.append(total / len(perm))
+            report.train_loss.append((total_loss(total) if total_loss is not None else total) / len(perm))
             guard.epoch(report.train_loss[-1], model.parameters())
             metrics = {"train_loss": report.train_loss[-1], "lr": optimiser.param_groups[0]["lr"]}
             if n_val:

@@ -72,6 +72,8 @@ def test_ray_gives_the_library_and_the_network_local_gives(tiny_extracted, tmp_p
             assert abs(a["importance"] - b["importance"]) <= 0.02, (name, a["id"])
     report = json.loads((runs["ray"] / "concepts" / "extract.json").read_text())
     assert report["compute"].startswith("ray")
+    staged = runs["ray"] / ".hni" / "ray-train"  # the GRN trained on Ray Train, its checkpoints removed after
+    assert staged.is_dir() and not any(staged.iterdir()) and not (runs["local"] / ".hni" / "ray-train").exists()
 
     accuracy = {}
     for backend, root in runs.items():
