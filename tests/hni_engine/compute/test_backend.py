@@ -42,25 +42,17 @@ def test_shards_run_in_order_here_and_report_progress():
 
 def test_sharded_analysis_fills_the_cache_as_the_local_pass_does(tiny_extracted, tmp_path):
     """Shards of 5 images, analysed by the task a Ray worker runs, give the analyses a local pass gives."""
-    from hni_engine.discovery.analysis import Analyser, analyse_all
-    from hni_engine.discovery.analysis_shards import AnalyserRecipe, sharded_prefetch, uncached
-    from hni_engine.network.models import load_checkpoint
-    from hni_engine.store.cache import Cache
-    from hni_engine.store.workspace import Workspace
+    from hni_engine.discovery.analysis import analyse_all
+    from hni_engine.discovery.analysis_shards import sharded_prefetch, uncached
 
     root = tmp_path / "ws"
     shutil.copytree(tiny_extracted, root)
-    ws = Workspace(root)
-    reference = _analyses(ws, Cache(ws.cache_dir))
-    shutil.rmtree(ws.cache_dir)
+    analyser, train, _ = _analyser_at(root)
+    reference = analyse_all(analyser, train, "analysing")
+    shutil.rmtree(analyser.cache.root)
 
-    classes = ws.data_classes()
-    coi = [classes.index(n) for n in ws.classes_of_interest(classes)]
-    loaded = load_checkpoint(ws.model_path, ws.config.model.arch, classes)
-    analyser = Analyser(loaded, ws.config, coi, Cache(ws.cache_dir), "cpu", str(ws.config_path))
-    train = ws.load_split("train", classes)
+    analyser, train, recipe = _analyser_at(root)
     assert len(uncached(analyser, train.digests)) == len(train)
-    recipe = AnalyserRecipe(str(root), tuple(classes), tuple(coi), "cpu")
     analyser.prefetch = sharded_prefetch(Backend("local", shard_images=5), recipe, analyser)
     sharded = analyse_all(analyser, train, "analysing")
     assert len(uncached(analyser, train.digests)) == 0
@@ -71,15 +63,20 @@ def test_sharded_analysis_fills_the_cache_as_the_local_pass_does(tiny_extracted,
         np.testing.assert_allclose(a.logits, b.logits, rtol=1e-4, atol=1e-4)
 
 
-def _analyses(ws, cache):
-    from hni_engine.discovery.analysis import Analyser, analyse_all
+def _analyser_at(root):
+    """The workspace's analyser (on its cache), its training split and the recipe a task rebuilds it from."""
+    from hni_engine.discovery.analysis import Analyser
+    from hni_engine.discovery.analysis_shards import AnalyserRecipe
     from hni_engine.network.models import load_checkpoint
+    from hni_engine.store.cache import Cache
+    from hni_engine.store.workspace import Workspace
 
+    ws = Workspace(root)
     classes = ws.data_classes()
     coi = [classes.index(n) for n in ws.classes_of_interest(classes)]
     loaded = load_checkpoint(ws.model_path, ws.config.model.arch, classes)
-    analyser = Analyser(loaded, ws.config, coi, cache, "cpu", str(ws.config_path))
-    return analyse_all(analyser, ws.load_split("train", classes), "analysing")
+    analyser = Analyser(loaded, ws.config, coi, Cache(ws.cache_dir), "cpu", str(ws.config_path))
+    return analyser, ws.load_split("train", classes), AnalyserRecipe(str(root), tuple(classes), tuple(coi), "cpu")
 
 
 def test_extract_with_ray_missing_fails_cleanly_and_changes_nothing(tiny_extracted, tmp_path, monkeypatch, capsys):
@@ -96,20 +93,13 @@ def test_extract_with_ray_missing_fails_cleanly_and_changes_nothing(tiny_extract
 
 def test_a_class_measured_by_its_task_gets_the_evidence_measured_here(tiny_extracted):
     """The deletion task sees the class's images as 0..n-1: the same drops, intervals and p-values."""
-    from hni_engine.discovery.analysis import Analyser
-    from hni_engine.discovery.analysis_shards import AnalyserRecipe
     from hni_engine.discovery.deletion import LogitReader, measure_deletion
     from hni_engine.discovery.importance import fill_colour, measure_class
-    from hni_engine.network.models import load_checkpoint
-    from hni_engine.store.cache import Cache
     from hni_engine.store.workspace import Workspace
 
     ws = Workspace(tiny_extracted)
-    classes = ws.data_classes()
-    coi = [classes.index(n) for n in ws.classes_of_interest(classes)]
-    loaded = load_checkpoint(ws.model_path, ws.config.model.arch, classes)
-    analyser = Analyser(loaded, ws.config, coi, Cache(ws.cache_dir), "cpu", str(ws.config_path))
-    train = ws.load_split("train", classes)
+    analyser, train, recipe = _analyser_at(tiny_extracted)
+    coi, loaded = list(recipe.coi), analyser.loaded
     images = [3, 7, 8, 20]
     # two made-up concepts: the first segments of some images, the last segments of others
     counts = {i: len(analyser.masks(train.images[i], train.digests[i])) for i in images}
@@ -129,7 +119,6 @@ def test_a_class_measured_by_its_task_gets_the_evidence_measured_here(tiny_extra
         fill,
         ws.config.seed,
     )
-    recipe = AnalyserRecipe(str(tiny_extracted), tuple(classes), tuple(coi), "cpu")
     at = {i: k for k, i in enumerate(images)}
     local = [{at[i]: s for i, s in found.items()} for found in patches]
     picked = np.asarray(images)
@@ -151,22 +140,12 @@ def _tensor(pixels, ws):
 
 def test_a_killed_sharded_pass_resumes_with_only_the_images_it_had_not_finished(tiny_extracted, tmp_path, monkeypatch):
     """Images whose shards finished are in the cache; the next run sends only the others."""
-    from hni_engine.discovery.analysis import Analyser
-    from hni_engine.discovery.analysis_shards import AnalyserRecipe, sharded_prefetch, uncached
-    from hni_engine.network.models import load_checkpoint
-    from hni_engine.store.cache import Cache
-    from hni_engine.store.workspace import Workspace
+    from hni_engine.discovery.analysis_shards import sharded_prefetch, uncached
 
     root = tmp_path / "ws"
     shutil.copytree(tiny_extracted, root)
-    ws = Workspace(root)
-    shutil.rmtree(ws.cache_dir)
-    classes = ws.data_classes()
-    coi = [classes.index(n) for n in ws.classes_of_interest(classes)]
-    loaded = load_checkpoint(ws.model_path, ws.config.model.arch, classes)
-    analyser = Analyser(loaded, ws.config, coi, Cache(ws.cache_dir), "cpu", str(ws.config_path))
-    train = ws.load_split("train", classes)
-    recipe = AnalyserRecipe(str(root), tuple(classes), tuple(coi), "cpu")
+    shutil.rmtree(root / ".hni" / "cache")
+    analyser, train, recipe = _analyser_at(root)
     sent: list[int] = []
 
     class Killed(Exception):
