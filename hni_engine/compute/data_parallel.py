@@ -78,7 +78,8 @@ def _entry(config: dict[str, Any]) -> None:
         return float(total.item())
 
     def wrap(model: nn.Module) -> nn.Module:
-        return prepare_model(model, move_to_device=False)
+        wrapped: nn.Module = prepare_model(model, move_to_device=False)  # typed alike with or without Ray
+        return wrapped
 
     state = config["worker"](config["setup"], rank, world, wrap, summed)
     with tempfile.TemporaryDirectory() as folder:
