@@ -312,6 +312,12 @@ class Analyser:
                 out[i] = self._combine(feat, cams, digests[i])
         return out  # type: ignore[return-value]
 
+    def cached(self, digest: str) -> bool:
+        """Whether the image's analysis (patch features and Grad-CAM pass) is in the cache."""
+        return self.cache.has("features", cache_key(self.feat_key, digest)) and self.cache.has(
+            "cams", cache_key(self.cam_key, digest)
+        )
+
     def _combine(self, feat: dict[str, torch.Tensor], cams: dict[str, torch.Tensor], digest: str) -> ImageAnalysis:
         context = cams["context"].half().numpy() if "context" in cams else None
         inside = cams["inside"].numpy()

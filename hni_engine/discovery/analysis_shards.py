@@ -20,7 +20,7 @@ from hni_engine.data.image_array import ImageArray, take
 from hni_engine.data.images import ImageSet
 from hni_engine.discovery.analysis import Analyser
 from hni_engine.network.models import load_checkpoint
-from hni_engine.store.cache import Cache, cache_key
+from hni_engine.store.cache import Cache
 from hni_engine.store.workspace import Workspace
 
 __all__ = ["AnalyserRecipe", "Remote", "analyse_shard", "analyser_for", "sharded_prefetch", "uncached"]
@@ -73,14 +73,7 @@ def analyse_shard(recipe: AnalyserRecipe, images: ImageArray, digests: Sequence[
 
 def uncached(analyser: Analyser, digests: Sequence[str]) -> np.ndarray:
     """Positions of the images whose analysis is not (wholly) in the cache yet."""
-    cache = analyser.cache
-    missing = [
-        i
-        for i, digest in enumerate(digests)
-        if not cache.path("features", cache_key(analyser.feat_key, digest)).exists()
-        or not cache.path("cams", cache_key(analyser.cam_key, digest)).exists()
-    ]
-    return np.asarray(missing, dtype=np.int64)
+    return np.asarray([i for i, digest in enumerate(digests) if not analyser.cached(digest)], dtype=np.int64)
 
 
 def sharded_prefetch(backend: Backend, recipe: AnalyserRecipe, analyser: Analyser) -> Callable[[ImageSet, str], None]:

@@ -44,6 +44,10 @@ class Cache:
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:2] / f"{key}.pt"
 
+    def has(self, stage: str, key: str) -> bool:
+        """Whether an entry is there (not whether it reads back: `load` says that)."""
+        return self.enabled and self.path(stage, key).is_file()
+
     def load(self, stage: str, key: str) -> Any | None:
         if not self.enabled:
             return None
