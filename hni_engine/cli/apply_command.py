@@ -21,6 +21,7 @@ from hni_dsl.plan import Plan, StalePlanError, apply_plan
 from hni_engine.cli.device import limit_threads, resolve_device
 from hni_engine.cli.language_commands import EXIT_ERRORS, print_diagnostics, read_scripts, tally
 from hni_engine.compute.backend import resolve_backend
+from hni_engine.edit.distill_ray import check_shares
 from hni_engine.edit.pipeline import apply_plan_to_network
 from hni_engine.store import preflight
 from hni_engine.store.datahash import warn_stale
@@ -65,6 +66,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     ws = Workspace(args.workspace)
     _ = ws.config  # a bad hni.toml fails here, before any work
     backend = resolve_backend(args.backend, ws.config.compute)  # so does a backend that cannot be used
+    check_shares(backend, ws.config.distill)
     for line in ws.check_config("apply"):  # hni.toml against what train and extract ran with
         print(line, file=sys.stderr)
     state = current_state(ws)

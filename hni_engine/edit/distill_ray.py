@@ -23,7 +23,7 @@ from hni_engine.data.images import ImageSet
 from hni_engine.edit import distill as kd
 from hni_engine.store.config import DistillConfig
 
-__all__ = ["distill_on_ray"]
+__all__ = ["check_shares", "distill_on_ray"]
 
 
 def distill_on_ray(
@@ -41,11 +41,7 @@ def distill_on_ray(
 ) -> tuple[nn.Module, kd.DistillReport]:
     """`edit.distill.distill` (the same arguments; ``options`` its keyword ones, ``progress`` aside) on Ray
     Train with ``backend.workers`` workers; the student comes back as a module on the CPU."""
-    if config.batch_size < 2 * backend.workers:
-        raise BackendError(
-            f"distill.batch_size = {config.batch_size} cannot be shared by {backend.workers} workers "
-            f"(BatchNorm needs 2 images each): use at least {2 * backend.workers}"
-        )
+    check_shares(backend, config)
     options.pop("progress", None)  # Ray Train's workers report to Ray, not to this process's bar
     setup = {"args": (original, train, soft, labels, config, temperatures, mean, std), "options": options}
     state = run_data_parallel(backend, storage, _distill_worker, setup, "distill", gpu=options.get("device") == "cuda")
@@ -54,6 +50,15 @@ def distill_on_ray(
     student.eval()
     report = kd.DistillReport(epochs=config.epochs, seconds=state["seconds"], loss=list(state["loss"]))
     return student, report
+
+
+def check_shares(backend: Backend, config: DistillConfig) -> None:
+    """Refuse a batch too small to share: each DDP worker's BatchNorm needs 2 images of every batch."""
+    if backend.distributed and config.batch_size < 2 * backend.workers:
+        raise BackendError(
+            f"distill.batch_size = {config.batch_size} cannot be shared by {backend.workers} workers "
+            f"(BatchNorm needs 2 images each): use at least {2 * backend.workers}, or fewer compute.workers"
+        )
 
 
 def _distill_worker(

@@ -105,3 +105,17 @@ def test_distillation_on_ray_train_matches_local(tiny_extracted, tmp_path, local
     assert metrics["ray"]["distill"]["compute"].startswith("ray")
     assert len(metrics["ray"]["distill"]["loss"]) == len(metrics["local"]["distill"]["loss"])
     assert abs(_overall(metrics["local"]) - _overall(metrics["ray"])) <= 0.01
+
+
+def test_a_batch_too_small_to_share_is_refused_before_any_work(tiny_extracted, tmp_path, capsys):
+    root = tmp_path / "ws"
+    shutil.copytree(tiny_extracted, root)
+    toml = root / "hni.toml"
+    text = toml.read_text()
+    assert "\nworkers = 2\n" in text  # compute.workers, the only `workers` key
+    toml.write_text(text.replace("\nworkers = 2\n", "\nworkers = 9\n"))
+    name = next(n for n, e in _classes(root).items() if e["graph"]["edges"])
+    (root / "edits" / "001.hni").write_text(f"class {name}: drop edges *\n")
+    assert main(["-w", str(root), "apply", "--device", "cpu", "--backend", "ray"]) != 0
+    assert "cannot be shared by 9 workers" in capsys.readouterr().err
+    assert not (root / "runs").exists() or not any((root / "runs").iterdir())
