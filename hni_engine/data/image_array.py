@@ -3,8 +3,9 @@ decoded as it is needed (by DataLoader workers when a stage streams many batches
 
 An `ImageArray` answers what the stages ask of an (N, S, S, 3) uint8 array: its length and shape, one
 image by index, a batch by slice or index array, and iteration. Memory then grows with the batch, not with
-the split. Images the tool makes itself (rotated copies, composites) stay ordinary arrays; `ConcatImages`
-joins them to a split without decoding it.
+the split (and `batches` hands the freed pages back every few batches: hni_engine.data.memory). Images
+the tool makes itself (rotated copies, composites) stay ordinary arrays; `ConcatImages` joins them to a
+split without decoding it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from hni_dsl.errors import HniError
+from hni_engine.data.memory import release_every
 
 __all__ = [
     "ConcatImages",
@@ -175,8 +177,7 @@ def batches(images: ImageArray, order: Sequence[np.ndarray], workers: int | None
     array in memory, or a split too small to repay a worker's start, is read in this process."""
     workers = default_workers() if workers is None else workers
     if isinstance(images, np.ndarray) or workers <= 0 or len(images) < WORKER_MIN_IMAGES or len(order) < 2:
-        for idx in order:
-            yield np.asarray(images[idx])
+        yield from release_every(np.asarray(images[idx]) for idx in order)
         return
     loader: DataLoader[np.ndarray] = DataLoader(
         _Batches(images),
@@ -187,7 +188,7 @@ def batches(images: ImageArray, order: Sequence[np.ndarray], workers: int | None
         collate_fn=_as_is,
         worker_init_fn=_one_thread,
     )
-    yield from loader
+    yield from release_every(loader)
 
 
 def _as_is(batch: Any) -> Any:

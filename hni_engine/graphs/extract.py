@@ -49,6 +49,7 @@ from hni_dsl.library import (
 from hni_engine import formats
 from hni_engine.compute.backend import Backend
 from hni_engine.data.images import ImageSet, image_digest, turned_copies
+from hni_engine.data.memory import release_every, release_free_memory
 from hni_engine.discovery.analysis import Analyser, ImageAnalysis, analyse_all
 from hni_engine.discovery.analysis_shards import AnalyserRecipe, Remote, sharded_prefetch
 from hni_engine.discovery.concepts import Concept
@@ -89,7 +90,10 @@ def _grn_batch(analyses: list[ImageAnalysis], indices: np.ndarray, nodes: list[l
     are in memory at once (released analyses read theirs back from the cache)."""
     chunks = np.array_split(np.asarray(indices), max(1, -(-len(indices) // MATCH_CHUNK)))
     return ISCGBatch.cat(
-        [iscg_batch([analyses[i].patches() for i in part], range(len(nodes)), nodes) for part in chunks]
+        [
+            iscg_batch([analyses[i].patches() for i in part], range(len(nodes)), nodes)
+            for part in release_every(chunks, every=1)  # a chunk's features freed, its pages given back
+        ]
     )
 
 
@@ -156,12 +160,14 @@ def extract(
         turned, source = turned_copies(train, turns, config.seed)
         turned_an = analyse_all(analyser, turned, "analysing rotated copies", hold=False)
     timings["analyse"] = time.perf_counter() - clock
+    release_free_memory()  # each stage starts on a heap the last one has shrunk (hni_engine.data.memory)
 
     clock = time.perf_counter()
     relaxed: dict[str, float] = {}
     chosen: dict[str, np.ndarray] = {}
     pools = discover_pools(config, train, train_an, coi, classes, relaxed, chosen)
     timings["discover"] = time.perf_counter() - clock
+    release_free_memory()
 
     clock = time.perf_counter()
     try:  # the second run only says which concepts recur; a class it finds nothing for is all unstable
@@ -184,6 +190,7 @@ def extract(
         for concept, stability in zip(pools[name], found):
             concept.stable = stability.stable
     timings["stability"] = time.perf_counter() - clock
+    release_free_memory()
 
     clock = time.perf_counter()
     evidence = rank_by_deletion(
@@ -197,6 +204,7 @@ def extract(
         remote,
     )
     timings["importance"] = time.perf_counter() - clock
+    release_free_memory()
 
     clock = time.perf_counter()
     k = config.extract.top_k
@@ -212,6 +220,7 @@ def extract(
     train_batch = _grn_batch(mimic_an, np.arange(len(mimic_an)), nodes)
     test_batch = _grn_batch(test_an, np.arange(len(test)), nodes)
     timings["match"] = time.perf_counter() - clock
+    release_free_memory()
 
     clock = time.perf_counter()
     targets = torch.from_numpy(np.stack([a.logits for a in mimic_an]))[:, coi]  # (N, n)
@@ -251,6 +260,7 @@ def extract(
         progress.update(g.epochs - progress.n)
     held_out = fidelity(grn, test_batch, test_logits)
     timings["grn"] = time.perf_counter() - clock
+    release_free_memory()
 
     clock = time.perf_counter()
     # The edge-drop test on held-out images: does each edge's weight say how much its class score uses it?
