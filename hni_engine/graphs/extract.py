@@ -97,6 +97,14 @@ def _grn_batch(analyses: list[ImageAnalysis], indices: np.ndarray, nodes: list[l
     )
 
 
+def _stage_done(timings: dict[str, float], name: str, started: float) -> float:
+    """Record stage ``name``'s seconds and give the pages it freed back to the operating system, so the next
+    stage starts on a heap this one has shrunk (hni_engine.data.memory); returns the next stage's clock."""
+    timings[name] = time.perf_counter() - started
+    release_free_memory()
+    return time.perf_counter()
+
+
 class _FeaturesOf(Sequence[np.ndarray]):
     """Each analysis's patch features, read when asked for (not all held at once)."""
 
@@ -145,9 +153,8 @@ def extract(
     remote = Remote(backend, AnalyserRecipe(str(ws.root), tuple(classes), tuple(coi), device))
     if backend.distributed:
         analyser.prefetch = sharded_prefetch(backend, remote.recipe, analyser)
-    timings["load"] = time.perf_counter() - clock
+    clock = _stage_done(timings, "load", clock)
 
-    clock = time.perf_counter()
     train_keep = np.flatnonzero(np.isin(train.labels, coi))
     test_keep = np.flatnonzero(np.isin(test.labels, coi))
     train = train.subset(train_keep)
@@ -159,17 +166,13 @@ def extract(
     if turns:
         turned, source = turned_copies(train, turns, config.seed)
         turned_an = analyse_all(analyser, turned, "analysing rotated copies", hold=False)
-    timings["analyse"] = time.perf_counter() - clock
-    release_free_memory()  # each stage starts on a heap the last one has shrunk (hni_engine.data.memory)
+    clock = _stage_done(timings, "analyse", clock)
 
-    clock = time.perf_counter()
     relaxed: dict[str, float] = {}
     chosen: dict[str, np.ndarray] = {}
     pools = discover_pools(config, train, train_an, coi, classes, relaxed, chosen)
-    timings["discover"] = time.perf_counter() - clock
-    release_free_memory()
+    clock = _stage_done(timings, "discover", clock)
 
-    clock = time.perf_counter()
     try:  # the second run only says which concepts recur; a class it finds nothing for is all unstable
         chosen_again: dict[str, np.ndarray] = {}
         again = discover_pools(
@@ -189,10 +192,8 @@ def extract(
     for name, found in compare_runs(pools, again, train_an, either, rows).items():
         for concept, stability in zip(pools[name], found):
             concept.stable = stability.stable
-    timings["stability"] = time.perf_counter() - clock
-    release_free_memory()
+    clock = _stage_done(timings, "stability", clock)
 
-    clock = time.perf_counter()
     evidence = rank_by_deletion(
         analyser,
         train,
@@ -203,10 +204,8 @@ def extract(
         {n: j for j, n in enumerate(names)},
         remote,
     )
-    timings["importance"] = time.perf_counter() - clock
-    release_free_memory()
+    clock = _stage_done(timings, "importance", clock)
 
-    clock = time.perf_counter()
     k = config.extract.top_k
     nodes = [[NodeConcept(concept_id(name, c.key), c.anchor, c.threshold) for c in pools[name][:k]] for name in names]
     graphs = [
@@ -219,10 +218,8 @@ def extract(
     groups = torch.from_numpy(np.concatenate([np.arange(len(train)), source])) if turns else None
     train_batch = _grn_batch(mimic_an, np.arange(len(mimic_an)), nodes)
     test_batch = _grn_batch(test_an, np.arange(len(test)), nodes)
-    timings["match"] = time.perf_counter() - clock
-    release_free_memory()
+    clock = _stage_done(timings, "match", clock)
 
-    clock = time.perf_counter()
     targets = torch.from_numpy(np.stack([a.logits for a in mimic_an]))[:, coi]  # (N, n)
     test_logits = torch.from_numpy(np.stack([a.logits for a in test_an]))[:, coi]
     g = config.grn
@@ -259,10 +256,8 @@ def extract(
         report = fit(grn, train_batch, targets, progress=lambda *a: progress.update(1), **train_args)
         progress.update(g.epochs - progress.n)
     held_out = fidelity(grn, test_batch, test_logits)
-    timings["grn"] = time.perf_counter() - clock
-    release_free_memory()
+    clock = _stage_done(timings, "grn", clock)
 
-    clock = time.perf_counter()
     # The edge-drop test on held-out images: does each edge's weight say how much its class score uses it?
     test_rows = torch.tensor([coi.index(label) for label in test.labels])
     drops = edge_drops(grn, test_batch, test_rows)
@@ -285,9 +280,8 @@ def extract(
         }
         for name in names
     }
-    timings["edges_and_errors"] = time.perf_counter() - clock
+    clock = _stage_done(timings, "edges_and_errors", clock)
 
-    clock = time.perf_counter()
     library = build_library(names, classes, pools, kept_graphs, drops, loaded, config, turned_drops)
     _write_outputs(
         ws,
